@@ -11,6 +11,7 @@ pub mod estimate;
 pub mod infer;
 pub mod metrics;
 pub mod npy;
+pub mod plot;
 pub mod quant;
 pub mod train;
 pub mod tutorial;

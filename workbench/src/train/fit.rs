@@ -132,6 +132,18 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
+impl EpochStats {
+    /// One line as Keras prints it: loss, accuracy, validation metrics, seconds.
+    pub fn line(&self) -> String {
+        let mut s = format!("loss {:.4} - accuracy {:.4}", self.loss, self.accuracy);
+        if let (Some(l), Some(a)) = (self.val_loss, self.val_accuracy) {
+            s.push_str(&format!(" - val_loss {l:.4} - val_accuracy {a:.4}"));
+        }
+        s.push_str(&format!(" - {:.1} s", self.seconds));
+        s
+    }
+}
+
 /// Per-epoch metrics of a [`fit`] run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
@@ -248,13 +260,18 @@ pub fn fit(model: &Sequential, data: &TrainData, cfg: &FitConfig) -> Result<Hist
             None => (None, None),
         };
         pb.finish();
-        history.epochs.push(EpochStats {
+        let stats = EpochStats {
             loss: (loss_sum / seen as f64) as f32,
             accuracy: (correct as f64 / seen as f64) as f32,
             val_loss,
             val_accuracy,
             seconds,
-        });
+        };
+        // Without a terminal (notebooks, logs) the bar is hidden: one line per epoch instead.
+        if cfg.progress && !std::io::stderr().is_terminal() {
+            println!("epoch {}/{}: {}", epoch + 1, cfg.epochs, stats.line());
+        }
+        history.epochs.push(stats);
     }
     Ok(history)
 }
