@@ -139,3 +139,67 @@ pub fn rmse_over_scale_chart(report: &QuantReport) -> Figure {
     );
     plot.into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::report::ReportRow;
+    use crate::train::EpochStats;
+    use serde_json::Value;
+
+    fn json(f: &Figure) -> Value {
+        serde_json::from_str(&f.to_json()).unwrap()
+    }
+
+    #[test]
+    fn learning_curve_has_training_and_validation_on_two_axes() {
+        let e = |l: f32, a: f32| EpochStats {
+            loss: l,
+            accuracy: a,
+            val_loss: Some(l + 0.1),
+            val_accuracy: Some(a - 0.01),
+            seconds: 1.0,
+        };
+        let h = History {
+            epochs: vec![e(0.5, 0.8), e(0.3, 0.9)],
+        };
+        let v = json(&learning_curve(&h));
+        let data = v["data"].as_array().unwrap();
+        assert_eq!(data.len(), 4);
+        assert_eq!(data[0]["name"], "loss");
+        assert_eq!(data[0]["x"], serde_json::json!([1.0, 2.0]));
+        assert_eq!(data[1]["yaxis"], "y2");
+        assert_eq!(data[3]["name"], "val accuracy");
+        assert!((data[3]["y"][1].as_f64().unwrap() - 0.89).abs() < 1e-6);
+        assert_eq!(v["layout"]["yaxis2"]["overlaying"], "y");
+    }
+
+    #[test]
+    fn rmse_chart_marks_the_ideal() {
+        let row = |name: &str, idx: usize, r: f64| ReportRow {
+            op_name: name.into(),
+            tensor_idx: idx,
+            num_elements: 10,
+            stddev: 0.0,
+            mean_error: 0.0,
+            max_abs_error: 0.0,
+            mean_squared_error: 0.0,
+            scale: 0.1,
+            zero_point: 0,
+            tensor_name: format!("t{idx}"),
+            range: 25.5,
+            rmse_over_scale: r,
+        };
+        let report = QuantReport {
+            rows: vec![row("CONV_2D", 3, 0.31), row("FULLY_CONNECTED", 7, 0.9)],
+            examples: 4,
+        };
+        let v = json(&rmse_over_scale_chart(&report));
+        let data = v["data"].as_array().unwrap();
+        assert_eq!(data[0]["type"], "bar");
+        assert_eq!(data[0]["x"], serde_json::json!(["3 CONV_2D", "7 FULLY_CONNECTED"]));
+        assert_eq!(data[0]["y"], serde_json::json!([0.31, 0.9]));
+        assert!((data[1]["y"][0].as_f64().unwrap() - 0.288_675).abs() < 1e-6);
+        assert_eq!(data[1]["name"], "ideal 0.289");
+    }
+}

@@ -134,3 +134,57 @@ impl PlotlyInit {
         print_block(&self.evcxr_blocks());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plotly::{Plot, Scatter};
+
+    fn figure(name: &str) -> Figure {
+        let mut plot = Plot::new();
+        plot.add_trace(Scatter::new(vec![1, 2], vec![3, 4]).name(name));
+        plot.into()
+    }
+
+    #[test]
+    fn plotly_js_is_the_library_without_mathjax() {
+        let js = plotly_js();
+        assert!(js.trim_start().starts_with("/**\n* plotly.js v"));
+        assert!(js.len() > 3_000_000, "plotly.js is {} bytes", js.len());
+        assert!(!js.contains("MathJax.loader"), "MathJax came along");
+        assert!(!js.contains("</script>"));
+    }
+
+    #[test]
+    fn plotly_js_goes_out_once_then_figures_only_draw() {
+        let first = figure("a").evcxr_blocks();
+        let second = figure("b").evcxr_blocks();
+        // Both carry the JSON for JupyterLab and HTML for everything else.
+        for blocks in [&first, &second] {
+            assert!(blocks.starts_with("EVCXR_BEGIN_CONTENT application/vnd.plotly.v1+json\n{"));
+            assert!(blocks.contains("EVCXR_BEGIN_CONTENT text/html\n"));
+            assert!(blocks.contains("Plotly.newPlot("));
+        }
+        // Only this test touches the process-wide flag.
+        assert_eq!(first.matches("* plotly.js v").count(), 1);
+        assert!(!second.contains("* plotly.js v"));
+        // The set-up cell's display always carries it.
+        assert!(PlotlyInit.evcxr_blocks().contains("* plotly.js v"));
+        assert!(!figure("c").evcxr_blocks().contains("* plotly.js v"));
+    }
+
+    #[test]
+    fn script_end_tags_in_data_are_escaped() {
+        let html = figure("</script><b>x</b>").to_html_fragment();
+        assert_eq!(html.matches("</script>").count(), 1, "{html}");
+        assert!(html.contains("<\\/script>"));
+    }
+
+    #[test]
+    fn standalone_page_embeds_plotly_and_draws() {
+        let page = figure("a").to_standalone_html();
+        assert!(page.contains("* plotly.js v"));
+        assert!(page.contains("Plotly.newPlot("));
+        assert!(!page.contains("https://"));
+    }
+}
