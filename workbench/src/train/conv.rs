@@ -176,7 +176,7 @@ struct Conv2dOp {
 }
 
 /// `y[o, :] = activation(y[o, :] + b[o])` for each of the rows of length `p`.
-fn bias_activation<T: WithDType>(act: Activation, y: &mut [T], b: &[T], p: usize) {
+pub(super) fn bias_activation<T: WithDType>(act: Activation, y: &mut [T], b: &[T], p: usize) {
     for (row, &bias) in y.chunks_mut(p).zip(b) {
         for v in row {
             *v = apply_activation(act, *v + bias);
@@ -184,7 +184,7 @@ fn bias_activation<T: WithDType>(act: Activation, y: &mut [T], b: &[T], p: usize
     }
 }
 
-fn apply_activation<T: WithDType>(act: Activation, v: T) -> T {
+pub(super) fn apply_activation<T: WithDType>(act: Activation, v: T) -> T {
     let zero = T::from_f64(0.0);
     match act {
         Activation::None => v,
@@ -209,7 +209,7 @@ fn apply_activation<T: WithDType>(act: Activation, v: T) -> T {
 }
 
 /// The sum of `v`, in 8 interleaved partial sums so that it vectorizes.
-fn sum<T: WithDType>(v: &[T]) -> T {
+pub(super) fn sum<T: WithDType>(v: &[T]) -> T {
     let zero = T::from_f64(0.0);
     let mut lanes = [zero; 8];
     let chunks = v.chunks_exact(8);
@@ -229,7 +229,7 @@ fn sum<T: WithDType>(v: &[T]) -> T {
 }
 
 /// `gpre = gy` where the activation whose output was `y` has slope 1, else 0.
-fn mask_gradient<T: WithDType>(act: Activation, gpre: &mut [T], y: &[T], gy: &[T]) {
+pub(super) fn mask_gradient<T: WithDType>(act: Activation, gpre: &mut [T], y: &[T], gy: &[T]) {
     let zero = T::from_f64(0.0);
     let six = T::from_f64(6.0);
     let it = gpre.iter_mut().zip(y).zip(gy);
