@@ -78,11 +78,14 @@ fn close(what: &str, a: &[f64], b: &[f64], tol: f64) {
     assert!(worst < tol, "{what}: worst relative difference {worst:e}");
 }
 
+/// Compares one Keras result with ours.
+type Check = Box<dyn Fn(&Value)>;
+
 #[test]
 fn ops_match_keras() -> Result<()> {
     let dev = &Device::Cpu;
     let mut cases = Vec::new();
-    let mut checks: Vec<Box<dyn Fn(&Value)>> = Vec::new();
+    let mut checks: Vec<Check> = Vec::new();
 
     // batch norm, training mode, NCHW and N x F
     for (shape, seed) in [(vec![4usize, 3, 5, 2], 1u64), (vec![6, 5], 2)] {
@@ -123,7 +126,15 @@ fn ops_match_keras() -> Result<()> {
 
     // depthwise convolutions: micro_kws_xs' layer, a DS-CNN block, a dilated VALID one
     for (shape, m, kernel, stride, padding, dilation, seed) in [
-        ([2usize, 1, 13, 10], 4usize, (5usize, 4usize), 2usize, "same", 1usize, 3u64),
+        (
+            [2usize, 1, 13, 10],
+            4usize,
+            (5usize, 4usize),
+            2usize,
+            "same",
+            1usize,
+            3u64,
+        ),
         ([2, 4, 7, 5], 1, (3, 3), 1, "same", 1, 4),
         ([1, 3, 11, 12], 2, (2, 3), 1, "valid", 2, 5),
     ] {
@@ -155,9 +166,11 @@ fn ops_match_keras() -> Result<()> {
         let r = values(y.elem_count(), seed + 3);
         let rt = Tensor::from_vec(r.clone(), y.dims(), dev)?;
         let grads = (&y * &rt)?.sum_all()?.backward()?;
-        cases.push(json!({"kind": "depthwise", "shape": shape, "x": x, "r": r, "w": w, "b": b,
+        cases.push(
+            json!({"kind": "depthwise", "shape": shape, "x": x, "r": r, "w": w, "b": b,
             "kernel": [kernel.0, kernel.1], "multiplier": m, "stride": stride,
-            "padding": padding, "dilation": dilation}));
+            "padding": padding, "dilation": dilation}),
+        );
         let dims = y.dims().to_vec();
         let ours = [
             ("y", flat(&y)),
@@ -197,8 +210,10 @@ fn ops_match_keras() -> Result<()> {
         let r = values(y.elem_count(), seed + 1);
         let rt = Tensor::from_vec(r.clone(), y.dims(), dev)?;
         let grads = (&y * &rt)?.sum_all()?.backward()?;
-        cases.push(json!({"kind": "pool", "shape": shape, "x": x, "r": r, "pool_kind": kind,
-            "kernel": [kernel.0, kernel.1], "stride": [stride.0, stride.1], "padding": padding}));
+        cases.push(
+            json!({"kind": "pool", "shape": shape, "x": x, "r": r, "pool_kind": kind,
+            "kernel": [kernel.0, kernel.1], "stride": [stride.0, stride.1], "padding": padding}),
+        );
         let dims = y.dims().to_vec();
         let ours = [("y", flat(&y)), ("dx", flat(grads.get(&xv).unwrap()))];
         checks.push(Box::new(move |k: &Value| {
@@ -223,8 +238,18 @@ fn ops_match_keras() -> Result<()> {
         let ours_loss = loss.to_scalar::<f64>()?;
         let ours_g = flat(g.get(&zv).unwrap());
         checks.push(Box::new(move |kv: &Value| {
-            close("smoothed CE loss", &[ours_loss], &[kv["loss"].as_f64().unwrap()], 1e-12);
-            close("smoothed CE dlogits", &ours_g, &floats(kv, "dlogits"), 1e-12);
+            close(
+                "smoothed CE loss",
+                &[ours_loss],
+                &[kv["loss"].as_f64().unwrap()],
+                1e-12,
+            );
+            close(
+                "smoothed CE dlogits",
+                &ours_g,
+                &floats(kv, "dlogits"),
+                1e-12,
+            );
         }));
     }
 

@@ -7,10 +7,10 @@
 use anyhow::{Context, Result};
 use workbench::npy::{NpyArray, NpyData};
 use workbench::quant::ptq::batch_tensor;
+use workbench::tflite::Kernels;
 use workbench::train::{
     fit, fold_batch_norm, predict, FitConfig, Layer, Samples, Sequential, TrainData,
 };
-use workbench::tflite::Kernels;
 use workbench_tests::{diff, run_ours, run_tflite, scratch_dir, Array, TfliteKernels};
 
 /// Random samples for `model`: values in ±`scale`, labels cycling through the classes.
@@ -32,7 +32,12 @@ fn random_samples(model: &Sequential, n: usize, classes: u32, scale: f32, seed: 
 }
 
 /// Trains `model` briefly, folds, quantizes, exports and compares with TFLite; returns the op names.
-fn train_export_compare(name: &str, model: Sequential, classes: u32, scale: f32) -> Result<Vec<String>> {
+fn train_export_compare(
+    name: &str,
+    model: Sequential,
+    classes: u32,
+    scale: f32,
+) -> Result<Vec<String>> {
     let train = random_samples(&model, 48, classes, scale, 1);
     let data = TrainData {
         train,
@@ -59,7 +64,10 @@ fn train_export_compare(name: &str, model: Sequential, classes: u32, scale: f32)
     let a = predict(&model, &test.images)?;
     let b = predict(&folded, &test.images)?;
     let fold_diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
-    assert!(fold_diff < 1e-3, "{name}: folded model differs by {fold_diff}");
+    assert!(
+        fold_diff < 1e-3,
+        "{name}: folded model differs by {fold_diff}"
+    );
 
     let rep = random_samples(&model, 32, classes, scale, 3);
     let int8 = workbench::quant::quantize(&folded, &batch_tensor(&rep.images, model.input_shape)?)?;
@@ -105,7 +113,11 @@ fn train_export_compare(name: &str, model: Sequential, classes: u32, scale: f32)
         "{name}: {} int8 outputs identical in TFLite (reference) and ours; fold diff {fold_diff:.2e}",
         theirs.len()
     );
-    Ok(graph.nodes.iter().map(|n| n.op.name().to_string()).collect())
+    Ok(graph
+        .nodes
+        .iter()
+        .map(|n| n.op.name().to_string())
+        .collect())
 }
 
 #[test]

@@ -81,7 +81,9 @@ pub fn ds_cnn_s(
     layers.push(("flatten".to_string(), Layer::Flatten));
     // the pooled size: SAME stride 2 gives ceil(n / 2); VALID windows of `pool`
     let (h, w) = (frames.div_ceil(2), coefficients.div_ceil(2));
-    let pooled = FILTERS * ((h.saturating_sub(pool.0)) / pool.0 + 1) * ((w.saturating_sub(pool.1)) / pool.1 + 1);
+    let pooled = FILTERS
+        * ((h.saturating_sub(pool.0)) / pool.0 + 1)
+        * ((w.saturating_sub(pool.1)) / pool.1 + 1);
     layers.push((
         "dense".to_string(),
         Layer::linear(pooled, classes, Activation::None, r)?,

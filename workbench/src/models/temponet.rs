@@ -126,6 +126,10 @@ mod tests {
         assert_eq!(trainable, convs + dense + bn);
         assert_eq!(trainable, 461_065);
         let total: usize = rows.iter().map(|r| r.params).sum();
-        assert_eq!(total, trainable + bn, "running statistics as many as gamma + beta");
+        assert_eq!(
+            total,
+            trainable + bn,
+            "running statistics as many as gamma + beta"
+        );
     }
 }

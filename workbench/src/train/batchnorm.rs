@@ -121,7 +121,10 @@ impl BatchNormOp {
             .map(|c| {
                 let inv = 1.0 / (st.var[c] + self.epsilon).sqrt();
                 let a = gamma[c].to_f64() * inv;
-                (T::from_f64(a), T::from_f64(beta[c].to_f64() - st.mean[c] * a))
+                (
+                    T::from_f64(a),
+                    T::from_f64(beta[c].to_f64() - st.mean[c] * a),
+                )
             })
             .unzip();
         let mut out = vec![T::from_f64(0.0); x.len()];

@@ -89,7 +89,9 @@ fn median_ms(mut f: impl FnMut() -> Result<()>, iters: usize) -> Result<f64> {
 pub fn bench_depthwise(cases: &[DepthwiseCase], iters: usize) -> Result<Vec<DepthwiseTiming>> {
     super::threads::tame_candle_threads();
     if iters == 0 {
-        return Err(Error::Msg("bench depthwise: iterations must be positive".into()));
+        return Err(Error::Msg(
+            "bench depthwise: iterations must be positive".into(),
+        ));
     }
     let dev = &Device::Cpu;
     let mut out = Vec::new();
@@ -101,9 +103,8 @@ pub fn bench_depthwise(cases: &[DepthwiseCase], iters: usize) -> Result<Vec<Dept
         let x = Var::from_tensor(&Tensor::randn(0f32, 1., (n, c, h, w), dev)?)?;
         let wt = Var::from_tensor(&Tensor::randn(0f32, 0.3, (o, 1, kh, kw), dev)?)?;
         let b = Var::from_tensor(&Tensor::randn(0f32, 0.1, o, dev)?)?;
-        let ours = || {
-            depthwise_conv2d_fused(&x, &wt, &b, (s, s), Padding::Same, (1, 1), Activation::None)
-        };
+        let ours =
+            || depthwise_conv2d_fused(&x, &wt, &b, (s, s), Padding::Same, (1, 1), Activation::None);
         let bad = || Error::Msg(format!("bench depthwise: bad case {case:?}"));
         let (oh, pt) = conv_out_size(h, kh, s, 1, Padding::Same).ok_or_else(bad)?;
         let (ow, pl) = conv_out_size(w, kw, s, 1, Padding::Same).ok_or_else(bad)?;

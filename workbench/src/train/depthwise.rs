@@ -351,12 +351,18 @@ pub fn depthwise_conv2d_fused(
     activation: Activation,
 ) -> crate::Result<Tensor> {
     let err = |m: String| crate::Error::Msg(format!("depthwise_conv2d: {m}"));
-    let (n, c, h, w) = x
-        .dims4()
-        .map_err(|_| err(format!("expected input of rank 4, got shape {:?}", x.dims())))?;
-    let (o, one, kh, kw) = weight
-        .dims4()
-        .map_err(|_| err(format!("expected weight of rank 4, got shape {:?}", weight.dims())))?;
+    let (n, c, h, w) = x.dims4().map_err(|_| {
+        err(format!(
+            "expected input of rank 4, got shape {:?}",
+            x.dims()
+        ))
+    })?;
+    let (o, one, kh, kw) = weight.dims4().map_err(|_| {
+        err(format!(
+            "expected weight of rank 4, got shape {:?}",
+            weight.dims()
+        ))
+    })?;
     if one != 1 || c == 0 || o == 0 || o % c != 0 {
         return Err(err(format!(
             "weight {:?} is not [{c} * multiplier, 1, kh, kw] for {c} input channels",
@@ -428,7 +434,14 @@ mod tests {
     }
 
     /// (input shape, multiplier, kernel, stride, padding, dilation)
-    type Case = ([usize; 4], usize, (usize, usize), (usize, usize), Padding, (usize, usize));
+    type Case = (
+        [usize; 4],
+        usize,
+        (usize, usize),
+        (usize, usize),
+        Padding,
+        (usize, usize),
+    );
     const CASES: [Case; 7] = [
         // DS-CNN's 3x3 SAME depthwise
         ([2, 4, 9, 7], 1, (3, 3), (1, 1), Padding::Same, (1, 1)),
@@ -475,8 +488,8 @@ mod tests {
             let x = rand_t(&xs, DType::F32, i as u64);
             let w = rand_t(&[o, 1, kh, kw], DType::F32, 100 + i as u64);
             let b = rand_t(&[o], DType::F32, 200 + i as u64);
-            let ours = depthwise_conv2d_fused(&x, &w, &b, stride, pad, dil, Activation::None)
-                .unwrap();
+            let ours =
+                depthwise_conv2d_fused(&x, &w, &b, stride, pad, dil, Activation::None).unwrap();
             let theirs = candle_reference(&x, &w, &b, case);
             let d = max_abs_diff(&ours, &theirs);
             assert!(d < 1e-5, "case {i}: max diff {d}");
@@ -541,10 +554,10 @@ mod tests {
             let (xs, m, (kh, kw), stride, pad, dil) = case;
             let o = xs[1] * m;
             for act in [Activation::None, Activation::Relu, Activation::Relu6] {
-                let x = Var::from_tensor(&(rand_t(&xs, DType::F64, i as u64) * 4.0).unwrap())
-                    .unwrap();
-                let w = Var::from_tensor(&rand_t(&[o, 1, kh, kw], DType::F64, 100 + i as u64))
-                    .unwrap();
+                let x =
+                    Var::from_tensor(&(rand_t(&xs, DType::F64, i as u64) * 4.0).unwrap()).unwrap();
+                let w =
+                    Var::from_tensor(&rand_t(&[o, 1, kh, kw], DType::F64, 100 + i as u64)).unwrap();
                 let b = Var::from_tensor(&rand_t(&[o], DType::F64, 200 + i as u64)).unwrap();
                 let f = |x: &Tensor, w: &Tensor, b: &Tensor| {
                     depthwise_conv2d_fused(x, w, b, stride, pad, dil, act).unwrap()
@@ -613,7 +626,12 @@ mod tests {
         let r = rand_t(ours.dims(), DType::F64, 4);
         let g1 = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
         let theirs = candle_reference(&x, &w, &b, case);
-        let g2 = (theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (theirs * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         for v in [&x, &w, &b] {
             let d = max_abs_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
             assert!(d < 1e-12, "gradient differs by {d}");
@@ -640,15 +658,21 @@ mod tests {
         let x = rand_t(&[1, 3, 4, 4], DType::F32, 1);
         let w = rand_t(&[4, 1, 3, 3], DType::F32, 1);
         let b = rand_t(&[4], DType::F32, 1);
-        let e = depthwise_conv2d_fused(&x, &w, &b, (1, 1), Padding::Valid, (1, 1), Activation::None);
-        assert!(e.unwrap_err().to_string().contains("multiplier"), "4 is not 3 * M");
+        let e =
+            depthwise_conv2d_fused(&x, &w, &b, (1, 1), Padding::Valid, (1, 1), Activation::None);
+        assert!(
+            e.unwrap_err().to_string().contains("multiplier"),
+            "4 is not 3 * M"
+        );
         let w = rand_t(&[3, 1, 5, 5], DType::F32, 1);
         let b = rand_t(&[3], DType::F32, 1);
-        let e = depthwise_conv2d_fused(&x, &w, &b, (1, 1), Padding::Valid, (1, 1), Activation::None);
+        let e =
+            depthwise_conv2d_fused(&x, &w, &b, (1, 1), Padding::Valid, (1, 1), Activation::None);
         assert!(e.unwrap_err().to_string().contains("too small"));
         let b = rand_t(&[2], DType::F32, 1);
         let w = rand_t(&[3, 1, 3, 3], DType::F32, 1);
-        let e = depthwise_conv2d_fused(&x, &w, &b, (1, 1), Padding::Valid, (1, 1), Activation::None);
+        let e =
+            depthwise_conv2d_fused(&x, &w, &b, (1, 1), Padding::Valid, (1, 1), Activation::None);
         assert!(e.unwrap_err().to_string().contains("bias"));
     }
 }

@@ -643,12 +643,13 @@ mod tests {
         assert!(best.restore(&m).is_err());
         assert!(best.observe(&m, 1.0).unwrap());
         // the weights change, the loss gets worse: nothing saved
-        m.vars()[0]
-            .set(&m.vars()[0].zeros_like().unwrap())
-            .unwrap();
+        m.vars()[0].set(&m.vars()[0].zeros_like().unwrap()).unwrap();
         assert!(!best.observe(&m, 1.5).unwrap());
         assert!(!best.observe(&m, 1.0).unwrap(), "equal is not better");
-        assert_eq!((best.best(), best.best_check(), best.since_best()), (Some(1.0), 1, 2));
+        assert_eq!(
+            (best.best(), best.best_check(), best.since_best()),
+            (Some(1.0), 1, 2)
+        );
         best.restore(&m).unwrap();
         let w = m.vars()[0].flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(w, w0);
@@ -693,7 +694,11 @@ mod tests {
         assert!(h.epochs.len() < 30, "stopped early: {losses:?}");
         let best = losses.iter().copied().fold(f32::INFINITY, f32::min);
         let best_at = losses.iter().position(|&l| l == best).unwrap();
-        assert_eq!(best_at + 1 + 3, h.epochs.len(), "3 epochs after the best: {losses:?}");
+        assert_eq!(
+            best_at + 1 + 3,
+            h.epochs.len(),
+            "3 epochs after the best: {losses:?}"
+        );
         // the restored model has the best validation loss
         let (l, _) = evaluate(&m, &val).unwrap();
         assert!((l - best).abs() < 1e-5, "{l} vs {best}");

@@ -23,15 +23,15 @@ pub mod sequential;
 mod threads;
 
 pub use adam::Adam;
-pub use bench::{bench_train, BenchConfig, BenchResult};
-pub use fit::{evaluate, fit, predict, EpochStats, FitConfig, History, Samples, TrainData};
-pub use sequential::{
-    glorot_uniform, mnist_cnn, Activation, Layer, LayerSummary, Padding, Sequential,
-};
 pub use batchnorm::BatchNormConfig;
+pub use bench::{bench_train, BenchConfig, BenchResult};
 pub use fit::{
     cross_entropy_smoothed, train_step_smoothed, BestCheckpoint, EarlyStopping, Monitor,
     PiecewiseConstant,
 };
+pub use fit::{evaluate, fit, predict, EpochStats, FitConfig, History, Samples, TrainData};
 pub use fold::fold_batch_norm;
 pub use sequential::PoolKind;
+pub use sequential::{
+    glorot_uniform, mnist_cnn, Activation, Layer, LayerSummary, Padding, Sequential,
+};

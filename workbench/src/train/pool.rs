@@ -464,7 +464,9 @@ mod tests {
     }
 
     /// (kernel, stride, padding) cases, on a 7x8 input.
-    const POOLS: [((usize, usize), (usize, usize), Padding); 6] = [
+    /// (kernel, stride, padding)
+    type Pool = ((usize, usize), (usize, usize), Padding);
+    const POOLS: [Pool; 6] = [
         ((2, 2), (2, 2), Padding::Valid),
         ((2, 2), (2, 2), Padding::Same),
         ((3, 3), (2, 2), Padding::Same),
@@ -489,7 +491,13 @@ mod tests {
                 let y = pool(&x);
                 let r = rand_t(y.dims(), 50 + i as u64);
                 let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-                let g = g.get(&x).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                let g = g
+                    .get(&x)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap();
                 let base = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
                 for j in 0..base.len() {
                     let at = |d: f64| {
@@ -524,10 +532,24 @@ mod tests {
             let d = (max_pool2d_padded(&x, k, s, p).unwrap()
                 - x.max_pool2d_with_stride(k, s).unwrap())
             .unwrap();
-            assert_eq!(d.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap(), 0.);
+            assert_eq!(
+                d.abs()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap(),
+                0.
+            );
             let d = (avg_pool2d(&x, k, s, p).unwrap() - x.avg_pool2d_with_stride(k, s).unwrap())
                 .unwrap();
-            let d = d.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let d = d
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(d < 1e-6, "{k:?} {s:?}: {d}");
         }
     }
