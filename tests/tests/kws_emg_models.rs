@@ -37,7 +37,8 @@ fn train_export_compare(
     model: Sequential,
     classes: u32,
     scale: f32,
-) -> Result<Vec<String>> {
+    softmax: bool,
+) -> Result<workbench::tflite::Graph> {
     let train = random_samples(&model, 48, classes, scale, 1);
     let data = TrainData {
         train,
@@ -70,7 +71,11 @@ fn train_export_compare(
     );
 
     let rep = random_samples(&model, 32, classes, scale, 3);
-    let int8 = workbench::quant::quantize(&folded, &batch_tensor(&rep.images, model.input_shape)?)?;
+    let mut int8 =
+        workbench::quant::quantize(&folded, &batch_tensor(&rep.images, model.input_shape)?)?;
+    if softmax {
+        workbench::quant::append_softmax(&mut int8)?;
+    }
     let bytes = workbench::tflite::export::write(&int8.graph)?;
     let scratch = scratch_dir(&format!("models-{name}"))?;
     let path = scratch.join(format!("{name}_int8.tflite"));
@@ -113,17 +118,17 @@ fn train_export_compare(
         "{name}: {} int8 outputs identical in TFLite (reference) and ours; fold diff {fold_diff:.2e}",
         theirs.len()
     );
-    Ok(graph
-        .nodes
-        .iter()
-        .map(|n| n.op.name().to_string())
-        .collect())
+    Ok(graph)
+}
+
+fn op_names(g: &workbench::tflite::Graph) -> Vec<String> {
+    g.nodes.iter().map(|n| n.op.name().to_string()).collect()
 }
 
 #[test]
 fn ds_cnn_s_int8_export_is_identical_in_tflite() -> Result<()> {
     let model = workbench::models::ds_cnn_s(49, 10, 12, 0)?;
-    let ops = train_export_compare("ds_cnn_s", model, 12, 3.0)?;
+    let ops = op_names(&train_export_compare("ds_cnn_s", model, 12, 3.0, false)?);
     assert_eq!(
         ops.iter().filter(|o| *o == "DEPTHWISE_CONV_2D").count(),
         4,
@@ -133,11 +138,36 @@ fn ds_cnn_s_int8_export_is_identical_in_tflite() -> Result<()> {
     Ok(())
 }
 
+/// The lab's model with its softmax, checked against TFLite and against the
+/// converter-made `tests/refs/micro_kws_xs.tflite` (same ops, options, tensor
+/// shapes and quantization axes; only the numbers differ).
 #[test]
-fn micro_kws_xs_int8_export_is_identical_in_tflite() -> Result<()> {
+fn micro_kws_xs_int8_export_is_identical_in_tflite_and_laid_out_like_the_converter() -> Result<()> {
     let model = workbench::models::micro_kws_xs(49, 40, 4, 0)?;
-    let ops = train_export_compare("micro_kws_xs", model, 4, 10.0)?;
-    assert_eq!(ops, ["DEPTHWISE_CONV_2D", "RESHAPE", "FULLY_CONNECTED"]);
+    let ours = train_export_compare("micro_kws_xs", model, 4, 10.0, true)?;
+    let f = workbench_tests::fixture("micro_kws_xs")?;
+    let theirs = workbench_tflite::read_file(&f.model)?;
+    assert_eq!(op_names(&ours), op_names(&theirs));
+    let layout = |g: &workbench::tflite::Graph| -> Vec<String> {
+        g.nodes
+            .iter()
+            .map(|n| {
+                let tensors: Vec<String> = n
+                    .inputs
+                    .iter()
+                    .flatten()
+                    .chain(&n.outputs)
+                    .map(|&t| {
+                        let t = &g.tensors[t];
+                        let q = t.quant.as_ref().map(|q| (q.scale.len(), q.axis));
+                        format!("{:?} {:?} {q:?}", t.dtype, t.shape)
+                    })
+                    .collect();
+                format!("{:?}: {}", n.op, tensors.join(", "))
+            })
+            .collect()
+    };
+    assert_eq!(layout(&ours), layout(&theirs));
     Ok(())
 }
 
@@ -145,7 +175,7 @@ fn micro_kws_xs_int8_export_is_identical_in_tflite() -> Result<()> {
 fn temponet_int8_export_is_identical_in_tflite() -> Result<()> {
     // a shorter window keeps the test quick: 8 channels x 160 samples
     let model = workbench::models::temponet(8, 160, 9, 0)?;
-    let ops = train_export_compare("temponet", model, 9, 1.0)?;
+    let ops = op_names(&train_export_compare("temponet", model, 9, 1.0, false)?);
     assert_eq!(ops.iter().filter(|o| *o == "CONV_2D").count(), 9, "{ops:?}");
     Ok(())
 }

@@ -365,6 +365,37 @@ pub fn build(model: &Sequential, ranges: &[(f32, f32)]) -> Result<Int8Model> {
     })
 }
 
+/// TFLite's fixed output quantization of an int8 SOFTMAX: scale 1/256, zero point -128.
+const SOFTMAX_SCALE: f32 = 1.0 / 256.0;
+const SOFTMAX_ZERO_POINT: i64 = -128;
+
+/// Appends a SOFTMAX (beta 1) to the graph's output, as Keras models ending
+/// in `activation="softmax"` convert; its output (scale 1/256, zero point
+/// -128, TFLite's fixed choice) becomes the graph output. The float model's
+/// layers keep their links, so reports are unchanged.
+pub fn append_softmax(q: &mut Int8Model) -> Result<()> {
+    let Some(&last) = q.graph.outputs.first() else {
+        return Err(Error::Msg("append softmax: the graph has no output".into()));
+    };
+    let shape = q.graph.tensors[last].shape.clone();
+    if shape.len() != 2 {
+        return Err(Error::Msg(format!(
+            "append softmax: expected a [1, classes] output, got {shape:?}"
+        )));
+    }
+    let out = q.graph.add_tensor(tflite::Tensor {
+        name: "softmax.out".into(),
+        shape,
+        dtype: DType::I8,
+        quant: Some(Quant::per_tensor(SOFTMAX_SCALE, SOFTMAX_ZERO_POINT)),
+        data: None,
+    });
+    q.graph
+        .add_node(Op::Softmax { beta: 1.0 }, vec![Some(last)], vec![out]);
+    q.graph.outputs = vec![out];
+    Ok(())
+}
+
 /// An int8 activation tensor quantized for `range`.
 fn activation(name: &str, shape: Vec<usize>, range: (f32, f32)) -> tflite::Tensor {
     let (scale, zp) = params::asymmetric(range.0, range.1);
