@@ -588,4 +588,12 @@ mod tests {
         assert_eq!(chw_to_hwc(&w, [2, 1, 2]), vec![1.0, 3.0, 2.0, 4.0]);
         assert_eq!(hwc_to_chw(&[1.0, 3.0, 2.0, 4.0], [2, 1, 2]), w.to_vec());
     }
+
+    #[test]
+    fn unfolded_batch_norm_is_an_error() {
+        let m = crate::models::ds_cnn_s(49, 10, 12, 0).unwrap();
+        let ranges = vec![(-1.0, 1.0); m.layers.len() + 1];
+        let e = build(&m, &ranges).unwrap_err().to_string();
+        assert!(e.contains("bn1") && e.contains("folded first"), "{e}");
+    }
 }

@@ -66,7 +66,7 @@ impl Samples {
     }
 
     /// The images of samples `idx` as an `[n, C, H, W]` tensor, and their labels.
-    pub(crate) fn gather(&self, idx: &[usize]) -> Result<(Tensor, Tensor)> {
+    pub fn gather(&self, idx: &[usize]) -> Result<(Tensor, Tensor)> {
         let per: usize = self.shape.iter().product();
         let mut x = Vec::with_capacity(idx.len() * per);
         let mut y = Vec::with_capacity(idx.len());

@@ -839,4 +839,33 @@ mod tests {
         assert!(matches!(b.load(&dir.join("nope")), Err(Error::Io { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn batch_norm_buffers_are_saved_and_trained() {
+        let dir = std::env::temp_dir().join(format!("wb-train-bn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.safetensors");
+        let a = crate::models::ds_cnn_s(49, 10, 4, 1).unwrap();
+        let x = Tensor::randn(0f32, 2., (8, 1, 49, 10), &Device::Cpu).unwrap();
+        // a training-mode pass moves the running statistics (Keras: 1% of the way)
+        let before = a.named_buffers()[0].1.to_vec1::<f32>().unwrap();
+        a.forward_train(&x).unwrap();
+        let after = a.named_buffers()[0].1.to_vec1::<f32>().unwrap();
+        assert_ne!(before, after);
+        let names: Vec<String> = a.named_buffers().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names[..2], ["bn1.running_mean", "bn1.running_var"]);
+        a.save(&path).unwrap();
+        let b = crate::models::ds_cnn_s(49, 10, 4, 2).unwrap();
+        b.load(&path).unwrap();
+        let d = (a.forward(&x).unwrap() - b.forward(&x).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(d, 0.0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
