@@ -73,6 +73,22 @@ fn train_export_compare(
     let rep = random_samples(&model, 32, classes, scale, 3);
     let mut int8 =
         workbench::quant::quantize(&folded, &batch_tensor(&rep.images, model.input_shape)?)?;
+    // the quantization report walks the new layer kinds (dropout is the identity)
+    let report = workbench::quant::quant_report(
+        &folded,
+        &int8,
+        &batch_tensor(&rep.images[..8 * per_sample(&model)], model.input_shape)?,
+    )?;
+    assert_eq!(
+        report.rows.len(),
+        folded.layers.len(),
+        "{name}: one row per layer"
+    );
+    assert!(
+        report.rows.iter().all(|r| r.rmse_over_scale.is_finite()),
+        "{name}: {:?}",
+        report.rows
+    );
     if softmax {
         workbench::quant::append_softmax(&mut int8)?;
     }
@@ -119,6 +135,10 @@ fn train_export_compare(
         theirs.len()
     );
     Ok(graph)
+}
+
+fn per_sample(model: &Sequential) -> usize {
+    model.input_shape.iter().product()
 }
 
 fn op_names(g: &workbench::tflite::Graph) -> Vec<String> {

@@ -1,11 +1,12 @@
 //! DS-CNN S, the depthwise-separable CNN of ARM's "Hello Edge" keyword
 //! spotting work as MLPerf Tiny's reference (`keras_model.py`) defines it:
-//! Conv2D 64 (10x4, stride 2, SAME) + batch norm + ReLU; four blocks of
-//! depthwise 3x3 (SAME) + batch norm + ReLU and pointwise Conv2D 64 + batch
-//! norm + ReLU; average pooling over `(frames / 2, coefficients / 2)`
-//! (integer halves, as the reference computes its `final_pool_size`);
-//! flatten; dense to the classes. Batch norms use Keras' settings. The
-//! reference's dropout layers (0.2, 0.4) are not modelled.
+//! Conv2D 64 (10x4, stride 2, SAME) + batch norm + ReLU, dropout 0.2; four
+//! blocks of depthwise 3x3 (SAME) + batch norm + ReLU and pointwise Conv2D
+//! 64 + batch norm + ReLU; dropout 0.4; average pooling over
+//! `(frames / 2, coefficients / 2)` (integer halves, as the reference
+//! computes its `final_pool_size`); flatten; dense to the classes (the
+//! reference's softmax is left to the loss and to export). Batch norms use
+//! Keras' settings. The reference's L2 weight decay (1e-4) is not modelled.
 
 use rand::{rngs::StdRng, SeedableRng};
 
@@ -42,6 +43,7 @@ pub fn ds_cnn_s(
             )?,
         ),
         ("bn1".to_string(), bn()?),
+        ("dropout1".to_string(), Layer::dropout(0.2, seed ^ 0xd1)?),
     ];
     for b in 1..=BLOCKS {
         layers.push((
@@ -73,6 +75,7 @@ pub fn ds_cnn_s(
         ));
         layers.push((format!("pw{b}_bn"), bn()?));
     }
+    layers.push(("dropout2".to_string(), Layer::dropout(0.4, seed ^ 0xd2)?));
     let pool = ((frames / 2).max(1), (coefficients / 2).max(1));
     layers.push((
         "avg_pool".to_string(),

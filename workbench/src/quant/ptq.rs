@@ -340,6 +340,8 @@ pub fn build(model: &Sequential, ranges: &[(f32, f32)]) -> Result<Int8Model> {
                 last_chw = Some([in_shape[3], oh, ow]);
                 out
             }
+            // the identity at inference: the layer's output is its input
+            Layer::Dropout { .. } => cur,
             Layer::BatchNorm { .. } => {
                 return Err(Error::Msg(format!(
                     "quantize {name}: batch norm must be folded first (train::fold_batch_norm)"

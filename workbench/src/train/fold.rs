@@ -129,7 +129,8 @@ fn copy_layer(layer: &Layer) -> Result<Layer> {
             *running_mean = cp(running_mean)?;
             *running_var = cp(running_var)?;
         }
-        Layer::MaxPool2d { .. } | Layer::Flatten | Layer::Pool2d { .. } => {}
+        Layer::MaxPool2d { .. } | Layer::Flatten | Layer::Pool2d { .. } | Layer::Dropout { .. } => {
+        }
     }
     Ok(l)
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -100,6 +101,15 @@ pub enum Layer {
         config: BatchNormConfig,
         /// Fused activation.
         activation: Activation,
+    },
+    /// Dropout: in training mode ([`Sequential::forward_train`]) each value
+    /// is zeroed with probability `rate` and the others scaled by
+    /// `1 / (1 - rate)`, as Keras and PyTorch do; the identity otherwise.
+    Dropout {
+        /// Probability of dropping a value, in [0, 1).
+        rate: f64,
+        /// The masks' random numbers, seeded so that training is reproducible.
+        rng: Arc<Mutex<StdRng>>,
     },
     /// Max or average pooling with a padding rule (padding never takes part).
     Pool2d {
@@ -220,6 +230,17 @@ impl Layer {
         })
     }
 
+    /// A dropout layer dropping values with probability `rate` in training, its masks seeded by `seed`.
+    pub fn dropout(rate: f64, seed: u64) -> Result<Layer> {
+        if !(0.0..1.0).contains(&rate) {
+            return Err(Error::Msg(format!("dropout: rate {rate} is not in [0, 1)")));
+        }
+        Ok(Layer::Dropout {
+            rate,
+            rng: Arc::new(Mutex::new(StdRng::seed_from_u64(seed))),
+        })
+    }
+
     /// Average pooling over the whole `h x w` plane (one value per channel), as an [`Layer::Pool2d`].
     pub fn global_avg_pool(h: usize, w: usize) -> Layer {
         Layer::Pool2d {
@@ -253,6 +274,7 @@ impl Layer {
             Layer::Linear { .. } => "Dense",
             Layer::DepthwiseConv2d { .. } => "DepthwiseConv2D",
             Layer::BatchNorm { .. } => "BatchNormalization",
+            Layer::Dropout { .. } => "Dropout",
             Layer::Pool2d {
                 kind: PoolKind::Max,
                 ..
@@ -273,7 +295,10 @@ impl Layer {
                 vec![("weight", weight), ("bias", bias)]
             }
             Layer::BatchNorm { gamma, beta, .. } => vec![("gamma", gamma), ("beta", beta)],
-            Layer::MaxPool2d { .. } | Layer::Flatten | Layer::Pool2d { .. } => vec![],
+            Layer::MaxPool2d { .. }
+            | Layer::Flatten
+            | Layer::Pool2d { .. }
+            | Layer::Dropout { .. } => vec![],
         }
     }
 
@@ -306,6 +331,26 @@ impl Layer {
                 let count = x.elem_count() / gamma.elem_count().max(1);
                 update_running_stats(running_mean, running_var, &mean, &var, count, config)?;
                 Ok(y)
+            }
+            Layer::Dropout { rate, rng } if *rate > 0.0 => {
+                let keep = 1.0 - *rate;
+                let n = x.elem_count();
+                let mask: Vec<f32> = {
+                    let mut rng = rng.lock().map_err(|_| {
+                        Error::Msg("dropout: the random generator is poisoned".into())
+                    })?;
+                    (0..n)
+                        .map(|_| {
+                            if rng.random::<f64>() < keep {
+                                (1.0 / keep) as f32
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect()
+                };
+                let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+                Ok((x * mask)?)
             }
             _ => self.forward(x),
         }
@@ -360,6 +405,7 @@ impl Layer {
                 stride,
                 padding,
             } => avg_pool2d(x, *kernel, *stride, *padding),
+            Layer::Dropout { .. } => Ok(x.clone()),
             Layer::Flatten => {
                 let n = x.dim(0)?;
                 Ok(x.reshape((n, x.elem_count() / n.max(1)))?)
@@ -476,6 +522,7 @@ impl Layer {
                 Ok(vec![c, oh, ow])
             }
             Layer::Flatten => Ok(vec![input.iter().product()]),
+            Layer::Dropout { .. } => Ok(input.to_vec()),
             Layer::Linear { weight, .. } => {
                 let (o, i) = weight.dims2()?;
                 if input != [i] {
@@ -867,5 +914,46 @@ mod tests {
             .unwrap();
         assert_eq!(d, 0.0);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dropout_by_hand_and_seeded() {
+        let x = Tensor::ones((4, 1000), DType::F32, &Device::Cpu).unwrap();
+        let d = Layer::dropout(0.25, 3).unwrap();
+        // inference: the identity
+        assert_eq!(
+            d.forward(&x).unwrap().to_vec2::<f32>().unwrap(),
+            x.to_vec2::<f32>().unwrap()
+        );
+        // training: zeros and 1 / 0.75, about a quarter dropped, the mean kept
+        let y = d
+            .forward_train(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let dropped = y.iter().filter(|&&v| v == 0.0).count();
+        assert!(y.iter().all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6));
+        assert!((900..1100).contains(&dropped), "{dropped} of 4000 dropped");
+        // the same seed gives the same masks; the next call a new one
+        let again = Layer::dropout(0.25, 3).unwrap();
+        let y2 = again
+            .forward_train(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(y, y2);
+        let y3 = again
+            .forward_train(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_ne!(y2, y3);
+        assert!(Layer::dropout(1.0, 0).is_err());
     }
 }
