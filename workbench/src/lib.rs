@@ -10,6 +10,7 @@ pub mod error;
 pub mod estimate;
 pub mod infer;
 pub mod metrics;
+pub mod models;
 pub mod npy;
 pub mod plot;
 pub mod quant;
