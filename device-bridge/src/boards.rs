@@ -1,0 +1,235 @@
+//! Board names and how to reach them: `host` (in-process, TCP), `host-pty`
+//! (in-process, pseudo-terminal), `tcp:HOST:PORT`, `serial:PATH[@BAUD]`, and
+//! `qemu-mps2-an386` (our firmware on QEMU's Cortex-M4 board).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::host_board::{HostBoard, HostBoardConfig};
+use crate::transport::{Serial, Tcp, Transport, DEFAULT_BAUD};
+
+/// The QEMU board's name.
+pub const QEMU_BOARD: &str = "qemu-mps2-an386";
+
+/// Where the QEMU board's firmware image is loaded to preload a model
+/// (`-device loader`): the start of the firmware's model storage in SRAM.
+/// Must match `MODEL_ADDR` in `device-firmware/src/main.rs`.
+pub const QEMU_MODEL_ADDR: u32 = 0x2100_0000;
+
+/// Something that keeps a board alive while it is open.
+enum Keep {
+    None,
+    Host(#[allow(dead_code)] HostBoard),
+    Qemu(Child),
+}
+
+/// An open board and whatever runs it.
+pub struct OpenBoard {
+    /// The protocol client.
+    pub device: Device,
+    keep: Keep,
+}
+
+impl Drop for OpenBoard {
+    fn drop(&mut self) {
+        if let Keep::Qemu(c) = &mut self.keep {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Options for opening a board.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Baud rate for serial boards (default 115200).
+    pub baud: Option<u32>,
+    /// For QEMU: preload these model bytes with `-device loader` (fast path).
+    pub preload: Option<PathBuf>,
+}
+
+/// The firmware image of the QEMU board, or why there is none.
+pub fn qemu_firmware() -> std::result::Result<(PathBuf, PathBuf), String> {
+    let qemu = which("qemu-system-arm")
+        .ok_or("qemu-system-arm is not installed (run scripts/setup-firmware.sh)")?;
+    let fw = match std::env::var_os("DEVICE_FIRMWARE") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../device-firmware/target/thumbv7em-none-eabi/release/device-firmware"),
+    };
+    if !fw.exists() {
+        return Err(format!(
+            "firmware {} is not built (run scripts/setup-firmware.sh, then scripts/build-firmware.sh)",
+            fw.display()
+        ));
+    }
+    Ok((qemu, fw))
+}
+
+fn which(bin: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(bin))
+            .find(|p| p.is_file())
+    })
+}
+
+/// A free local TCP port below 32768 (QEMU's `-serial tcp:` wants a fixed one).
+fn free_port() -> Result<u16> {
+    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    for k in 0..2000u64 {
+        let p = 20_000 + ((seed.wrapping_mul(2_654_435_761) + k * 7919) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return Ok(p);
+        }
+    }
+    Err(Error::Msg("no free TCP port in 20000..32000".into()))
+}
+
+/// Starts QEMU with our firmware; returns the child and a TCP transport to its UART0.
+pub fn spawn_qemu(preload: Option<&Path>) -> Result<(Child, Tcp)> {
+    let (qemu, fw) = qemu_firmware().map_err(Error::Msg)?;
+    let port = free_port()?;
+    let mut cmd = Command::new(qemu);
+    cmd.args([
+        "-M",
+        "mps2-an386",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-icount",
+        "shift=0",
+        "-kernel",
+    ])
+    .arg(&fw)
+    .arg("-serial")
+    .arg(format!("tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"))
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    if let Some(m) = preload {
+        cmd.arg("-device").arg(format!(
+            "loader,file={},addr={QEMU_MODEL_ADDR:#x},force-raw=on",
+            m.display()
+        ));
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::Msg(format!("cannot start qemu-system-arm: {e}")))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Tcp::connect(("127.0.0.1", port), Duration::from_millis(500)) {
+            Ok(t) => return Ok((child, t)),
+            Err(e) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let mut msg = String::new();
+                    if let Some(mut s) = child.stderr.take() {
+                        use std::io::Read;
+                        let _ = s.read_to_string(&mut msg);
+                    }
+                    return Err(Error::Msg(format!(
+                        "qemu-system-arm exited ({status}): {}",
+                        msg.trim()
+                    )));
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    return Err(Error::Msg(format!(
+                        "qemu's UART on port {port} did not accept a connection: {e}"
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Opens a board by name (see the module docs).
+pub fn open(name: &str, opts: &OpenOptions) -> Result<OpenBoard> {
+    let (transport, keep): (Box<dyn Transport>, Keep) = if name == "host" {
+        let hb = HostBoard::spawn_tcp(HostBoardConfig::default())
+            .map_err(|e| Error::Msg(format!("host board: {e}")))?;
+        let addr = hb.addr().expect("tcp board");
+        let t = Tcp::connect(addr, Duration::from_secs(2))
+            .map_err(|e| Error::Msg(format!("host board: {e}")))?;
+        (Box::new(t), Keep::Host(hb))
+    } else if name == "host-pty" {
+        let (hb, port) = HostBoard::spawn_pty(HostBoardConfig::default())
+            .map_err(|e| Error::Msg(format!("host board: {e}")))?;
+        (
+            Box::new(Serial::from_port(Box::new(port), "pty (host board)")),
+            Keep::Host(hb),
+        )
+    } else if let Some(addr) = name.strip_prefix("tcp:") {
+        let t = Tcp::connect(addr, Duration::from_secs(5))
+            .map_err(|e| Error::Msg(format!("{name}: {e}")))?;
+        (Box::new(t), Keep::None)
+    } else if let Some(rest) = name.strip_prefix("serial:") {
+        let (path, baud) = match rest.rsplit_once('@') {
+            Some((p, b)) => (
+                p,
+                b.parse()
+                    .map_err(|_| Error::Msg(format!("{name}: bad baud rate '{b}'")))?,
+            ),
+            None => (rest, opts.baud.unwrap_or(DEFAULT_BAUD)),
+        };
+        (
+            Box::new(Serial::open(path, baud).map_err(|e| Error::Msg(e.to_string()))?),
+            Keep::None,
+        )
+    } else if name == QEMU_BOARD {
+        let (child, t) = spawn_qemu(opts.preload.as_deref())?;
+        (Box::new(t), Keep::Qemu(child))
+    } else {
+        return Err(Error::Msg(format!(
+            "unknown board '{name}'; expected host, host-pty, {QEMU_BOARD}, tcp:HOST:PORT or serial:PATH[@BAUD]"
+        )));
+    };
+    let device = Device::open(transport)?;
+    Ok(OpenBoard { device, keep })
+}
+
+/// One reachable board, for `device-bridge boards`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reachable {
+    /// The name to pass to `--board`.
+    pub name: String,
+    /// What it is, or why it is unavailable.
+    pub note: String,
+}
+
+/// Lists what the bridge can reach: built-in boards, the emulator, serial ports.
+pub fn list() -> Vec<Reachable> {
+    let mut v = vec![
+        Reachable {
+            name: "host".into(),
+            note: "device-board logic in this process, over TCP".into(),
+        },
+        Reachable {
+            name: "host-pty".into(),
+            note: "device-board logic in this process, over a pseudo-terminal".into(),
+        },
+    ];
+    v.push(Reachable {
+        name: QEMU_BOARD.into(),
+        note: match qemu_firmware() {
+            Ok((_, fw)) => format!("Cortex-M4 under QEMU, firmware {}", fw.display()),
+            Err(why) => format!("unavailable: {why}"),
+        },
+    });
+    match serialport::available_ports() {
+        Ok(ports) => v.extend(ports.into_iter().map(|p| Reachable {
+            name: format!("serial:{}", p.port_name),
+            note: format!("{:?}", p.port_type),
+        })),
+        Err(e) => v.push(Reachable {
+            name: "serial:*".into(),
+            note: format!("cannot list serial ports: {e}"),
+        }),
+    }
+    v
+}
