@@ -99,7 +99,7 @@ impl HostModel {
             )));
         }
         let n = self.input_bytes();
-        if n == 0 || a.bytes.is_empty() || a.bytes.len() % n != 0 {
+        if n == 0 || a.bytes.is_empty() || !a.bytes.len().is_multiple_of(n) {
             return Err(Error::Msg(format!(
                 "input batch of shape {:?} does not split into samples of shape {:?}",
                 a.shape, self.input.1

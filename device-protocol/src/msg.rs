@@ -434,6 +434,8 @@ impl ErrorCode {
 }
 
 /// A response from the board.
+// The profile page is inline: no heap on the board to box it, and responses are short-lived.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 #[non_exhaustive]
 pub enum Response<'a> {
