@@ -376,36 +376,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, A: AsRef<[u8]> + AsMut<[u8]>, C: Clock> Board
                             "no model transfer in progress (board was reset?); send LoadBegin"
                         ))
                     }
-                    Some(t) => {
-                        if t.received != t.size {
-                            return Err(berr!(
-                                Incomplete,
-                                t.received,
-                                t.size,
-                                "model incomplete: {} of {} bytes received",
-                                t.received,
-                                t.size
-                            ));
-                        }
-                        let got = crc32(&self.model.as_ref()[..t.size]);
-                        if got != t.crc {
-                            self.transfer = None;
-                            return Err(berr!(
-                                ModelCrc,
-                                t.crc,
-                                got,
-                                "model crc {got:#010x} does not match {:#010x}; resend it",
-                                t.crc
-                            ));
-                        }
-                        self.transfer = None;
-                        let cap = self.arena_capacity();
-                        let plan = model::prepare(&self.model.as_ref()[..t.size], cap)?;
-                        self.profile = vec![0; plan.ops()];
-                        self.plan = Some(plan);
-                        self.loaded = Some((t.size, t.crc));
-                        self.db = Db::default();
-                    }
+                    Some(_) => self.finish_load()?,
                 }
                 Response::ModelReady(self.model_info())
             }
@@ -463,6 +434,60 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, A: AsRef<[u8]> + AsMut<[u8]>, C: Clock> Board
         };
         self.io.send(seq, &resp, tx);
         Ok(())
+    }
+
+    /// Checks the received model's CRC, parses and prepares it.
+    fn finish_load(&mut self) -> Result<()> {
+        let Some(t) = self.transfer else {
+            return Err(berr!(NoTransfer, 0, 0, "no model transfer in progress"));
+        };
+        if t.received != t.size {
+            return Err(berr!(
+                Incomplete,
+                t.received,
+                t.size,
+                "model incomplete: {} of {} bytes received",
+                t.received,
+                t.size
+            ));
+        }
+        let got = crc32(&self.model.as_ref()[..t.size]);
+        self.transfer = None;
+        if got != t.crc {
+            return Err(berr!(
+                ModelCrc,
+                t.crc,
+                got,
+                "model crc {got:#010x} does not match {:#010x}; resend it",
+                t.crc
+            ));
+        }
+        let cap = self.arena_capacity();
+        let plan = model::prepare(&self.model.as_ref()[..t.size], cap)?;
+        self.profile = vec![0; plan.ops()];
+        self.plan = Some(plan);
+        self.loaded = Some((t.size, t.crc));
+        self.db = Db::default();
+        Ok(())
+    }
+
+    /// Prepares a model already in the model storage (e.g. preloaded by a
+    /// debugger or QEMU's `-device loader`) if its CRC matches.
+    pub fn preload(&mut self, size: usize, crc: u32) -> Result<()> {
+        if size > self.model.as_ref().len() {
+            return Err(berr!(
+                ModelTooBig,
+                size,
+                self.model.as_ref().len(),
+                "preloaded model of {size} bytes exceeds the model storage"
+            ));
+        }
+        self.transfer = Some(Transfer {
+            size,
+            crc,
+            received: size,
+        });
+        self.finish_load()
     }
 
     fn io_bytes(&self, input: bool, index: u8) -> Result<usize> {

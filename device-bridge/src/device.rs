@@ -58,7 +58,7 @@ impl PushReport {
 /// How long an invoke may take before it is resent.
 pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long preparing a model may take.
-pub const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const PREPARE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many times a push restarts from scratch before giving up.
 pub const MAX_RESTARTS: u32 = 4;
 

@@ -53,7 +53,12 @@ pub struct Link {
     pub attempts: u32,
     /// What was recovered from so far.
     pub stats: LinkStats,
+    /// Bytes since the last frame delimiter, to show text a board printed (e.g. a panic).
+    text: Vec<u8>,
 }
+
+/// Most bytes of board text kept for error messages.
+const MAX_TEXT: usize = 512;
 
 impl Link {
     /// A link over `transport` with the default timeout and attempts.
@@ -66,6 +71,7 @@ impl Link {
             timeout: Duration::from_secs(1),
             attempts: 6,
             stats: LinkStats::default(),
+            text: Vec::new(),
         }
     }
 
@@ -115,6 +121,11 @@ impl Link {
                 }
                 let got = self.transport.recv(&mut buf, left).map_err(link_err)?;
                 for &b in &buf[..got] {
+                    if b == 0 {
+                        self.text.clear();
+                    } else if self.text.len() < MAX_TEXT {
+                        self.text.push(b);
+                    }
                     let m = match self.acc.feed(b) {
                         Feed::Consumed => continue,
                         Feed::Dropped => {
@@ -158,11 +169,33 @@ impl Link {
                 }
             }
         }
+        let printed = self.printed_text();
+        if !printed.is_empty() {
+            return Err(Error::Protocol {
+                what,
+                message: format!(
+                    "no reply after {} attempts; the board printed: {printed}",
+                    self.attempts
+                ),
+            });
+        }
         Err(Error::Timeout {
             what,
             attempts: self.attempts,
             timeout,
         })
+    }
+
+    /// Printable text the board sent outside frames since the last delimiter.
+    fn printed_text(&self) -> String {
+        let t = &self.text;
+        if t.iter()
+            .all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\r' || b == b'\n')
+        {
+            String::from_utf8_lossy(t).trim().to_string()
+        } else {
+            String::new()
+        }
     }
 
     /// [`call_with`](Self::call_with) with the link's default timeout.
