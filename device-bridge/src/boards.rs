@@ -14,31 +14,72 @@ use crate::transport::{Serial, Tcp, Transport, DEFAULT_BAUD};
 /// The QEMU board's name.
 pub const QEMU_BOARD: &str = "qemu-mps2-an386";
 
-/// Where the QEMU board's firmware image is loaded to preload a model
-/// (`-device loader`): the start of the firmware's model storage in SRAM.
-/// Must match `MODEL_ADDR` in `device-firmware/src/main.rs`.
+/// Where a preloaded model goes (`-device loader`): the firmware's model
+/// storage, the start of the board's PSRAM (`.model` in `device-firmware/memory.x`).
 pub const QEMU_MODEL_ADDR: u32 = 0x2100_0000;
+
+/// The preload header's magic (`ModelStore` in `device-firmware/src/main.rs`).
+const PRELOAD_MAGIC: &[u8; 4] = b"WBML";
+
+/// Writes `model` behind the firmware's preload header (magic, size, CRC-32,
+/// padding) to a temporary file for `-device loader`.
+fn preload_image(model: &Path) -> Result<PathBuf> {
+    let bytes = std::fs::read(model).map_err(|source| Error::Io {
+        path: model.to_path_buf(),
+        source,
+    })?;
+    let mut img = Vec::with_capacity(bytes.len() + 16);
+    img.extend_from_slice(PRELOAD_MAGIC);
+    img.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    img.extend_from_slice(&device_protocol::crc::crc32(&bytes).to_le_bytes());
+    img.extend_from_slice(&[0; 4]);
+    img.extend_from_slice(&bytes);
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "device-bridge-preload-{}-{n}.bin",
+        std::process::id()
+    ));
+    std::fs::write(&path, img).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
 
 /// Something that keeps a board alive while it is open.
 enum Keep {
     None,
     Host(#[allow(dead_code)] HostBoard),
-    Qemu(Child),
+    Qemu(Child, Option<PathBuf>),
+}
+
+/// Keeps whatever runs a board (a host-board thread, a QEMU process) alive; stops it on drop.
+pub struct Guard(Keep);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Keep::Qemu(c, image) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+            if let Some(img) = image {
+                let _ = std::fs::remove_file(img);
+            }
+        }
+    }
 }
 
 /// An open board and whatever runs it.
 pub struct OpenBoard {
     /// The protocol client.
     pub device: Device,
-    keep: Keep,
+    guard: Guard,
 }
 
-impl Drop for OpenBoard {
-    fn drop(&mut self) {
-        if let Keep::Qemu(c) = &mut self.keep {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+impl OpenBoard {
+    /// The client and the guard, e.g. to move the link to another protocol.
+    pub fn into_parts(self) -> (Device, Guard) {
+        (self.device, self.guard)
     }
 }
 
@@ -89,8 +130,9 @@ fn free_port() -> Result<u16> {
     Err(Error::Msg("no free TCP port in 20000..32000".into()))
 }
 
-/// Starts QEMU with our firmware; returns the child and a TCP transport to its UART0.
-pub fn spawn_qemu(preload: Option<&Path>) -> Result<(Child, Tcp)> {
+/// Starts QEMU with our firmware; returns the child, a TCP transport to its
+/// UART0 and the preload image to delete once QEMU is done with it.
+pub fn spawn_qemu(preload: Option<&Path>) -> Result<(Child, Tcp, Option<PathBuf>)> {
     let (qemu, fw) = qemu_firmware().map_err(Error::Msg)?;
     let port = free_port()?;
     let mut cmd = Command::new(qemu);
@@ -111,12 +153,19 @@ pub fn spawn_qemu(preload: Option<&Path>) -> Result<(Child, Tcp)> {
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
-    if let Some(m) = preload {
+    let image = preload.map(preload_image).transpose()?;
+    if let Some(img) = &image {
         cmd.arg("-device").arg(format!(
             "loader,file={},addr={QEMU_MODEL_ADDR:#x},force-raw=on",
-            m.display()
+            img.display()
         ));
     }
+    // QEMU reads the image after the UART connection is accepted: the caller removes it later.
+    let (child, t) = connect_qemu(cmd, port)?;
+    Ok((child, t, image))
+}
+
+fn connect_qemu(mut cmd: Command, port: u16) -> Result<(Child, Tcp)> {
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::Msg(format!("cannot start qemu-system-arm: {e}")))?;
@@ -182,15 +231,18 @@ pub fn open(name: &str, opts: &OpenOptions) -> Result<OpenBoard> {
             Keep::None,
         )
     } else if name == QEMU_BOARD {
-        let (child, t) = spawn_qemu(opts.preload.as_deref())?;
-        (Box::new(t), Keep::Qemu(child))
+        let (child, t, image) = spawn_qemu(opts.preload.as_deref())?;
+        (Box::new(t), Keep::Qemu(child, image))
     } else {
         return Err(Error::Msg(format!(
             "unknown board '{name}'; expected host, host-pty, {QEMU_BOARD}, tcp:HOST:PORT or serial:PATH[@BAUD]"
         )));
     };
     let device = Device::open(transport)?;
-    Ok(OpenBoard { device, keep })
+    Ok(OpenBoard {
+        device,
+        guard: Guard(keep),
+    })
 }
 
 /// One reachable board, for `device-bridge boards`.

@@ -121,6 +121,11 @@ impl Device {
         self.link.stats
     }
 
+    /// The link, e.g. to hand the transport to an [`crate::mlperf::MlperfDut`].
+    pub fn into_link(self) -> Link {
+        self.link
+    }
+
     /// The link, e.g. to change its timeout.
     pub fn link_mut(&mut self) -> &mut Link {
         &mut self.link

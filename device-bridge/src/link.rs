@@ -75,6 +75,11 @@ impl Link {
         }
     }
 
+    /// The transport, e.g. to speak another protocol on the same link.
+    pub fn into_transport(self) -> Box<dyn Transport> {
+        self.transport
+    }
+
     /// Describes the transport.
     pub fn describe(&self) -> String {
         self.transport.describe()

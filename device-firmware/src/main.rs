@@ -51,8 +51,9 @@ struct ModelStore {
     bytes: [u8; MODEL_BYTES],
 }
 
-#[link_section = ".model"]
-static mut MODEL: MaybeUninit<ModelStore> = MaybeUninit::uninit();
+/// The model storage: the board's 16 MiB PSRAM, outside every ELF segment so
+/// that QEMU's `-device loader` can fill it without overlapping the image.
+const MODEL_ADDR: usize = 0x2100_0000;
 
 #[repr(align(16))]
 struct Arena([u8; ARENA_BYTES]);
@@ -95,6 +96,16 @@ impl Clock for SysTickClock {
 
 struct UartTx;
 
+/// Formatted text to UART0.
+struct Text;
+
+impl core::fmt::Write for Text {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        uart::write(s.as_bytes());
+        Ok(())
+    }
+}
+
 impl Tx for UartTx {
     fn write(&mut self, bytes: &[u8]) {
         uart::write(bytes);
@@ -121,10 +132,11 @@ fn main() -> ! {
     cp.SYST.enable_counter();
     uart::init();
 
-    // SAFETY: these statics are handed out once, here.
-    let store = unsafe { &mut *core::ptr::addr_of_mut!(MODEL) };
-    let store = unsafe { store.assume_init_mut() };
+    // SAFETY: PSRAM at MODEL_ADDR is RAM used by nothing else (zeroed at reset or
+    // holding a preloaded image); any bit pattern is a valid ModelStore.
+    let store = unsafe { &mut *(MODEL_ADDR as *mut ModelStore) };
     let (magic, size, crc) = (store.magic, store.size as usize, store.crc);
+    // SAFETY: the arena is handed out once, here.
     let arena: &'static mut [u8] = unsafe { &mut (*core::ptr::addr_of_mut!(ARENA)).0 };
     let cfg = Config {
         name: "qemu-mps2-an386",
@@ -135,8 +147,11 @@ fn main() -> ! {
     let mut board = Board::new(cfg, &mut store.bytes[..], arena, SysTickClock);
     let mut tx = UartTx;
     if magic == PRELOAD_MAGIC {
-        // A bad preload is reported by the next LoadBegin/LoadEnd; the board stays usable.
-        let _ = board.preload(size, crc);
+        // A bad preload is reported on the UART; the board stays usable for a push.
+        if let Err(e) = board.preload(size, crc) {
+            use core::fmt::Write;
+            let _ = write!(Text, "e-[preloaded model rejected: {e}]\r\n");
+        }
     }
     board.boot(&mut tx);
     loop {
