@@ -82,12 +82,14 @@ impl Clock for SysTickClock {
             let pending = cortex_m::peripheral::SCB::is_pendst_pending();
             let w1 = WRAPS.load(Ordering::Acquire);
             if w0 == w1 && !pending {
-                let ticks = u64::from(w0) * (u64::from(SYST_RELOAD) + 1) + u64::from(SYST_RELOAD - cur);
+                let ticks =
+                    u64::from(w0) * (u64::from(SYST_RELOAD) + 1) + u64::from(SYST_RELOAD - cur);
                 return ticks * INSTRUCTIONS_PER_TICK;
             }
             if w0 == w1 && pending {
                 // Wrapped but the interrupt has not run yet (we are in a critical section).
-                let ticks = u64::from(w0 + 1) * (u64::from(SYST_RELOAD) + 1) + u64::from(SYST_RELOAD - cur);
+                let ticks =
+                    u64::from(w0 + 1) * (u64::from(SYST_RELOAD) + 1) + u64::from(SYST_RELOAD - cur);
                 return ticks * INSTRUCTIONS_PER_TICK;
             }
         }
