@@ -155,8 +155,8 @@ pub struct Layer {
     pub macs: u64,
 }
 
-/// The result of `check`.
-#[derive(Debug, Clone, PartialEq)]
+/// The result of `check`; `Debug` is one line, `Display` a summary, [`CheckReport::to_html`] a table.
+#[derive(Clone, PartialEq)]
 pub struct CheckReport {
     /// Board name and CPU.
     pub board: String,
@@ -280,6 +280,21 @@ impl CheckReport {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(block.as_bytes());
         let _ = out.flush();
+    }
+}
+
+impl fmt::Debug for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CheckReport({}, {} samples, {} mismatching, {:.0} {} per inference, {} layers)",
+            self.board,
+            self.samples,
+            self.mismatched_samples,
+            self.mean_count(),
+            self.unit,
+            self.layers.len()
+        )
     }
 }
 

@@ -157,6 +157,59 @@ impl HostBoard {
         ))
     }
 
+    /// Serves a host board on the master side of a new pseudo-terminal for
+    /// other programs (e.g. an MLPerf runner); returns the path they open.
+    pub fn spawn_pty_device(cfg: HostBoardConfig) -> std::io::Result<(HostBoard, String)> {
+        use serialport::SerialPort;
+        let (mut master, slave) = serialport::TTYPort::pair().map_err(std::io::Error::other)?;
+        let path = slave
+            .name()
+            .ok_or_else(|| std::io::Error::other("pseudo-terminal has no name"))?;
+        master
+            .set_timeout(Duration::from_millis(20))
+            .map_err(std::io::Error::other)?;
+        let reset = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (reset.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            // Holding the slave open keeps the master readable while no client is attached.
+            let _slave = slave;
+            let mut board = new_board(cfg);
+            let Ok(mut writer) = master.try_clone_native() else {
+                return;
+            };
+            let mut tx = StreamTx {
+                w: &mut writer,
+                failed: false,
+            };
+            let mut buf = [0u8; 4096];
+            while !s.load(Ordering::Relaxed) && !tx.failed {
+                let n = match master.read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => 0,
+                    Err(_) => break,
+                };
+                feed(&mut board, &buf[..n], &mut tx, &r);
+            }
+        });
+        Ok((
+            HostBoard {
+                addr: None,
+                reset,
+                stop,
+                thread: Some(thread),
+            },
+            path,
+        ))
+    }
+
+    /// Blocks until the board's thread ends (for a board served by the CLI).
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
     /// The TCP address, for a TCP board.
     pub fn addr(&self) -> Option<SocketAddr> {
         self.addr

@@ -203,3 +203,25 @@ fn report_renders_as_html_for_evcxr() {
     );
     assert!(r.to_string().contains("mismatching outputs: 0 samples"));
 }
+
+#[test]
+fn serial_port_path_reaches_a_board_on_a_pseudo_terminal() {
+    let (_board, path) =
+        device_bridge::host_board::HostBoard::spawn_pty_device(HostBoardConfig::default()).unwrap();
+    let opts = device_bridge::boards::OpenOptions::default();
+    let mut b = device_bridge::boards::open(&format!("serial:{path}@115200"), &opts).unwrap();
+    let (model, batch) = fixture("pool_avg");
+    let r = check(&mut b.device, &model, &batch).unwrap();
+    assert_eq!(r.mismatched_samples, 0, "{r}");
+    let e = device_bridge::boards::open("serial:/dev/does-not-exist", &opts)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("/dev/does-not-exist"), "{e}");
+    let e = device_bridge::boards::open("warp-drive", &opts)
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().starts_with("unknown board 'warp-drive'"),
+        "{e}"
+    );
+}

@@ -70,4 +70,27 @@ mod tests {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
     }
+
+    #[test]
+    fn matches_crc32fast() {
+        // Cross-check with an independent implementation on pseudo-random data.
+        let mut x = 0x1234_5678u32;
+        let data: [u8; 4096] = core::array::from_fn(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        });
+        for len in [1, 7, 64, 1000, 4096] {
+            assert_eq!(
+                crc32(&data[..len]),
+                crc32fast::hash(&data[..len]),
+                "len {len}"
+            );
+        }
+        let mut inc = Crc32::new();
+        inc.update(&data[..100]);
+        inc.update(&data[100..]);
+        assert_eq!(inc.finish(), crc32fast::hash(&data));
+    }
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use device_bridge::boards::{self, OpenOptions};
 use device_bridge::check::{check, HostModel};
+use device_bridge::host_board::{HostBoard, HostBoardConfig};
 use device_bridge::npy;
 
 #[derive(Parser)]
@@ -36,6 +37,15 @@ struct BoardArgs {
 enum Cmd {
     /// What the bridge can reach: built-in boards, the emulator, serial ports.
     Boards,
+    /// Serve the host board (device-board logic) to other programs until killed.
+    ServeHost {
+        /// TCP port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0, conflicts_with = "pty")]
+        port: u16,
+        /// Serve on a new pseudo-terminal instead and print its path.
+        #[arg(long)]
+        pty: bool,
+    },
     /// Run a batch on a board and save the outputs.
     Run {
         #[command(flatten)]
@@ -84,6 +94,22 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             for b in boards::list() {
                 println!("{:<24} {}", b.name, b.note);
             }
+            Ok(true)
+        }
+        Cmd::ServeHost { port, pty } => {
+            let cfg = HostBoardConfig::default();
+            let board = if pty {
+                let (board, path) = HostBoard::spawn_pty_device(cfg)?;
+                println!("host board on {path}");
+                board
+            } else {
+                let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+                    .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+                let board = HostBoard::serve(listener, cfg)?;
+                println!("host board on tcp:{}", board.addr().expect("tcp board"));
+                board
+            };
+            board.join();
             Ok(true)
         }
         Cmd::Run {
