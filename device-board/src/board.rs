@@ -523,15 +523,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, A: AsRef<[u8]> + AsMut<[u8]>, C: Clock> Board
         } else {
             plan.outputs[index as usize]
         };
-        if offset + len > total {
+        // Checked: `offset` comes off the wire and usize is 32 bits on the board.
+        let end = offset.checked_add(len).filter(|&e| e <= total);
+        let Some(end) = end else {
             return Err(berr!(
                 BadTensor,
-                offset + len,
+                offset,
                 total,
-                "bytes {offset}..{} are past the tensor's {total} bytes",
-                offset + len
+                "bytes {offset}..+{len} are past the tensor's {total} bytes"
             ));
-        }
+        };
+        let _ = end;
         let r = plan.arena_range(io.tensor);
         let s = self.arena_skip + r.start + offset;
         Ok(s..s + len)

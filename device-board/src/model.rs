@@ -95,6 +95,9 @@ pub mod op {
     }
 }
 
+/// Most elements a tensor may have: its bytes (up to 8 per element) fit 32 bits.
+const MAX_ELEMENTS: usize = 1 << 28;
+
 /// Arena offsets are multiples of this (float32 tensors need 4).
 const ALIGN: usize = 4;
 
@@ -391,13 +394,15 @@ fn tensor_meta(
     }
     let elements = shape
         .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d).filter(|&v| v < 1 << 31))
+        .try_fold(1usize, |a, &d| {
+            a.checked_mul(d).filter(|&v| v < MAX_ELEMENTS)
+        })
         .ok_or_else(|| {
             berr!(
                 BadModel,
                 i,
                 0,
-                "tensor {i}: shape has more than 2^31 elements"
+                "tensor {i}: shape has more than 2^28 elements"
             )
         })?;
     let dtype = t.type_().0 as u8;
@@ -1109,11 +1114,12 @@ fn plan(
         }
     }
     order.sort_by(|&a, &b| slots[b].bytes.cmp(&slots[a].bytes).then(a.cmp(&b)));
-    let mut placed: Vec<(usize, Range<usize>)> = Vec::new();
-    let mut activations = 0;
+    // Offsets in u64: usize is 32 bits on the board and a bad model may ask for more.
+    let mut placed: Vec<(usize, Range<u64>)> = Vec::new();
+    let mut activations = 0u64;
     for t in order {
-        let size = align_up(slots[t].bytes);
-        let mut busy: Vec<Range<usize>> = placed
+        let size = align_up(slots[t].bytes) as u64;
+        let mut busy: Vec<Range<u64>> = placed
             .iter()
             .filter(|(u, _)| first[*u] <= last[t] && first[t] <= last[*u])
             .map(|(_, r)| r.clone())
@@ -1126,7 +1132,7 @@ fn plan(
             }
             at = at.max(r.end);
         }
-        slots[t].at = At::Arena(at);
+        slots[t].at = At::Arena(at as usize);
         activations = activations.max(at + size);
         placed.push((t, at..at + size));
     }
@@ -1139,11 +1145,12 @@ fn plan(
         .max()
         .unwrap_or(0);
     let scratch = align_up(scratch);
-    if activations + scratch > capacity {
-        return Err(berr!(ArenaTooSmall, activations + scratch, capacity,
-            "tensor arena too small: the model needs {} bytes ({activations} activations + {scratch} scratch), the board has {capacity}",
-            activations + scratch));
+    let need = activations + scratch as u64;
+    if need > capacity as u64 {
+        return Err(berr!(ArenaTooSmall, need.min(u64::from(u32::MAX)), capacity,
+            "tensor arena too small: the model needs {need} bytes ({activations} activations + {scratch} scratch), the board has {capacity}"));
     }
+    let activations = activations as usize;
     let io = |t: usize| {
         let m = &metas[t];
         let (scale, zero_point) = match (m.scale.first(), m.zero_point.first()) {

@@ -102,3 +102,74 @@ fn arena_planner_reuses_dead_activations() {
     let e = device_board::model::prepare(&model, plan.activations + plan.scratch - 1).unwrap_err();
     assert_eq!(e.code, device_board::ErrorCode::ArenaTooSmall);
 }
+
+/// xorshift64: reproducible pseudo-random bytes.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn mutated_models_are_rejected_or_run_without_panics() {
+    // Bad bytes must give an error or a runnable plan, never a panic or an out-of-bounds access.
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut ok, mut rejected) = (0, 0);
+    for name in [
+        "conv_channels",
+        "mnist_tiny",
+        "add_residual",
+        "float_io",
+        "reshape_softmax",
+    ] {
+        let path = format!("{}/../tests/refs/{name}.tflite", env!("CARGO_MANIFEST_DIR"));
+        let model = std::fs::read(path).unwrap();
+        for _ in 0..150 {
+            let mut m = model.clone();
+            for _ in 0..1 + rng.next() % 4 {
+                let i = (rng.next() % m.len() as u64) as usize;
+                m[i] = rng.next() as u8;
+            }
+            match device_board::model::prepare(&m, 1 << 20) {
+                Ok(plan) => {
+                    ok += 1;
+                    let mut arena = vec![0u8; plan.activations + plan.scratch];
+                    for i in 0..plan.ops() {
+                        plan.run_step(i, &m, &mut arena);
+                    }
+                }
+                Err(e) => {
+                    rejected += 1;
+                    assert!(!e.message().is_empty());
+                }
+            }
+        }
+    }
+    assert!(ok > 0 && rejected > 0, "ok {ok}, rejected {rejected}");
+}
+
+#[test]
+fn random_bytes_never_panic_the_board() {
+    let mut rng = Rng(42);
+    let mut b = board(4096, 4096);
+    let mut tx = Sink::default();
+    for _ in 0..200_000 {
+        let r = rng.next();
+        // Mostly noise, some delimiters and MLPerf terminators.
+        let byte = match r % 64 {
+            0 => 0,
+            1 => b'%',
+            _ => (r >> 8) as u8,
+        };
+        b.on_byte(byte, &mut tx);
+    }
+    b.on_byte(0, &mut tx);
+    for byte in wire(9, &Request::Hello) {
+        b.on_byte(byte, &mut tx);
+    }
+    assert_eq!(replies(&tx.0).last(), Some(&(9, 0x81)));
+}
