@@ -119,10 +119,15 @@ fn which(bin: &str) -> Option<PathBuf> {
 }
 
 /// A free local TCP port below 32768 (QEMU's `-serial tcp:` wants a fixed one).
+///
+/// Each call starts at a different place (process id, then a counter), so
+/// boards started at once in one process do not race for the same port.
 fn free_port() -> Result<u16> {
-    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = (u64::from(std::process::id()) * 2_654_435_761) % 12_000 + call * 101;
     for k in 0..2000u64 {
-        let p = 20_000 + ((seed.wrapping_mul(2_654_435_761) + k * 7919) % 12_000) as u16;
+        let p = 20_000 + ((seed + k * 7919) % 12_000) as u16;
         if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
             return Ok(p);
         }
@@ -133,6 +138,18 @@ fn free_port() -> Result<u16> {
 /// Starts QEMU with our firmware; returns the child, a TCP transport to its
 /// UART0 and the preload image to delete once QEMU is done with it.
 pub fn spawn_qemu(preload: Option<&Path>) -> Result<(Child, Tcp, Option<PathBuf>)> {
+    // Another process may take the port between the check and QEMU's bind: retry.
+    let mut last = None;
+    for _ in 0..3 {
+        match spawn_qemu_once(preload) {
+            Err(Error::Msg(m)) if m.contains("exited") => last = Some(Error::Msg(m)),
+            other => return other,
+        }
+    }
+    Err(last.expect("tried"))
+}
+
+fn spawn_qemu_once(preload: Option<&Path>) -> Result<(Child, Tcp, Option<PathBuf>)> {
     let (qemu, fw) = qemu_firmware().map_err(Error::Msg)?;
     let port = free_port()?;
     let mut cmd = Command::new(qemu);
@@ -161,8 +178,15 @@ pub fn spawn_qemu(preload: Option<&Path>) -> Result<(Child, Tcp, Option<PathBuf>
         ));
     }
     // QEMU reads the image after the UART connection is accepted: the caller removes it later.
-    let (child, t) = connect_qemu(cmd, port)?;
-    Ok((child, t, image))
+    match connect_qemu(cmd, port) {
+        Ok((child, t)) => Ok((child, t, image)),
+        Err(e) => {
+            if let Some(img) = image {
+                let _ = std::fs::remove_file(img);
+            }
+            Err(e)
+        }
+    }
 }
 
 fn connect_qemu(mut cmd: Command, port: u16) -> Result<(Child, Tcp)> {
