@@ -25,6 +25,10 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --release -- -D warnings
 
+step "Cortex-M4 firmware for the qemu-mps2-an386 board (scripts/setup-firmware.sh, build-firmware.sh)"
+bash scripts/setup-firmware.sh
+bash scripts/build-firmware.sh
+
 step "cargo test (release: tests train real networks)"
 cargo test --workspace --release
 

@@ -162,10 +162,25 @@ pub const fn conv_scratch_len(filter_shape: Dims4, output_shape: Dims4) -> usize
     }
 }
 
+/// `sum a[i] * b[i]` with wrapping i32 accumulation: the DSP-extension path on
+/// Cortex-M with the `armv7em-dsp` feature, else the portable loop.
+#[inline(always)]
+pub(crate) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    #[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+    {
+        crate::arm_dsp::dot_i8(a, b)
+    }
+    #[cfg(not(all(target_arch = "arm", feature = "armv7em-dsp")))]
+    {
+        dot_i8_portable(a, b)
+    }
+}
+
 /// Int8 dot product with an i32 accumulator (wrapping), written so that the
 /// compiler vectorizes it (sign-extend to 16 bits, multiply-add pairs).
 #[inline(always)]
-pub(crate) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+#[cfg_attr(all(target_arch = "arm", feature = "armv7em-dsp"), allow(dead_code))]
+fn dot_i8_portable(a: &[i8], b: &[i8]) -> i32 {
     debug_assert_eq!(a.len(), b.len());
     const LANES: usize = 16;
     if a.len() < LANES {

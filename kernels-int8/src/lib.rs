@@ -12,6 +12,8 @@
 #![allow(clippy::too_many_arguments)]
 
 pub mod add;
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+mod arm_dsp;
 pub mod average_pool_2d;
 pub mod conv_2d;
 pub mod depthwise_conv_2d;

@@ -1,0 +1,404 @@
+//! `check`: run one batch on the host interpreter and on a board, compare
+//! outputs byte for byte, and report counts, per-layer profile, push
+//! throughput and memory use against the board's limits.
+
+use std::fmt;
+
+use workbench_tflite::{DType, Graph, Interpreter, Op};
+
+use crate::device::{Device, PushReport};
+use crate::error::{Error, Result};
+use crate::link::LinkStats;
+use crate::npy::{Array, Elem};
+
+/// A model run on the host interpreter (`workbench-tflite`, `kernels-int8`).
+pub struct HostModel {
+    interp: Interpreter,
+    /// Graph input 0: element type and shape.
+    pub input: (Elem, Vec<usize>),
+    /// Graph output 0: element type and shape.
+    pub output: (Elem, Vec<usize>),
+}
+
+fn elem(d: DType) -> Result<Elem> {
+    match d {
+        DType::I8 => Ok(Elem::I8),
+        DType::F32 => Ok(Elem::F32),
+        other => Err(Error::Msg(format!(
+            "graph input/output type {other:?} is not int8 or float32"
+        ))),
+    }
+}
+
+impl HostModel {
+    /// Parses and prepares `.tflite` bytes.
+    pub fn new(bytes: &[u8]) -> Result<Self> {
+        let graph = workbench_tflite::read(bytes)?;
+        let (Some(&i), Some(&o)) = (graph.inputs.first(), graph.outputs.first()) else {
+            return Err(Error::Msg("model has no inputs or outputs".into()));
+        };
+        let input = (
+            elem(graph.tensors[i].dtype)?,
+            graph.tensors[i].shape.clone(),
+        );
+        let output = (
+            elem(graph.tensors[o].dtype)?,
+            graph.tensors[o].shape.clone(),
+        );
+        Ok(HostModel {
+            interp: Interpreter::new(graph)?,
+            input,
+            output,
+        })
+    }
+
+    /// The graph.
+    pub fn graph(&self) -> &Graph {
+        self.interp.graph()
+    }
+
+    /// Bytes of one input sample.
+    pub fn input_bytes(&self) -> usize {
+        self.input.1.iter().product::<usize>() * self.input.0.size()
+    }
+
+    /// Runs one sample (input 0's little-endian bytes); returns output 0's bytes.
+    pub fn run(&mut self, x: &[u8]) -> Result<Vec<u8>> {
+        match self.input.0 {
+            Elem::I8 => {
+                let v: Vec<i8> = x.iter().map(|&b| b as i8).collect();
+                self.interp.set_input_i8(0, &v)?;
+            }
+            Elem::F32 => {
+                let v: Vec<f32> = x
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                self.interp.set_input_f32(0, &v)?;
+            }
+        }
+        self.interp.invoke()?;
+        Ok(match self.output.0 {
+            Elem::I8 => self.interp.output_i8(0)?.iter().map(|&v| v as u8).collect(),
+            Elem::F32 => self
+                .interp
+                .output_f32(0)?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        })
+    }
+
+    /// Splits a batch array into samples; checks its type and size.
+    pub fn samples(&self, a: &Array) -> Result<Vec<Vec<u8>>> {
+        if a.elem != self.input.0 {
+            return Err(Error::Msg(format!(
+                "input batch is {}, the model's input is {}",
+                a.elem.name(),
+                self.input.0.name()
+            )));
+        }
+        let n = self.input_bytes();
+        if n == 0 || a.bytes.is_empty() || !a.bytes.len().is_multiple_of(n) {
+            return Err(Error::Msg(format!(
+                "input batch of shape {:?} does not split into samples of shape {:?}",
+                a.shape, self.input.1
+            )));
+        }
+        Ok(a.bytes.chunks(n).map(<[u8]>::to_vec).collect())
+    }
+
+    /// Stacks per-sample outputs into one array `[N, ...]`.
+    pub fn stack(&self, outputs: &[Vec<u8>]) -> Array {
+        let rest = match self.output.1.split_first() {
+            Some((1, r)) => r.to_vec(),
+            _ => self.output.1.clone(),
+        };
+        let mut shape = vec![outputs.len()];
+        shape.extend(rest);
+        Array {
+            shape,
+            elem: self.output.0,
+            bytes: outputs.concat(),
+        }
+    }
+
+    /// Multiply-accumulates of each op (0 for ops without MACs).
+    pub fn macs(&self) -> Vec<u64> {
+        let g = self.graph();
+        g.nodes
+            .iter()
+            .map(|n| {
+                let t = |k: usize| n.inputs.get(k).copied().flatten().map(|t| &g.tensors[t]);
+                let out = g.tensors[n.outputs[0]].num_elements() as u64;
+                match (&n.op, t(1)) {
+                    (Op::Conv2d { .. }, Some(f)) => {
+                        out * (f.shape[1] * f.shape[2] * f.shape[3]) as u64
+                    }
+                    (Op::DepthwiseConv2d { .. }, Some(f)) => out * (f.shape[1] * f.shape[2]) as u64,
+                    (Op::FullyConnected { .. }, Some(w)) => out * w.shape[1] as u64,
+                    _ => 0,
+                }
+            })
+            .collect()
+    }
+}
+
+/// One layer's line in a check report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    /// TFLite op name.
+    pub op: String,
+    /// Count on the board (last sample).
+    pub count: u64,
+    /// Multiply-accumulates.
+    pub macs: u64,
+}
+
+/// The result of `check`; `Debug` is one line, `Display` a summary, [`CheckReport::to_html`] a table.
+#[derive(Clone, PartialEq)]
+pub struct CheckReport {
+    /// Board name and CPU.
+    pub board: String,
+    /// Unit of counts (`instructions`, `cycles`, `ns`).
+    pub unit: String,
+    /// Samples run.
+    pub samples: usize,
+    /// Samples whose output differs from the host's in any byte.
+    pub mismatched_samples: usize,
+    /// Output values that differ.
+    pub mismatched_values: usize,
+    /// Count of each inference.
+    pub counts: Vec<u64>,
+    /// Per-layer counts of the last inference.
+    pub layers: Vec<Layer>,
+    /// The model push.
+    pub push: PushReport,
+    /// Board model storage in bytes.
+    pub model_capacity: u32,
+    /// Board arena in bytes.
+    pub arena_capacity: u32,
+    /// What the link recovered from.
+    pub link: LinkStats,
+    /// The board's outputs, stacked.
+    pub outputs: Array,
+}
+
+impl CheckReport {
+    /// Mean count per inference.
+    pub fn mean_count(&self) -> f64 {
+        self.counts.iter().sum::<u64>() as f64 / self.counts.len().max(1) as f64
+    }
+
+    /// Counts per MAC over all layers with MACs of the given op name (`CONV_2D`).
+    pub fn per_mac(&self, op: &str) -> Option<f64> {
+        let (c, m) = self
+            .layers
+            .iter()
+            .filter(|l| l.op == op && l.macs > 0)
+            .fold((0u64, 0u64), |(c, m), l| (c + l.count, m + l.macs));
+        (m > 0).then(|| c as f64 / m as f64)
+    }
+
+    /// An HTML summary and per-layer table.
+    pub fn to_html(&self) -> String {
+        let mut s = String::new();
+        s.push_str("<table><tr><th colspan=2>device-bridge check</th></tr>");
+        let row = |s: &mut String, k: &str, v: String| {
+            s.push_str(&format!(
+                "<tr><td>{k}</td><td>{}</td></tr>",
+                html_escape(&v)
+            ))
+        };
+        row(&mut s, "board", self.board.clone());
+        row(&mut s, "samples", self.samples.to_string());
+        row(
+            &mut s,
+            "mismatching outputs",
+            format!(
+                "{} samples, {} values",
+                self.mismatched_samples, self.mismatched_values
+            ),
+        );
+        row(
+            &mut s,
+            &format!("{} per inference", self.unit),
+            format!("{:.0}", self.mean_count()),
+        );
+        row(
+            &mut s,
+            "push",
+            format!(
+                "{} bytes in {:.3} s ({:.1} KB/s, {} restarts)",
+                self.push.bytes,
+                self.push.seconds,
+                self.push.throughput() / 1000.0,
+                self.push.restarts
+            ),
+        );
+        row(
+            &mut s,
+            "flash (model)",
+            format!(
+                "{} of {} bytes",
+                self.push.model.model_bytes, self.model_capacity
+            ),
+        );
+        row(
+            &mut s,
+            "RAM (arena)",
+            format!(
+                "{} of {} bytes (+{} bytes plan)",
+                self.push.model.arena_used, self.arena_capacity, self.push.model.plan_bytes
+            ),
+        );
+        s.push_str("</table><table><tr><th>#</th><th>op</th><th>");
+        s.push_str(&self.unit);
+        s.push_str("</th><th>MACs</th><th>per MAC</th></tr>");
+        for (i, l) in self.layers.iter().enumerate() {
+            let per = if l.macs > 0 {
+                format!("{:.2}", l.count as f64 / l.macs as f64)
+            } else {
+                String::new()
+            };
+            s.push_str(&format!(
+                "<tr><td>{i}</td><td>{}</td><td>{}</td><td>{}</td><td>{per}</td></tr>",
+                l.op, l.count, l.macs
+            ));
+        }
+        s.push_str("</table>");
+        s
+    }
+
+    /// Shows the report in evcxr as HTML.
+    pub fn evcxr_display(&self) {
+        use std::io::Write;
+        let block = format!(
+            "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT\n",
+            self.to_html()
+        );
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(block.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+impl fmt::Debug for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CheckReport({}, {} samples, {} mismatching, {:.0} {} per inference, {} layers)",
+            self.board,
+            self.samples,
+            self.mismatched_samples,
+            self.mean_count(),
+            self.unit,
+            self.layers.len()
+        )
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "board: {}", self.board)?;
+        writeln!(
+            f,
+            "samples: {}, mismatching outputs: {} samples, {} values",
+            self.samples, self.mismatched_samples, self.mismatched_values
+        )?;
+        writeln!(f, "{} per inference: {:.0}", self.unit, self.mean_count())?;
+        writeln!(f, "push: {} bytes in {:.3} s = {:.1} KB/s ({} restarts, link: {} resent, {} dropped frames)",
+            self.push.bytes, self.push.seconds, self.push.throughput() / 1000.0, self.push.restarts, self.link.resent, self.link.dropped)?;
+        writeln!(
+            f,
+            "flash (model): {} of {} bytes",
+            self.push.model.model_bytes, self.model_capacity
+        )?;
+        writeln!(
+            f,
+            "RAM (arena): {} of {} bytes, plus {} bytes of prepared parameters",
+            self.push.model.arena_used, self.arena_capacity, self.push.model.plan_bytes
+        )?;
+        writeln!(f, "per layer (last inference):")?;
+        for (i, l) in self.layers.iter().enumerate() {
+            write!(f, "  {i:>3} {:<18} {:>12} {}", l.op, l.count, self.unit)?;
+            if l.macs > 0 {
+                write!(
+                    f,
+                    "  {:>10} MACs  {:.2} per MAC",
+                    l.macs,
+                    l.count as f64 / l.macs as f64
+                )?;
+            }
+            writeln!(f)?;
+        }
+        for op in ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"] {
+            if let Some(p) = self.per_mac(op) {
+                writeln!(f, "{op}: {p:.2} {} per MAC", self.unit)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Pushes `model` to `device`, runs `batch` on it and on the host, and compares.
+pub fn check(device: &mut Device, model: &[u8], batch: &Array) -> Result<CheckReport> {
+    let mut host = HostModel::new(model)?;
+    let samples = host.samples(batch)?;
+    let push = device.push_model(model)?;
+    let run = device.run_batch(&samples, true)?;
+    let (mut ms, mut mv) = (0, 0);
+    let size = host.output.0.size();
+    for (x, got) in samples.iter().zip(&run.outputs) {
+        let want = host.run(x)?;
+        if &want != got {
+            ms += 1;
+            mv += if want.len() != got.len() {
+                want.len().max(got.len()) / size
+            } else {
+                want.chunks(size)
+                    .zip(got.chunks(size))
+                    .filter(|(a, b)| a != b)
+                    .count()
+            };
+        }
+    }
+    let macs = host.macs();
+    let names: Vec<&str> = host.graph().nodes.iter().map(|n| n.op.name()).collect();
+    let layers = run
+        .profile
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, count))| Layer {
+            op: names.get(i).copied().unwrap_or("?").to_string(),
+            count,
+            macs: macs.get(i).copied().unwrap_or(0),
+        })
+        .collect();
+    let info = device.info().clone();
+    Ok(CheckReport {
+        board: format!(
+            "{} ({}, {} MHz)",
+            info.name,
+            info.cpu,
+            info.clock_hz / 1_000_000
+        ),
+        unit: info.counter.unit().to_string(),
+        samples: samples.len(),
+        mismatched_samples: ms,
+        mismatched_values: mv,
+        counts: run.counts,
+        layers,
+        push,
+        model_capacity: info.model_capacity,
+        arena_capacity: info.arena_capacity,
+        link: device.link_stats(),
+        outputs: host.stack(&run.outputs),
+    })
+}
