@@ -144,11 +144,17 @@ impl C {
             }
             let rat = o.im / o.re;
             let scl = 1.0 / (o.re + o.im * rat);
-            c((self.re + self.im * rat) * scl, (self.im - self.re * rat) * scl)
+            c(
+                (self.re + self.im * rat) * scl,
+                (self.im - self.re * rat) * scl,
+            )
         } else {
             let rat = o.re / o.im;
             let scl = 1.0 / (o.im + o.re * rat);
-            c((self.re * rat + self.im) * scl, (self.im * rat - self.re) * scl)
+            c(
+                (self.re * rat + self.im) * scl,
+                (self.im * rat - self.re) * scl,
+            )
         }
     }
     /// The principal square root.

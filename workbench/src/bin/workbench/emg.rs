@@ -114,8 +114,7 @@ pub fn run(cmd: EmgCmd) -> Result<()> {
             }
             for id in first_subject..first_subject + subjects {
                 let dir = out.join(format!("subject_{id}"));
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| workbench::Error::io(&dir, e))?;
+                std::fs::create_dir_all(&dir).map_err(|e| workbench::Error::io(&dir, e))?;
                 for n in 1..=sessions {
                     let s = synth::session(&cfg, id, n);
                     let path = dir.join(format!("session_{n}.parquet"));
@@ -155,14 +154,24 @@ pub fn run(cmd: EmgCmd) -> Result<()> {
     Ok(())
 }
 
-pub fn bench_prepare(args: BenchPrepareArgs, data_dir: &Path, python: &Path, script: &Path) -> Result<()> {
+pub fn bench_prepare(
+    args: BenchPrepareArgs,
+    data_dir: &Path,
+    python: &Path,
+    script: &Path,
+) -> Result<()> {
     let subject = data_dir.join("emg-synth/subject_a");
     let s1 = args
         .train_val
         .unwrap_or_else(|| subject.join("session_1.parquet"));
-    let s2 = args.test.unwrap_or_else(|| subject.join("session_2.parquet"));
+    let s2 = args
+        .test
+        .unwrap_or_else(|| subject.join("session_2.parquet"));
     let r = bench::bench_prepare(&s1, &s2, args.repeats, python, script)?;
-    println!("{} samples (both sessions), {} repeats", r.samples, args.repeats);
+    println!(
+        "{} samples (both sessions), {} repeats",
+        r.samples, args.repeats
+    );
     println!("{:<24} {:>14}", "engine", "samples/s");
     println!("{:<24} {:>14.0}", "workbench", r.ours_samples_per_s);
     match (r.scipy_samples_per_s, r.ratio()) {

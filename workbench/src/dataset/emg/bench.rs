@@ -22,7 +22,8 @@ pub struct PrepareBench {
 impl PrepareBench {
     /// How many times faster we are than scipy.
     pub fn ratio(&self) -> Option<f64> {
-        self.scipy_samples_per_s.map(|s| self.ours_samples_per_s / s)
+        self.scipy_samples_per_s
+            .map(|s| self.ours_samples_per_s / s)
     }
 }
 

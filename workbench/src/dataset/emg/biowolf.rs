@@ -70,7 +70,7 @@ pub fn parse_biowolf(bytes: &[u8]) -> std::result::Result<Session, String> {
         })?;
     let footer = parse_footer(&bytes[start + FOOTER_MAGIC.len()..])?;
     let data = &bytes[..start];
-    if data.len() % PACKET_BYTES != 0 {
+    if !data.len().is_multiple_of(PACKET_BYTES) {
         return Err(format!(
             "packet data is {} bytes, not a whole number of {PACKET_BYTES}-byte packets (truncated or garbled)",
             data.len()
@@ -84,7 +84,7 @@ pub fn parse_biowolf(bytes: &[u8]) -> std::result::Result<Session, String> {
     }
     let scale = gain_scale(footer.gain).expect("gain checked in parse_footer") * 1e6;
     let n = packets - 1;
-    let mut channels = vec![Vec::with_capacity(n); CHANNELS];
+    let mut channels: Vec<Vec<f64>> = (0..CHANNELS).map(|_| Vec::with_capacity(n)).collect();
     let mut trigger = Vec::with_capacity(n);
     for p in data.chunks_exact(PACKET_BYTES).skip(1) {
         for (c, ch) in channels.iter_mut().enumerate() {

@@ -283,7 +283,7 @@ pub fn min_max(channels: &[Vec<f64>], mask: &[bool]) -> std::result::Result<Resc
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (&v, _)| {
                 (lo.min(v), hi.max(v))
             });
-        if !(hi > lo) {
+        if hi <= lo || hi.is_nan() || lo.is_nan() {
             return Err(format!(
                 "{} is constant over the training split, cannot min-max scale it",
                 channel_name(c)
@@ -300,11 +300,7 @@ pub fn min_max(channels: &[Vec<f64>], mask: &[bool]) -> std::result::Result<Resc
 }
 
 /// The masked samples (all if `mask` is `None`), scaled with `r`, and their trigger.
-fn select_scaled(
-    t: &Trimmed,
-    mask: Option<&[bool]>,
-    r: &Rescaling,
-) -> (Vec<Vec<f64>>, Vec<i64>) {
+fn select_scaled(t: &Trimmed, mask: Option<&[bool]>, r: &Rescaling) -> (Vec<Vec<f64>>, Vec<i64>) {
     let keep = |i: usize| mask.is_none_or(|m| m[i]);
     let channels = t
         .channels
@@ -335,7 +331,11 @@ impl Prepared {
     pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut written = Vec::new();
-        for (name, w) in [("train", &self.train), ("val", &self.val), ("test", &self.test)] {
+        for (name, w) in [
+            ("train", &self.train),
+            ("val", &self.val),
+            ("test", &self.test),
+        ] {
             let data = dir.join(format!("{name}_data.npy"));
             write_npy(
                 &data,
@@ -391,13 +391,25 @@ mod tests {
     #[test]
     fn masks_take_each_repetition_with_its_preceding_rest() {
         //                r   g1  r   g1  r   g2  r   g2  r
-        let t = trig(&[(0, 2), (1, 1), (0, 2), (1, 1), (0, 2), (2, 1), (0, 2), (2, 1), (0, 1)]);
+        let t = trig(&[
+            (0, 2),
+            (1, 1),
+            (0, 2),
+            (1, 1),
+            (0, 2),
+            (2, 1),
+            (0, 2),
+            (2, 1),
+            (0, 1),
+        ]);
         let m0 = repetition_mask(&t, 0..=0).unwrap();
         let m1 = repetition_mask(&t, 1..=1).unwrap();
         let on = |m: &[bool]| -> Vec<usize> { (0..m.len()).filter(|&i| m[i]).collect() };
         assert_eq!(on(&m0), vec![0, 1, 2, 6, 7, 8]);
         assert_eq!(on(&m1), vec![3, 4, 5, 9, 10, 11]);
-        assert!(repetition_mask(&t, 2..=3).unwrap_err().contains("no gesture"));
+        assert!(repetition_mask(&t, 2..=3)
+            .unwrap_err()
+            .contains("no gesture"));
         let adjacent = trig(&[(0, 2), (1, 1), (2, 1), (0, 1)]);
         assert!(repetition_mask(&adjacent, 0..=0)
             .unwrap_err()

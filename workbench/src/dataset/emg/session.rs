@@ -236,7 +236,13 @@ fn append_f64(array: &ArrayRef, out: &mut Vec<f64>) -> std::result::Result<(), S
     }
     macro_rules! extend {
         ($t:ty) => {
-            out.extend(array.as_primitive::<$t>().values().iter().map(|&v| v as f64))
+            out.extend(
+                array
+                    .as_primitive::<$t>()
+                    .values()
+                    .iter()
+                    .map(|&v| v as f64),
+            )
         };
     }
     match array.data_type() {
@@ -308,7 +314,8 @@ pub fn write_parquet(
     columns.push(Arc::new(Float32Array::from_iter_values(
         session.trigger.iter().map(|&t| t as f32),
     )));
-    let io = |e: parquet::errors::ParquetError| Error::bad_file(path, format!("writing Parquet: {e}"));
+    let io =
+        |e: parquet::errors::ParquetError| Error::bad_file(path, format!("writing Parquet: {e}"));
     let batch = RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| Error::bad_file(path, format!("writing Parquet: {e}")))?;
     let kv: Vec<KeyValue> = session
@@ -345,8 +352,8 @@ mod tests {
             .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
             .collect();
         let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(schema.clone(), cols.into_iter().map(|c| c.1).collect())
-            .unwrap();
+        let batch =
+            RecordBatch::try_new(schema.clone(), cols.into_iter().map(|c| c.1).collect()).unwrap();
         let mut w = ArrowWriter::try_new(File::create(path).unwrap(), schema, None).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
@@ -393,17 +400,32 @@ mod tests {
         let p = tmp("no_trigger.parquet");
         write_columns(&p, vec![("Ch1", f32s(&[1.0])), ("Ch2", f32s(&[1.0]))]);
         let e = err(&p, 2);
-        assert!(e.contains("no_trigger.parquet") && e.contains("no Trigger column"), "{e}");
+        assert!(
+            e.contains("no_trigger.parquet") && e.contains("no Trigger column"),
+            "{e}"
+        );
 
         let p = tmp("few.parquet");
         write_columns(&p, vec![("Ch1", f32s(&[1.0])), ("Trigger", f32s(&[0.0]))]);
         let e = err(&p, 8);
-        assert!(e.contains("few.parquet") && e.contains("expected 8 channels Ch1..Ch8, found 1"), "{e}");
+        assert!(
+            e.contains("few.parquet") && e.contains("expected 8 channels Ch1..Ch8, found 1"),
+            "{e}"
+        );
 
         let p = tmp("nan.parquet");
-        write_columns(&p, vec![("Ch1", f32s(&[1.0, f32::NAN])), ("Trigger", f32s(&[0.0, 0.0]))]);
+        write_columns(
+            &p,
+            vec![
+                ("Ch1", f32s(&[1.0, f32::NAN])),
+                ("Trigger", f32s(&[0.0, 0.0])),
+            ],
+        );
         let e = err(&p, 1);
-        assert!(e.contains("nan.parquet") && e.contains("Ch1 row 1 is NaN"), "{e}");
+        assert!(
+            e.contains("nan.parquet") && e.contains("Ch1 row 1 is NaN"),
+            "{e}"
+        );
 
         let p = tmp("frac.parquet");
         write_columns(&p, vec![("Ch1", f32s(&[1.0])), ("Trigger", f32s(&[1.5]))]);
@@ -419,7 +441,10 @@ mod tests {
             ],
         );
         let e = err(&p, 1);
-        assert!(e.contains("null.parquet") && e.contains("null values"), "{e}");
+        assert!(
+            e.contains("null.parquet") && e.contains("null values"),
+            "{e}"
+        );
 
         let p = tmp("text.parquet");
         write_columns(
@@ -435,7 +460,10 @@ mod tests {
         let p = tmp("csv.parquet");
         std::fs::write(&p, "Ch1,Trigger\n1,0\n").unwrap();
         let e = err(&p, 1);
-        assert!(e.contains("csv.parquet") && e.contains("not a readable Parquet file"), "{e}");
+        assert!(
+            e.contains("csv.parquet") && e.contains("not a readable Parquet file"),
+            "{e}"
+        );
 
         let e = err(&tmp("missing.parquet"), 1);
         assert!(e.contains("missing.parquet"), "{e}");

@@ -131,16 +131,16 @@ pub fn subject(cfg: &SynthConfig, id: u64) -> Subject {
     let template = population(cfg);
     let mut rng = rng_for(cfg.seed, &[2, id]);
     let spacing = 2.0 * PI / MUSCLES as f64;
+    let s = cfg.subject_spread;
+    // Anatomy and habitual armband placement: the whole layout turned by up to ±30 degrees x spread/0.5.
+    let layout = rng.random_range(-1.0..1.0) * s * 60f64.to_radians();
     let muscle_angle = (0..MUSCLES)
-        .map(|m| m as f64 * spacing + 0.25 * spacing * normal(&mut rng))
+        .map(|m| m as f64 * spacing + layout + 0.25 * spacing * normal(&mut rng))
         .collect();
-    let muscle_width = (0..MUSCLES)
-        .map(|_| rng.random_range(0.35..0.6))
-        .collect();
+    let muscle_width = (0..MUSCLES).map(|_| rng.random_range(0.35..0.6)).collect();
     let muscle_uv = (0..MUSCLES)
         .map(|_| rng.random_range(60.0..160.0))
         .collect();
-    let s = cfg.subject_spread;
     let activation = template
         .iter()
         .enumerate()
@@ -148,16 +148,17 @@ pub fn subject(cfg: &SynthConfig, id: u64) -> Subject {
             if g == 0 {
                 return vec![0.03; MUSCLES];
             }
-            let mut r: Vec<f64> = row
-                .iter()
-                .map(|&a| (a * (1.0 + s * normal(&mut rng) * 0.6)).clamp(0.0, 1.0))
-                .collect();
-            // A subject-specific helper muscle.
-            if rng.random::<f64>() < s {
-                let m = rng.random_range(0..MUSCLES);
-                r[m] = r[m].max(rng.random_range(0.3..0.8));
-            }
-            r
+            // The subject's own way of making the gesture, mixed with the population's.
+            row.iter()
+                .map(|&a| {
+                    let own = if rng.random::<f64>() < 0.3 {
+                        rng.random_range(0.4..1.0)
+                    } else {
+                        rng.random_range(0.0..0.1)
+                    };
+                    ((1.0 - s) * a + s * own).clamp(0.0, 1.0)
+                })
+                .collect()
         })
         .collect();
     Subject {
@@ -213,7 +214,7 @@ pub fn session(cfg: &SynthConfig, id: u64, session: u64) -> Session {
     // Per-repetition effort (how hard this hold is squeezed).
     let mut effort = 1.0;
     let mut prev = 0;
-    let mut state = vec![0.0; MUSCLES];
+    let mut state = [0.0; MUSCLES];
     for (t, &g) in trigger.iter().enumerate() {
         if g != prev && g > 0 {
             effort = rng.random_range(0.8..1.2);
@@ -236,9 +237,7 @@ pub fn session(cfg: &SynthConfig, id: u64, session: u64) -> Session {
                 .expect("butter gives a[0] = 1")
                 .run(&white, &mut y);
             let amp = subj.muscle_uv[m] * 2.0;
-            y.iter_mut()
-                .zip(&env[m])
-                .for_each(|(v, &e)| *v *= amp * e);
+            y.iter_mut().zip(&env[m]).for_each(|(v, &e)| *v *= amp * e);
             y
         })
         .collect();
@@ -271,7 +270,10 @@ pub fn session(cfg: &SynthConfig, id: u64, session: u64) -> Session {
         ("subject".into(), id.to_string()),
         ("session".into(), session.to_string()),
         ("sample_rate".into(), format!("{fs}")),
-        ("rotation_deg".into(), format!("{:.2}", rotation.to_degrees())),
+        (
+            "rotation_deg".into(),
+            format!("{:.2}", rotation.to_degrees()),
+        ),
     ];
     s
 }

@@ -78,7 +78,12 @@ impl Windows {
 
     /// How many windows each label has, indexed by label (0 = rest).
     pub fn class_counts(&self) -> Vec<usize> {
-        let classes = self.labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+        let classes = self
+            .labels
+            .iter()
+            .map(|&l| l as usize + 1)
+            .max()
+            .unwrap_or(0);
         let mut counts = vec![0; classes];
         for &l in &self.labels {
             counts[l as usize] += 1;
@@ -169,10 +174,7 @@ mod tests {
         // start 6: centre 8 is 1, [4..12) has a rest at 4 -> dropped.
         // start 8: centre 10, [6..14) all 1 -> kept.
         // start 10: centre 12, [8..14) clipped at the end, all 1 -> kept.
-        assert_eq!(
-            window_starts(&trig, &cfg),
-            vec![(0, 0), (8, 1), (10, 1)]
-        );
+        assert_eq!(window_starts(&trig, &cfg), vec![(0, 0), (8, 1), (10, 1)]);
     }
 
     #[test]
