@@ -424,3 +424,50 @@ fn synthetic_subjects_are_learnable_and_distinct() {
         "another subject ({other_subject}) should be clearly harder than the same subject's next session ({next_session})"
     );
 }
+
+#[test]
+fn synth_cli_is_deterministic_and_follows_the_protocol() {
+    let dir = temp_dir("emg-synth");
+    let make = |out: &Path| {
+        let o = workbench()
+            .args(["emg", "synth", "--subjects", "2", "--first-subject", "5"])
+            .args([
+                "--sessions",
+                "1",
+                "--seed",
+                "3",
+                "--repetitions",
+                "1",
+                "--out",
+            ])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    make(&dir.join("a"));
+    make(&dir.join("b"));
+    for id in [5, 6] {
+        let rel = format!("subject_{id}/session_1.parquet");
+        let (a, b) = (dir.join("a").join(&rel), dir.join("b").join(&rel));
+        assert_eq!(
+            std::fs::read(&a).unwrap(),
+            std::fs::read(&b).unwrap(),
+            "{rel}"
+        );
+        let s = emg::read_parquet(&a, 8).unwrap();
+        assert_eq!(s.meta("subject"), Some(id.to_string().as_str()));
+        assert_eq!(s.meta("seed"), Some("3"));
+        let gestures: Vec<i64> = s.trigger_runs().iter().map(|r| r.0).collect();
+        let expected: Vec<i64> = std::iter::once(0)
+            .chain((1..=8).flat_map(|g| [g, 0]))
+            .collect();
+        assert_eq!(gestures, expected);
+    }
+    let o = workbench()
+        .args(["emg", "synth", "--subjects", "0", "--out"])
+        .arg(dir.join("c"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

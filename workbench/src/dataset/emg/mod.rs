@@ -22,7 +22,7 @@ pub use biowolf::read_biowolf;
 pub use prepare::{prepare, prepare_files, PrepareConfig, Prepared, Rescaling};
 pub use session::{read_parquet, write_parquet, ChannelType, Session};
 pub use synth::SynthConfig;
-pub use window::{WindowConfig, Windows};
+pub use window::{window, window_frames, WindowConfig, Windows};
 
 /// Samples per second of the hands-on's armband.
 pub const SAMPLE_RATE_HZ: f64 = 500.0;

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::session::{self, channel_name, runs, Session};
-use super::window::{window, WindowConfig, Windows};
+use super::window::{window_frames, WindowConfig, Windows};
 use crate::dsp::butterworth::{butter, Band};
 use crate::dsp::lfilter::lfilter;
 use crate::npy::{write_npy, NpyArray, NpyData};
@@ -133,8 +133,8 @@ fn prepare_named(
         .map_err(|m| Error::bad_file(p1, format!("validation split: {m}")))?;
     let rescaling = min_max(&t1.channels, &train_mask).map_err(|m| Error::bad_file(p1, m))?;
     let split = |t: &Trimmed, mask: Option<&[bool]>| -> Windows {
-        let (ch, trig) = select_scaled(t, mask, &rescaling);
-        window(&ch, &trig, &cfg.window)
+        let (frames, trig) = select_scaled(t, mask, &rescaling);
+        window_frames(&frames, t.channels.len(), &trig, &cfg.window)
     };
     let mut train = split(&t1, Some(&train_mask));
     let val = split(&t1, Some(&val_mask));
@@ -276,13 +276,13 @@ pub fn min_max(channels: &[Vec<f64>], mask: &[bool]) -> std::result::Result<Resc
     let mut min = Vec::with_capacity(channels.len());
     let mut max = Vec::with_capacity(channels.len());
     for (c, x) in channels.iter().enumerate() {
-        let (lo, hi) = x
-            .iter()
-            .zip(mask)
-            .filter(|(_, &m)| m)
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (&v, _)| {
-                (lo.min(v), hi.max(v))
-            });
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (&v, &m) in x.iter().zip(mask) {
+            if m {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
         if hi <= lo || hi.is_nan() || lo.is_nan() {
             return Err(format!(
                 "{} is constant over the training split, cannot min-max scale it",
@@ -299,30 +299,23 @@ pub fn min_max(channels: &[Vec<f64>], mask: &[bool]) -> std::result::Result<Resc
     })
 }
 
-/// The masked samples (all if `mask` is `None`), scaled with `r`, and their trigger.
-fn select_scaled(t: &Trimmed, mask: Option<&[bool]>, r: &Rescaling) -> (Vec<Vec<f64>>, Vec<i64>) {
-    let keep = |i: usize| mask.is_none_or(|m| m[i]);
-    let channels = t
-        .channels
-        .iter()
-        .enumerate()
-        .map(|(c, x)| {
-            let (lo, span) = (r.min[c], r.max[c] - r.min[c]);
-            x.iter()
-                .enumerate()
-                .filter(|&(i, _)| keep(i))
-                .map(|(_, &v)| (v - lo) / span)
-                .collect()
-        })
-        .collect();
-    let trigger = t
-        .trigger
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| keep(i))
-        .map(|(_, &v)| v)
-        .collect();
-    (channels, trigger)
+/// The masked samples (all if `mask` is `None`) scaled with `r`, as time-major float32 frames, and their trigger.
+fn select_scaled(t: &Trimmed, mask: Option<&[bool]>, r: &Rescaling) -> (Vec<f32>, Vec<i64>) {
+    let nc = t.channels.len();
+    let scale: Vec<(f64, f64)> = (0..nc).map(|c| (r.min[c], r.max[c] - r.min[c])).collect();
+    let kept = mask.map_or(t.trigger.len(), |m| m.iter().filter(|&&k| k).count());
+    let mut frames = Vec::with_capacity(kept * nc);
+    let mut trigger = Vec::with_capacity(kept);
+    for (i, &trig) in t.trigger.iter().enumerate() {
+        if mask.is_some_and(|m| !m[i]) {
+            continue;
+        }
+        for (x, &(lo, span)) in t.channels.iter().zip(&scale) {
+            frames.push(((x[i] - lo) / span) as f32);
+        }
+        trigger.push(trig);
+    }
+    (frames, trigger)
 }
 
 impl Prepared {

@@ -139,19 +139,40 @@ pub fn window_starts(trigger: &[i64], cfg: &WindowConfig) -> Vec<(usize, i64)> {
 
 /// Cuts `channels` (`channels[c][t]`, all as long as `trigger`) into windows.
 pub fn window(channels: &[Vec<f64>], trigger: &[i64], cfg: &WindowConfig) -> Windows {
-    let starts = window_starts(trigger, cfg);
     let nc = channels.len();
-    let mut data = Vec::with_capacity(starts.len() * cfg.size * nc);
+    let mut frames = Vec::with_capacity(trigger.len() * nc);
+    for t in 0..trigger.len() {
+        frames.extend(channels.iter().map(|ch| ch[t] as f32));
+    }
+    window_frames(&frames, nc, trigger, cfg)
+}
+
+/// Cuts time-major frames (`frames[t * channels + c]`, one frame per trigger value) into windows.
+///
+/// # Panics
+/// If `frames` does not hold `trigger.len()` frames of `channels` values.
+pub fn window_frames(
+    frames: &[f32],
+    channels: usize,
+    trigger: &[i64],
+    cfg: &WindowConfig,
+) -> Windows {
+    assert_eq!(
+        frames.len(),
+        trigger.len() * channels,
+        "window: frames and trigger lengths differ"
+    );
+    let starts = window_starts(trigger, cfg);
+    let per = cfg.size * channels;
+    let mut data = Vec::with_capacity(starts.len() * per);
     for &(s, _) in &starts {
-        for t in s..s + cfg.size {
-            data.extend(channels.iter().map(|ch| ch[t] as f32));
-        }
+        data.extend_from_slice(&frames[s * channels..s * channels + per]);
     }
     Windows {
         data,
         labels: starts.iter().map(|&(_, l)| l).collect(),
         size: cfg.size,
-        channels: nc,
+        channels,
     }
 }
 
