@@ -13,6 +13,7 @@
 
 pub mod bench;
 pub mod biowolf;
+pub mod parquet;
 pub mod prepare;
 pub mod session;
 pub mod synth;
