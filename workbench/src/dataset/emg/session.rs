@@ -34,12 +34,12 @@ pub struct Session {
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let gestures = self.trigger.iter().copied().max().unwrap_or(0);
+        let keys: Vec<&str> = self.metadata.iter().map(|(k, _)| k.as_str()).collect();
         write!(
             f,
-            "Session {{ samples: {}, channels: {}, max trigger: {gestures}, metadata: {:?} }}",
+            "Session {{ samples: {}, channels: {}, max trigger: {gestures}, metadata keys: {keys:?} }}",
             self.len(),
             self.channels.len(),
-            self.metadata
         )
     }
 }

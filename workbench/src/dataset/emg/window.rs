@@ -91,6 +91,21 @@ impl Windows {
         counts
     }
 
+    /// The windows as candle tensors: data `(N, size, channels)` f32 and labels `(N,)` u32.
+    pub fn to_tensors(
+        &self,
+        device: &candle_core::Device,
+    ) -> crate::Result<(candle_core::Tensor, candle_core::Tensor)> {
+        let data = candle_core::Tensor::from_slice(
+            &self.data,
+            (self.len(), self.size, self.channels),
+            device,
+        )?;
+        let labels: Vec<u32> = self.labels.iter().map(|&l| l as u32).collect();
+        let labels = candle_core::Tensor::from_vec(labels, self.len(), device)?;
+        Ok((data, labels))
+    }
+
     /// Appends another set of windows of the same geometry.
     ///
     /// # Panics
@@ -210,6 +225,9 @@ mod tests {
         assert_eq!(w.shape(), [2, 2, 2]);
         assert_eq!(w.window(1), &[1.0, 11.0, 2.0, 12.0]);
         assert_eq!(w.class_counts(), vec![2]);
+        let (x, y) = w.to_tensors(&candle_core::Device::Cpu).unwrap();
+        assert_eq!((x.dims(), y.dims()), (&[2, 2, 2][..], &[2][..]));
+        assert_eq!(x.flatten_all().unwrap().to_vec1::<f32>().unwrap(), w.data);
     }
 
     #[test]
