@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs the Python references
-# (a git-ignored venv), then checks formatting and lints and runs every test.
+# (a git-ignored venv) and the notebook platform (evcxr_jupyter, a Jupyter venv,
+# chromium), then checks formatting and lints and runs every test.
 # Environment: WORKBENCH_DATA (default ../shared/data beside the repo),
 # CARGO_TARGET_DIR (default ~/.cache/workbench/target, a cache outside the clone).
 set -euo pipefail
@@ -14,6 +15,9 @@ step() { echo "== $* ($(( $(date +%s) - t0 )) s)"; }
 
 step "python references (scripts/setup-venv.sh)"
 bash scripts/setup-venv.sh
+
+step "notebook platform (scripts/setup-notebooks.sh: evcxr_jupyter, Jupyter venv, chromium)"
+bash scripts/setup-notebooks.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

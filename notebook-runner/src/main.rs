@@ -65,8 +65,13 @@ fn run_notebooks(paths: &[PathBuf], out: &std::path::Path, raw: &[String]) -> Re
         .chunks(2)
         .map(|pair| params::Parameter::new(&pair[0], &pair[1]))
         .collect::<Result<Vec<_>>>()?;
+    // Cells run with the notebook's folder as working directory, as Jupyter runs them, so
+    // relative paths (`:dep workbench = { path = "../workbench" }`, evcxr.toml) mean the same.
+    let start_dir = std::env::current_dir().context("reading the working directory")?;
+    let out = &start_dir.join(out);
     let mut all_ok = true;
     for path in paths {
+        let path = &start_dir.join(path);
         let mut nb = notebook::Notebook::read(path)?;
         params::inject(&mut nb, &params);
         let file_name = path
@@ -74,7 +79,13 @@ fn run_notebooks(paths: &[PathBuf], out: &std::path::Path, raw: &[String]) -> Re
             .with_context(|| format!("notebook path {} has no file name", path.display()))?;
         let out_path = out.join(file_name);
         eprintln!("running {}", path.display());
-        let report = run::run(&mut nb).with_context(|| format!("notebook {}", path.display()))?;
+        let dir = path.parent().unwrap_or(&start_dir);
+        std::env::set_current_dir(dir)
+            .with_context(|| format!("entering the notebook's folder {}", dir.display()))?;
+        let report = run::run(&mut nb);
+        std::env::set_current_dir(&start_dir)
+            .with_context(|| format!("returning to {}", start_dir.display()))?;
+        let report = report.with_context(|| format!("notebook {}", path.display()))?;
         nb.write(&out_path)?;
         for t in &report.timings {
             eprintln!("  cell {}: {:.2} s", t.index, t.elapsed.as_secs_f64());

@@ -37,11 +37,30 @@ impl Parameter {
     }
 }
 
-/// Source of the injected cell: one `let name = value;` per parameter.
-pub fn injected_source(params: &[Parameter]) -> String {
+/// The type written in a `let name: Type = ...;` declaration of `name` in `source`, if any.
+///
+/// evcxr infers each cell's variables on their own, so `let epochs = 1;` alone would
+/// be an `i32`; repeating the declared type keeps `-p epochs 1` a `usize`.
+pub fn declared_type(source: &str, name: &str) -> Option<String> {
+    source.lines().find_map(|line| {
+        let rest = line.trim_start().strip_prefix("let ")?.trim_start();
+        let rest = rest.strip_prefix("mut ").unwrap_or(rest).trim_start();
+        let rest = rest.strip_prefix(name)?.trim_start();
+        let ty = rest.strip_prefix(':')?;
+        let ty = ty.split('=').next()?.trim();
+        (!ty.is_empty()).then(|| ty.to_owned())
+    })
+}
+
+/// Source of the injected cell: one `let name = value;` per parameter, typed as the
+/// `parameters` cell (`defaults`) declares it.
+pub fn injected_source(params: &[Parameter], defaults: &str) -> String {
     let mut source = String::from("// Injected parameters");
     for p in params {
-        source.push_str(&format!("\nlet {} = {};", p.name, p.value));
+        match declared_type(defaults, &p.name) {
+            Some(ty) => source.push_str(&format!("\nlet {}: {ty} = {};", p.name, p.value)),
+            None => source.push_str(&format!("\nlet {} = {};", p.name, p.value)),
+        }
     }
     source
 }
@@ -60,16 +79,27 @@ pub fn inject(notebook: &mut Notebook, params: &[Parameter]) -> Option<usize> {
             index += 1;
         }
     }
-    let at = (0..notebook.cell_count())
-        .find(|&i| notebook.has_tag(i, PARAMETERS_TAG))
-        .map_or(0, |i| i + 1);
-    notebook.insert_code_cell(at, &injected_source(params), &[INJECTED_TAG]);
+    let defaults_cell = (0..notebook.cell_count()).find(|&i| notebook.has_tag(i, PARAMETERS_TAG));
+    let defaults = defaults_cell
+        .map(|i| notebook.source(i))
+        .unwrap_or_default();
+    let at = defaults_cell.map_or(0, |i| i + 1);
+    notebook.insert_code_cell(at, &injected_source(params, &defaults), &[INJECTED_TAG]);
     Some(at)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_declared_types() {
+        let src = "let epochs: usize = 5;\nlet mut lr: f64 = 1e-3;\nlet name = \"x\";\nlet epochs_2: u8 = 1;";
+        assert_eq!(declared_type(src, "epochs").as_deref(), Some("usize"));
+        assert_eq!(declared_type(src, "lr").as_deref(), Some("f64"));
+        assert_eq!(declared_type(src, "name"), None);
+        assert_eq!(declared_type(src, "missing"), None);
+    }
 
     #[test]
     fn rejects_bad_names() {
@@ -87,17 +117,23 @@ mod tests {
             r##"{"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [
                 {"cell_type": "markdown", "metadata": {}, "source": "# t"},
                 {"cell_type": "code", "metadata": {"tags": ["parameters"]},
-                 "source": "let n = 1;", "outputs": [], "execution_count": null},
+                 "source": "let n: usize = 1;\nlet s = \\"a\\";", "outputs": [], "execution_count": null},
                 {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]},
                  "source": "let n = 5;", "outputs": [], "execution_count": null},
                 {"cell_type": "code", "metadata": {}, "source": "n", "outputs": [],
                  "execution_count": null}]}"##,
         )
         .unwrap();
-        let params = [Parameter::new("n", "7").unwrap()];
+        let params = [
+            Parameter::new("n", "7").unwrap(),
+            Parameter::new("s", "\"b\"").unwrap(),
+        ];
         assert_eq!(inject(&mut nb, &params), Some(2));
         assert_eq!(nb.cell_count(), 4);
-        assert_eq!(nb.source(2), "// Injected parameters\nlet n = 7;");
+        assert_eq!(
+            nb.source(2),
+            "// Injected parameters\nlet n: usize = 7;\nlet s = \"b\";"
+        );
         assert!(nb.has_tag(2, INJECTED_TAG));
         assert_eq!(nb.source(3), "n");
     }

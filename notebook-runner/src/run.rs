@@ -7,7 +7,7 @@
 //! order, one output each) and failures add a `WORKBENCH_CELL_FAILED` line.
 
 use crate::notebook::{Notebook, Output};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use crossbeam_channel::{select, Receiver, Sender};
 use evcxr::{CommandContext, EvalOutputs};
 use std::io::{BufRead, BufReader, Write};
@@ -351,6 +351,13 @@ pub fn run(notebook: &mut Notebook) -> Result<RunReport> {
     let (mut context, outputs) =
         CommandContext::new().map_err(|e| anyhow!("starting evcxr: {e}"))?;
     let collector = Collector::new(outputs.stdout, outputs.stderr);
+    // As the Jupyter kernel does: evcxr.toml / init.evcxr / prelude.rs from the working
+    // directory or the evcxr config directory (dependencies, prelude such as `:cache`).
+    if let Err(error) = context.execute(":load_config") {
+        bail!(
+            "evcxr start-up configuration (evcxr.toml, init.evcxr or prelude.rs) failed: {error}"
+        );
+    }
     // Discard what evcxr's own start-up evaluation printed.
     collector.take().context("starting evcxr")?;
     notebook.clear_outputs();

@@ -13,7 +13,7 @@ use candle_core::{Device, Tensor};
 
 use super::params;
 use crate::tflite::{self, DType, Graph, Op, Padding as TfPadding, Quant, Window};
-use crate::train::{Activation, Layer, Padding, Sequential};
+use crate::train::{Activation, Layer, Padding, PoolKind, Sequential};
 use crate::{Error, Result};
 
 /// An int8 graph made from a float model, with the link back to its layers.
@@ -248,6 +248,105 @@ pub fn build(model: &Sequential, ranges: &[(f32, f32)]) -> Result<Int8Model> {
                 );
                 out
             }
+            Layer::DepthwiseConv2d {
+                weight,
+                bias,
+                stride,
+                padding,
+                dilation,
+                activation: act,
+            } => {
+                let (o, _, kh, kw) = weight.as_tensor().dims4()?;
+                let ic = in_shape.get(3).copied().unwrap_or(0);
+                if in_shape.len() != 4 || ic == 0 || o % ic != 0 {
+                    return Err(Error::Msg(format!(
+                        "quantize {name}: depthwise conv with {o} outputs does not fit input shape {in_shape:?}"
+                    )));
+                }
+                let w = weight.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+                let (filter, bias_t) = depthwise_weights_and_bias(
+                    &mut g,
+                    name,
+                    &w,
+                    [o, kh, kw],
+                    &bias.as_tensor().to_vec1::<f32>()?,
+                    in_scale,
+                )?;
+                let pad = tf_padding(*padding);
+                let oh = out_size(in_shape[1], kh, stride.0, dilation.0, pad);
+                let ow = out_size(in_shape[2], kw, stride.1, dilation.1, pad);
+                let out = g.add_tensor(activation(
+                    &format!("{name}.out"),
+                    vec![1, oh, ow, o],
+                    range,
+                ));
+                g.add_node(
+                    Op::DepthwiseConv2d {
+                        window: Window {
+                            padding: pad,
+                            stride_w: stride.1,
+                            stride_h: stride.0,
+                        },
+                        dilation_w: dilation.1,
+                        dilation_h: dilation.0,
+                        depth_multiplier: o / ic,
+                        activation: tf_activation(*act),
+                    },
+                    vec![Some(cur), Some(filter), Some(bias_t)],
+                    vec![out],
+                );
+                last_chw = Some([o, oh, ow]);
+                out
+            }
+            Layer::Pool2d {
+                kind,
+                kernel,
+                stride,
+                padding,
+            } => {
+                if in_shape.len() != 4 {
+                    return Err(Error::Msg(format!(
+                        "quantize {name}: pooling expects a 4-D input, got {in_shape:?}"
+                    )));
+                }
+                let pad = tf_padding(*padding);
+                let oh = out_size(in_shape[1], kernel.0, stride.0, 1, pad);
+                let ow = out_size(in_shape[2], kernel.1, stride.1, 1, pad);
+                // TFLite's int8 pooling keeps its input's scale and zero point
+                let mut t = g.tensors[cur].clone();
+                t.name = format!("{name}.out");
+                t.shape = vec![1, oh, ow, in_shape[3]];
+                let out = g.add_tensor(t);
+                let window = Window {
+                    padding: pad,
+                    stride_w: stride.1,
+                    stride_h: stride.0,
+                };
+                let op = match kind {
+                    PoolKind::Max => Op::MaxPool2d {
+                        window,
+                        filter_w: kernel.1,
+                        filter_h: kernel.0,
+                        activation: tflite::Activation::None,
+                    },
+                    PoolKind::Average => Op::AveragePool2d {
+                        window,
+                        filter_w: kernel.1,
+                        filter_h: kernel.0,
+                        activation: tflite::Activation::None,
+                    },
+                };
+                g.add_node(op, vec![Some(cur)], vec![out]);
+                last_chw = Some([in_shape[3], oh, ow]);
+                out
+            }
+            // the identity at inference: the layer's output is its input
+            Layer::Dropout { .. } => cur,
+            Layer::BatchNorm { .. } => {
+                return Err(Error::Msg(format!(
+                    "quantize {name}: batch norm must be folded first (train::fold_batch_norm)"
+                )))
+            }
             #[allow(unreachable_patterns)]
             other => {
                 return Err(Error::Msg(format!(
@@ -266,6 +365,37 @@ pub fn build(model: &Sequential, ranges: &[(f32, f32)]) -> Result<Int8Model> {
         layer_inputs,
         ranges: ranges.to_vec(),
     })
+}
+
+/// TFLite's fixed output quantization of an int8 SOFTMAX: scale 1/256, zero point -128.
+const SOFTMAX_SCALE: f32 = 1.0 / 256.0;
+const SOFTMAX_ZERO_POINT: i64 = -128;
+
+/// Appends a SOFTMAX (beta 1) to the graph's output, as Keras models ending
+/// in `activation="softmax"` convert; its output (scale 1/256, zero point
+/// -128, TFLite's fixed choice) becomes the graph output. The float model's
+/// layers keep their links, so reports are unchanged.
+pub fn append_softmax(q: &mut Int8Model) -> Result<()> {
+    let Some(&last) = q.graph.outputs.first() else {
+        return Err(Error::Msg("append softmax: the graph has no output".into()));
+    };
+    let shape = q.graph.tensors[last].shape.clone();
+    if shape.len() != 2 {
+        return Err(Error::Msg(format!(
+            "append softmax: expected a [1, classes] output, got {shape:?}"
+        )));
+    }
+    let out = q.graph.add_tensor(tflite::Tensor {
+        name: "softmax.out".into(),
+        shape,
+        dtype: DType::I8,
+        quant: Some(Quant::per_tensor(SOFTMAX_SCALE, SOFTMAX_ZERO_POINT)),
+        data: None,
+    });
+    q.graph
+        .add_node(Op::Softmax { beta: 1.0 }, vec![Some(last)], vec![out]);
+    q.graph.outputs = vec![out];
+    Ok(())
 }
 
 /// An int8 activation tensor quantized for `range`.
@@ -302,6 +432,51 @@ fn weights_and_bias(
             axis: 0,
         }),
         data: Some(q.iter().map(|&v| v as u8).collect()),
+    });
+    let bias_t = g.add_tensor(tflite::Tensor {
+        name: format!("{name}.bias"),
+        shape: vec![o],
+        dtype: DType::I32,
+        quant: Some(Quant {
+            scale: scales.iter().map(|s| s * input_scale).collect(),
+            zero_point: vec![0; o],
+            axis: 0,
+        }),
+        data: Some(bias.iter().flat_map(|v| v.to_le_bytes()).collect()),
+    });
+    Ok((filter, bias_t))
+}
+
+/// Adds per-channel int8 depthwise weights `[1, kh, kw, O]` (quantized along
+/// axis 3) from candle's `[O, 1, kh, kw]` `w`, and int32 biases.
+fn depthwise_weights_and_bias(
+    g: &mut Graph,
+    name: &str,
+    w: &[f32],
+    [o, kh, kw]: [usize; 3],
+    b: &[f32],
+    input_scale: f32,
+) -> Result<(usize, usize)> {
+    let (scales, q) = params::symmetric_per_channel(w, o);
+    // [O, kh*kw] -> [kh*kw, O]
+    let taps = kh * kw;
+    let mut hwo = vec![0u8; q.len()];
+    for c in 0..o {
+        for t in 0..taps {
+            hwo[t * o + c] = q[c * taps + t] as u8;
+        }
+    }
+    let bias = params::bias_i32(b, input_scale, &scales);
+    let filter = g.add_tensor(tflite::Tensor {
+        name: format!("{name}.weight"),
+        shape: vec![1, kh, kw, o],
+        dtype: DType::I8,
+        quant: Some(Quant {
+            scale: scales.clone(),
+            zero_point: vec![0; o],
+            axis: 3,
+        }),
+        data: Some(hwo),
     });
     let bias_t = g.add_tensor(tflite::Tensor {
         name: format!("{name}.bias"),
@@ -414,5 +589,13 @@ mod tests {
         );
         assert_eq!(chw_to_hwc(&w, [2, 1, 2]), vec![1.0, 3.0, 2.0, 4.0]);
         assert_eq!(hwc_to_chw(&[1.0, 3.0, 2.0, 4.0], [2, 1, 2]), w.to_vec());
+    }
+
+    #[test]
+    fn unfolded_batch_norm_is_an_error() {
+        let m = crate::models::ds_cnn_s(49, 10, 12, 0).unwrap();
+        let ranges = vec![(-1.0, 1.0); m.layers.len() + 1];
+        let e = build(&m, &ranges).unwrap_err().to_string();
+        assert!(e.contains("bn1") && e.contains("folded first"), "{e}");
     }
 }

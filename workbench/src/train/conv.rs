@@ -176,7 +176,7 @@ struct Conv2dOp {
 }
 
 /// `y[o, :] = activation(y[o, :] + b[o])` for each of the rows of length `p`.
-fn bias_activation<T: WithDType>(act: Activation, y: &mut [T], b: &[T], p: usize) {
+pub(super) fn bias_activation<T: WithDType>(act: Activation, y: &mut [T], b: &[T], p: usize) {
     for (row, &bias) in y.chunks_mut(p).zip(b) {
         for v in row {
             *v = apply_activation(act, *v + bias);
@@ -184,7 +184,7 @@ fn bias_activation<T: WithDType>(act: Activation, y: &mut [T], b: &[T], p: usize
     }
 }
 
-fn apply_activation<T: WithDType>(act: Activation, v: T) -> T {
+pub(super) fn apply_activation<T: WithDType>(act: Activation, v: T) -> T {
     let zero = T::from_f64(0.0);
     match act {
         Activation::None => v,
@@ -209,7 +209,7 @@ fn apply_activation<T: WithDType>(act: Activation, v: T) -> T {
 }
 
 /// The sum of `v`, in 8 interleaved partial sums so that it vectorizes.
-fn sum<T: WithDType>(v: &[T]) -> T {
+pub(super) fn sum<T: WithDType>(v: &[T]) -> T {
     let zero = T::from_f64(0.0);
     let mut lanes = [zero; 8];
     let chunks = v.chunks_exact(8);
@@ -229,7 +229,7 @@ fn sum<T: WithDType>(v: &[T]) -> T {
 }
 
 /// `gpre = gy` where the activation whose output was `y` has slope 1, else 0.
-fn mask_gradient<T: WithDType>(act: Activation, gpre: &mut [T], y: &[T], gy: &[T]) {
+pub(super) fn mask_gradient<T: WithDType>(act: Activation, gpre: &mut [T], y: &[T], gy: &[T]) {
     let zero = T::from_f64(0.0);
     let six = T::from_f64(6.0);
     let it = gpre.iter_mut().zip(y).zip(gy);
@@ -777,5 +777,82 @@ mod tests {
         let w = rand_t(&[3, 2, 5, 5], DType::F32, 1);
         let e = conv2d_fused(&x, &w, &b, (1, 1), Padding::Valid, (1, 1), Activation::None);
         assert!(e.unwrap_err().to_string().contains("too small"));
+    }
+
+    /// TEMPONet's temporal convolutions as 1 x k kernels on `[N, C, 1, T]`:
+    /// candle's conv1d on `[N, C, T]` (SAME padding made explicit) is the reference.
+    #[test]
+    fn temporal_convolutions_match_candle_conv1d() {
+        // (time steps, kernel, stride, dilation)
+        for (i, (t, k, s, d)) in [
+            (30, 3, 1, 2),
+            (30, 3, 1, 4),
+            (37, 3, 1, 8),
+            (31, 5, 2, 1),
+            (37, 5, 4, 1),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let x = rand_t(&[2, 3, 1, t], DType::F64, i as u64);
+            let w = rand_t(&[4, 3, 1, k], DType::F64, 10 + i as u64);
+            let b = rand_t(&[4], DType::F64, 20 + i as u64);
+            let ours =
+                conv2d_fused(&x, &w, &b, (1, s), Padding::Same, (1, d), Activation::None).unwrap();
+            let (out, before) = conv_out_size(t, k, s, d, Padding::Same).unwrap();
+            assert_eq!(out, t.div_ceil(s), "SAME keeps ceil(T / stride) steps");
+            let total = ((out - 1) * s + (k - 1) * d + 1).saturating_sub(t);
+            let x1 = x
+                .squeeze(2)
+                .unwrap()
+                .pad_with_zeros(2, before, total - before)
+                .unwrap();
+            let theirs = x1
+                .conv1d(&w.squeeze(2).unwrap(), 0, s, d, 1)
+                .unwrap()
+                .broadcast_add(&b.reshape((4, 1)).unwrap())
+                .unwrap()
+                .unsqueeze(2)
+                .unwrap();
+            let diff = max_abs_diff(&ours, &theirs);
+            assert!(diff < 1e-12, "case {i}: {diff}");
+            // the gradients against central finite differences (candle's conv1d backward
+            // disagrees with both when dilation > 1, so it is no reference here)
+            let (xv, wv) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&w).unwrap());
+            let r = rand_t(ours.dims(), DType::F64, 30 + i as u64);
+            let f = |x: &Tensor, w: &Tensor| {
+                (conv2d_fused(x, w, &b, (1, s), Padding::Same, (1, d), Activation::None).unwrap()
+                    * &r)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+            };
+            let grads = f(&xv, &wv).backward().unwrap();
+            for (k, v) in [&xv, &wv].into_iter().enumerate() {
+                let g = grads
+                    .get(v)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap();
+                let base = v.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                for j in 0..base.len() {
+                    let at = |e: f64| {
+                        let mut p = base.clone();
+                        p[j] += e;
+                        let t = Tensor::from_vec(p, v.dims(), &Device::Cpu).unwrap();
+                        let l = if k == 0 { f(&t, &w) } else { f(&x, &t) };
+                        l.to_scalar::<f64>().unwrap()
+                    };
+                    let fd = (at(1e-6) - at(-1e-6)) / 2e-6;
+                    assert!(
+                        (fd - g[j]).abs() < 1e-6 * (1.0 + fd.abs()),
+                        "case {i} arg {k} elem {j}: analytic {} vs numeric {fd}",
+                        g[j]
+                    );
+                }
+            }
+        }
     }
 }

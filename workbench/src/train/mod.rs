@@ -9,9 +9,13 @@
 //! (see `threads`). Everything runs on the CPU device in f32 (f64 for tests).
 
 mod adam;
+pub mod batchnorm;
 pub mod bench;
+pub mod bench_depthwise;
 pub mod conv;
+pub mod depthwise;
 pub mod fit;
+pub mod fold;
 mod gemm;
 mod host;
 pub mod pool;
@@ -19,8 +23,15 @@ pub mod sequential;
 mod threads;
 
 pub use adam::Adam;
+pub use batchnorm::BatchNormConfig;
 pub use bench::{bench_train, BenchConfig, BenchResult};
+pub use fit::{
+    cross_entropy_smoothed, train_step_smoothed, BestCheckpoint, EarlyStopping, Monitor,
+    PiecewiseConstant,
+};
 pub use fit::{evaluate, fit, predict, EpochStats, FitConfig, History, Samples, TrainData};
+pub use fold::fold_batch_norm;
+pub use sequential::PoolKind;
 pub use sequential::{
     glorot_uniform, mnist_cnn, Activation, Layer, LayerSummary, Padding, Sequential,
 };

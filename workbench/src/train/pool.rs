@@ -1,11 +1,16 @@
-//! A max-pool op for candle (VALID padding) whose backward routes each
-//! output gradient to the first maximum of its window, as TensorFlow does.
+//! Pooling ops for candle: max pooling, whose backward routes each output
+//! gradient to the first maximum of its window, as TensorFlow does, and
+//! average pooling; any kernel and stride, VALID or SAME padding. As in
+//! TensorFlow and TFLite, padded positions take no part: a max ignores
+//! them and an average divides by the number of in-bounds elements.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
+use super::conv::conv_out_size;
 use super::host::{cpu_slice, from_host, with_host};
+use super::sequential::Padding;
 
 #[derive(Clone, Copy)]
 struct MaxPoolOp {
@@ -15,22 +20,41 @@ struct MaxPoolOp {
     w: usize,
     kernel: (usize, usize),
     stride: (usize, usize),
+    /// Padding before the first row and column.
+    pt: usize,
+    pl: usize,
     oh: usize,
     ow: usize,
 }
 
 impl MaxPoolOp {
-    /// Non-overlapping 2x2 windows, the common case, with a faster loop.
+    /// Non-overlapping 2x2 windows inside the input, the common case, with a faster loop.
     fn is_2x2(&self) -> bool {
-        self.kernel == (2, 2) && self.stride == (2, 2)
+        self.kernel == (2, 2)
+            && self.stride == (2, 2)
+            && self.pt == 0
+            && self.pl == 0
+            && 2 * self.oh <= self.h
+            && 2 * self.ow <= self.w
+    }
+
+    /// The in-bounds rows and columns of output (oy, ox)'s window.
+    fn window(&self, oy: usize, ox: usize) -> ((usize, usize), (usize, usize)) {
+        window(
+            (oy, ox),
+            self.kernel,
+            self.stride,
+            (self.pt, self.pl),
+            (self.h, self.w),
+        )
     }
 
     /// Index (within the plane) of the first maximum of output (oy, ox)'s window.
     fn argmax<T: WithDType>(&self, plane: &[T], oy: usize, ox: usize) -> usize {
-        let (y0, x0) = (oy * self.stride.0, ox * self.stride.1);
+        let ((y0, y1), (x0, x1)) = self.window(oy, ox);
         let mut best = y0 * self.w + x0;
-        for y in y0..y0 + self.kernel.0 {
-            for x in x0..x0 + self.kernel.1 {
+        for y in y0..y1 {
+            for x in x0..x1 {
                 let i = y * self.w + x;
                 if plane[i] > plane[best] {
                     best = i;
@@ -156,25 +180,68 @@ pub fn pool_out_size(input: usize, kernel: usize, stride: usize) -> Option<usize
     Some((input - kernel) / stride + 1)
 }
 
+/// The in-bounds rows `y0..y1` and columns `x0..x1` of output `(oy, ox)`'s window.
+fn window(
+    (oy, ox): (usize, usize),
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    (pt, pl): (usize, usize),
+    (h, w): (usize, usize),
+) -> ((usize, usize), (usize, usize)) {
+    let span = |o: usize, k: usize, s: usize, p: usize, len: usize| {
+        let start = (o * s) as isize - p as isize;
+        let lo = start.max(0) as usize;
+        let hi = ((start + k as isize).max(0) as usize).min(len);
+        (lo.min(hi), hi)
+    };
+    (
+        span(oy, kernel.0, stride.0, pt, h),
+        span(ox, kernel.1, stride.1, pl, w),
+    )
+}
+
+/// Pooling geometry `(n, c, h, w, oh, ow, pt, pl)` of NCHW `x`, checked.
+#[allow(clippy::type_complexity)]
+fn pool_geometry(
+    op: &str,
+    x: &Tensor,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: Padding,
+) -> crate::Result<(usize, usize, usize, usize, usize, usize, usize, usize)> {
+    let (n, c, h, w) = x.dims4().map_err(|_| {
+        crate::Error::Msg(format!(
+            "{op}: expected input of rank 4, got shape {:?}",
+            x.dims()
+        ))
+    })?;
+    let bad = || {
+        crate::Error::Msg(format!(
+            "{op}: input {h}x{w} too small for window {kernel:?} with stride {stride:?} ({padding:?})"
+        ))
+    };
+    let (oh, pt) = conv_out_size(h, kernel.0, stride.0, 1, padding).ok_or_else(bad)?;
+    let (ow, pl) = conv_out_size(w, kernel.1, stride.1, 1, padding).ok_or_else(bad)?;
+    Ok((n, c, h, w, oh, ow, pt, pl))
+}
+
 /// Max pooling of NCHW `x` with VALID padding; differentiable.
 pub fn max_pool2d(
     x: &Tensor,
     kernel: (usize, usize),
     stride: (usize, usize),
 ) -> crate::Result<Tensor> {
-    let (n, c, h, w) = x.dims4().map_err(|_| {
-        crate::Error::Msg(format!(
-            "max_pool2d: expected input of rank 4, got shape {:?}",
-            x.dims()
-        ))
-    })?;
-    let bad = || {
-        crate::Error::Msg(format!(
-            "max_pool2d: input {h}x{w} too small for window {kernel:?} with stride {stride:?}"
-        ))
-    };
-    let oh = pool_out_size(h, kernel.0, stride.0).ok_or_else(bad)?;
-    let ow = pool_out_size(w, kernel.1, stride.1).ok_or_else(bad)?;
+    max_pool2d_padded(x, kernel, stride, Padding::Valid)
+}
+
+/// Max pooling of NCHW `x` with TFLite's padding rule (padding never wins); differentiable.
+pub fn max_pool2d_padded(
+    x: &Tensor,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: Padding,
+) -> crate::Result<Tensor> {
+    let (n, c, h, w, oh, ow, pt, pl) = pool_geometry("max_pool2d", x, kernel, stride, padding)?;
     let op = MaxPoolOp {
         n,
         c,
@@ -182,6 +249,137 @@ pub fn max_pool2d(
         w,
         kernel,
         stride,
+        pt,
+        pl,
+        oh,
+        ow,
+    };
+    Ok(x.contiguous()?.apply_op1(op)?)
+}
+
+#[derive(Clone, Copy)]
+struct AvgPoolOp {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    pt: usize,
+    pl: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl AvgPoolOp {
+    fn window(&self, oy: usize, ox: usize) -> ((usize, usize), (usize, usize)) {
+        window(
+            (oy, ox),
+            self.kernel,
+            self.stride,
+            (self.pt, self.pl),
+            (self.h, self.w),
+        )
+    }
+
+    fn fwd<T: WithDType>(&self, x: &[T]) -> Vec<T> {
+        let (hw, ohw) = (self.h * self.w, self.oh * self.ow);
+        let mut out = vec![T::from_f64(0.0); self.n * self.c * ohw];
+        out.par_chunks_mut(ohw)
+            .zip(x.par_chunks(hw))
+            .with_min_len(16)
+            .for_each(|(o, plane)| {
+                for oy in 0..self.oh {
+                    for ox in 0..self.ow {
+                        let ((y0, y1), (x0, x1)) = self.window(oy, ox);
+                        let mut acc = T::from_f64(0.0);
+                        for y in y0..y1 {
+                            for v in &plane[y * self.w + x0..y * self.w + x1] {
+                                acc += *v;
+                            }
+                        }
+                        let count = ((y1 - y0) * (x1 - x0)).max(1);
+                        o[oy * self.ow + ox] = acc / T::from_f64(count as f64);
+                    }
+                }
+            });
+        out
+    }
+
+    fn bwd<T: WithDType>(&self, gy: &[T]) -> Vec<T> {
+        let (hw, ohw) = (self.h * self.w, self.oh * self.ow);
+        let mut gx = vec![T::from_f64(0.0); self.n * self.c * hw];
+        gx.par_chunks_mut(hw)
+            .zip(gy.par_chunks(ohw))
+            .with_min_len(16)
+            .for_each(|(g, go)| {
+                for oy in 0..self.oh {
+                    for ox in 0..self.ow {
+                        let ((y0, y1), (x0, x1)) = self.window(oy, ox);
+                        let count = ((y1 - y0) * (x1 - x0)).max(1);
+                        let d = go[oy * self.ow + ox] / T::from_f64(count as f64);
+                        for y in y0..y1 {
+                            for v in &mut g[y * self.w + x0..y * self.w + x1] {
+                                *v += d;
+                            }
+                        }
+                    }
+                }
+            });
+        gx
+    }
+}
+
+impl CustomOp1 for AvgPoolOp {
+    fn name(&self) -> &'static str {
+        "avg_pool2d"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let shape = Shape::from((self.n, self.c, self.oh, self.ow));
+        let out = match s {
+            CpuStorage::F32(_) => CpuStorage::F32(self.fwd::<f32>(cpu_slice(s, l, "avg_pool2d")?)),
+            CpuStorage::F64(_) => CpuStorage::F64(self.fwd::<f64>(cpu_slice(s, l, "avg_pool2d")?)),
+            _ => candle_core::bail!("avg_pool2d: expected f32 or f64, got {:?}", s.dtype()),
+        };
+        Ok((out, shape))
+    }
+
+    fn bwd(&self, x: &Tensor, _y: &Tensor, gy: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let shape = [self.n, self.c, self.h, self.w];
+        macro_rules! run {
+            ($t:ty) => {
+                with_host::<$t, _>(gy, "avg_pool2d", |gys| {
+                    Ok(Some(from_host(self.bwd::<$t>(gys), &shape)?))
+                })
+            };
+        }
+        match x.dtype() {
+            candle_core::DType::F32 => run!(f32),
+            candle_core::DType::F64 => run!(f64),
+            dt => candle_core::bail!("avg_pool2d: unsupported dtype {dt:?}"),
+        }
+    }
+}
+
+/// Average pooling of NCHW `x` with TFLite's padding rule (an average over
+/// the in-bounds elements only); differentiable.
+pub fn avg_pool2d(
+    x: &Tensor,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: Padding,
+) -> crate::Result<Tensor> {
+    let (n, c, h, w, oh, ow, pt, pl) = pool_geometry("avg_pool2d", x, kernel, stride, padding)?;
+    let op = AvgPoolOp {
+        n,
+        c,
+        h,
+        w,
+        kernel,
+        stride,
+        pt,
+        pl,
         oh,
         ow,
     };
@@ -255,5 +453,122 @@ mod tests {
             gx.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
             [0., 3., 0.]
         );
+    }
+
+    fn rand_t(shape: &[usize], seed: u64) -> Tensor {
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    /// (kernel, stride, padding) cases, on a 7x8 input.
+    /// (kernel, stride, padding)
+    type Pool = ((usize, usize), (usize, usize), Padding);
+    const POOLS: [Pool; 6] = [
+        ((2, 2), (2, 2), Padding::Valid),
+        ((2, 2), (2, 2), Padding::Same),
+        ((3, 3), (2, 2), Padding::Same),
+        ((3, 2), (1, 2), Padding::Valid),
+        ((1, 4), (1, 3), Padding::Same),
+        ((7, 8), (7, 8), Padding::Valid),
+    ];
+
+    /// Central finite differences in f64 of `sum(r * pool(x))`, for max and average pooling.
+    #[test]
+    fn backward_matches_finite_differences() {
+        for (i, (k, s, p)) in POOLS.into_iter().enumerate() {
+            for max in [true, false] {
+                let pool = |x: &Tensor| {
+                    if max {
+                        max_pool2d_padded(x, k, s, p).unwrap()
+                    } else {
+                        avg_pool2d(x, k, s, p).unwrap()
+                    }
+                };
+                let x = Var::from_tensor(&rand_t(&[2, 2, 7, 8], i as u64)).unwrap();
+                let y = pool(&x);
+                let r = rand_t(y.dims(), 50 + i as u64);
+                let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let g = g
+                    .get(&x)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap();
+                let base = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                for j in 0..base.len() {
+                    let at = |d: f64| {
+                        let mut v = base.clone();
+                        v[j] += d;
+                        let t = Tensor::from_vec(v, x.dims(), &Device::Cpu).unwrap();
+                        (pool(&t) * &r)
+                            .unwrap()
+                            .sum_all()
+                            .unwrap()
+                            .to_scalar::<f64>()
+                            .unwrap()
+                    };
+                    let fd = (at(1e-6) - at(-1e-6)) / 2e-6;
+                    assert!(
+                        (fd - g[j]).abs() < 1e-6,
+                        "case {i} max {max} elem {j}: analytic {} vs numeric {fd}",
+                        g[j]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn valid_pools_match_candle() {
+        let x = rand_t(&[2, 3, 7, 8], 9).to_dtype(DType::F32).unwrap();
+        for (k, s, p) in POOLS {
+            if p != Padding::Valid {
+                continue;
+            }
+            let d = (max_pool2d_padded(&x, k, s, p).unwrap()
+                - x.max_pool2d_with_stride(k, s).unwrap())
+            .unwrap();
+            assert_eq!(
+                d.abs()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap(),
+                0.
+            );
+            let d = (avg_pool2d(&x, k, s, p).unwrap() - x.avg_pool2d_with_stride(k, s).unwrap())
+                .unwrap();
+            let d = d
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(d < 1e-6, "{k:?} {s:?}: {d}");
+        }
+    }
+
+    #[test]
+    fn same_padding_by_hand() {
+        // one row [1, -2, 3, 8, 5], window 1x2 stride 2 SAME: out 3, padding 1 after
+        let x = Tensor::new(&[[[[1f32, -2., 3., 8., 5.]]]], &Device::Cpu).unwrap();
+        let flat = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let mx = max_pool2d_padded(&x, (1, 2), (1, 2), Padding::Same).unwrap();
+        assert_eq!(flat(mx), [1., 8., 5.]);
+        // the last window holds only the 5: its average is 5, not 2.5
+        let av = avg_pool2d(&x, (1, 2), (1, 2), Padding::Same).unwrap();
+        assert_eq!(flat(av), [-0.5, 5.5, 5.]);
+        // window 1x3 stride 1 SAME on [-1, -2, -3]: padding 1 each side, never the max
+        let neg = Tensor::new(&[[[[-1f32, -2., -3.]]]], &Device::Cpu).unwrap();
+        let mx = max_pool2d_padded(&neg, (1, 3), (1, 1), Padding::Same).unwrap();
+        assert_eq!(flat(mx), [-1., -1., -2.]);
+        let av = avg_pool2d(&neg, (1, 3), (1, 1), Padding::Same).unwrap();
+        assert_eq!(flat(av), [-1.5, -2., -2.5]);
     }
 }

@@ -2,12 +2,15 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
+use super::batchnorm::{batch_norm_eval, batch_norm_train, update_running_stats, BatchNormConfig};
 use super::conv::{conv2d_fused, conv_out_size};
-use super::pool::{max_pool2d, pool_out_size};
+use super::depthwise::depthwise_conv2d_fused;
+use super::pool::{avg_pool2d, max_pool2d, max_pool2d_padded, pool_out_size};
 use crate::{Error, Result};
 
 /// An activation fused into the layer before it.
@@ -28,6 +31,15 @@ pub enum Padding {
     Valid,
     /// Output size `ceil(input / stride)`; the extra padding goes after.
     Same,
+}
+
+/// What a [`Layer::Pool2d`] takes of each window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    /// The maximum.
+    Max,
+    /// The mean of the in-bounds elements.
+    Average,
 }
 
 /// One layer of a [`Sequential`] model.
@@ -57,6 +69,59 @@ pub enum Layer {
     },
     /// NCHW -> N x (C*H*W), in candle's (channel-major) order.
     Flatten,
+    /// A depthwise 2-D convolution (each input channel with its own
+    /// `multiplier` kernels) with bias and fused activation.
+    DepthwiseConv2d {
+        /// Weights `[in * multiplier, 1, kh, kw]`; output channel `c * multiplier + m` reads input channel `c`.
+        weight: Var,
+        /// Bias `[in * multiplier]`.
+        bias: Var,
+        /// Stride (height, width).
+        stride: (usize, usize),
+        /// Padding rule.
+        padding: Padding,
+        /// Dilation (height, width).
+        dilation: (usize, usize),
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// Batch normalization over axis 1 (channels of NCHW, features of N x F)
+    /// with a fused activation; batch statistics in training
+    /// ([`Sequential::forward_train`]), running ones otherwise.
+    BatchNorm {
+        /// Scale `[C]` (trainable).
+        gamma: Var,
+        /// Offset `[C]` (trainable).
+        beta: Var,
+        /// Running mean `[C]` (updated by training-mode passes, not by the optimizer).
+        running_mean: Var,
+        /// Running variance `[C]`, likewise.
+        running_var: Var,
+        /// Momentum, epsilon and the running-variance convention.
+        config: BatchNormConfig,
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// Dropout: in training mode ([`Sequential::forward_train`]) each value
+    /// is zeroed with probability `rate` and the others scaled by
+    /// `1 / (1 - rate)`, as Keras and PyTorch do; the identity otherwise.
+    Dropout {
+        /// Probability of dropping a value, in [0, 1).
+        rate: f64,
+        /// The masks' random numbers, seeded so that training is reproducible.
+        rng: Arc<Mutex<StdRng>>,
+    },
+    /// Max or average pooling with a padding rule (padding never takes part).
+    Pool2d {
+        /// Maximum or average.
+        kind: PoolKind,
+        /// Window (height, width).
+        kernel: (usize, usize),
+        /// Stride (height, width).
+        stride: (usize, usize),
+        /// Padding rule.
+        padding: Padding,
+    },
     /// A fully connected layer with bias and fused activation.
     Linear {
         /// Weights `[out, in]`.
@@ -73,11 +138,11 @@ pub enum Layer {
 pub struct LayerSummary {
     /// The layer's name, e.g. "conv1".
     pub name: String,
-    /// The layer's kind, as Keras names it: "Conv2D", "MaxPooling2D", "Flatten", "Dense".
+    /// The layer's kind, as Keras names it: "Conv2D", "MaxPooling2D", "Flatten", "Dense", "DepthwiseConv2D", ...
     pub kind: &'static str,
     /// Output shape without the batch dimension: `[C, H, W]` or `[features]`.
     pub output_shape: Vec<usize>,
-    /// Number of trainable parameters.
+    /// Number of parameters, trainable or not (batch norm's running statistics), as Keras' "Param #" counts them.
     pub params: usize,
 }
 
@@ -118,6 +183,74 @@ impl Layer {
         })
     }
 
+    /// A depthwise convolution with Keras' default initialisation (Glorot-uniform
+    /// weights with Keras' fans `kh*kw*in` and `kh*kw*multiplier`, zero bias).
+    #[allow(clippy::too_many_arguments)]
+    pub fn depthwise_conv2d(
+        in_channels: usize,
+        multiplier: usize,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: Padding,
+        dilation: (usize, usize),
+        activation: Activation,
+        rng: &mut impl Rng,
+    ) -> Result<Layer> {
+        let field = kernel.0 * kernel.1;
+        let o = in_channels * multiplier;
+        Ok(Layer::DepthwiseConv2d {
+            weight: glorot_uniform(
+                &[o, 1, kernel.0, kernel.1],
+                in_channels * field,
+                multiplier * field,
+                rng,
+            )?,
+            bias: Var::zeros(o, DType::F32, &Device::Cpu)?,
+            stride,
+            padding,
+            dilation,
+            activation,
+        })
+    }
+
+    /// A batch normalization of `channels` (gamma 1, beta 0, running mean 0, running variance 1).
+    pub fn batch_norm(
+        channels: usize,
+        config: BatchNormConfig,
+        activation: Activation,
+    ) -> Result<Layer> {
+        let dev = &Device::Cpu;
+        Ok(Layer::BatchNorm {
+            gamma: Var::ones(channels, DType::F32, dev)?,
+            beta: Var::zeros(channels, DType::F32, dev)?,
+            running_mean: Var::zeros(channels, DType::F32, dev)?,
+            running_var: Var::ones(channels, DType::F32, dev)?,
+            config,
+            activation,
+        })
+    }
+
+    /// A dropout layer dropping values with probability `rate` in training, its masks seeded by `seed`.
+    pub fn dropout(rate: f64, seed: u64) -> Result<Layer> {
+        if !(0.0..1.0).contains(&rate) {
+            return Err(Error::Msg(format!("dropout: rate {rate} is not in [0, 1)")));
+        }
+        Ok(Layer::Dropout {
+            rate,
+            rng: Arc::new(Mutex::new(StdRng::seed_from_u64(seed))),
+        })
+    }
+
+    /// Average pooling over the whole `h x w` plane (one value per channel), as an [`Layer::Pool2d`].
+    pub fn global_avg_pool(h: usize, w: usize) -> Layer {
+        Layer::Pool2d {
+            kind: PoolKind::Average,
+            kernel: (h, w),
+            stride: (h, w),
+            padding: Padding::Valid,
+        }
+    }
+
     /// A dense layer with Keras' default initialisation (Glorot-uniform weights, zero bias).
     pub fn linear(
         in_features: usize,
@@ -139,16 +272,87 @@ impl Layer {
             Layer::MaxPool2d { .. } => "MaxPooling2D",
             Layer::Flatten => "Flatten",
             Layer::Linear { .. } => "Dense",
+            Layer::DepthwiseConv2d { .. } => "DepthwiseConv2D",
+            Layer::BatchNorm { .. } => "BatchNormalization",
+            Layer::Dropout { .. } => "Dropout",
+            Layer::Pool2d {
+                kind: PoolKind::Max,
+                ..
+            } => "MaxPooling2D",
+            Layer::Pool2d {
+                kind: PoolKind::Average,
+                ..
+            } => "AveragePooling2D",
         }
     }
 
     /// The layer's trainable variables with their name suffixes ("weight", "bias").
     pub fn named_vars(&self) -> Vec<(&'static str, &Var)> {
         match self {
-            Layer::Conv2d { weight, bias, .. } | Layer::Linear { weight, bias, .. } => {
+            Layer::Conv2d { weight, bias, .. }
+            | Layer::Linear { weight, bias, .. }
+            | Layer::DepthwiseConv2d { weight, bias, .. } => {
                 vec![("weight", weight), ("bias", bias)]
             }
-            Layer::MaxPool2d { .. } | Layer::Flatten => vec![],
+            Layer::BatchNorm { gamma, beta, .. } => vec![("gamma", gamma), ("beta", beta)],
+            Layer::MaxPool2d { .. }
+            | Layer::Flatten
+            | Layer::Pool2d { .. }
+            | Layer::Dropout { .. } => vec![],
+        }
+    }
+
+    /// The layer's non-trainable state with its name suffixes (batch norm's "running_mean", "running_var").
+    pub fn named_buffers(&self) -> Vec<(&'static str, &Var)> {
+        match self {
+            Layer::BatchNorm {
+                running_mean,
+                running_var,
+                ..
+            } => vec![("running_mean", running_mean), ("running_var", running_var)],
+            _ => vec![],
+        }
+    }
+
+    /// Runs the layer in training mode: batch norm normalizes with the batch's
+    /// statistics and updates its running ones; other layers are as in [`Layer::forward`].
+    pub fn forward_train(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Layer::BatchNorm {
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                config,
+                activation,
+            } => {
+                super::threads::tame_candle_threads();
+                let (y, mean, var) = batch_norm_train(x, gamma, beta, config.epsilon, *activation)?;
+                let count = x.elem_count() / gamma.elem_count().max(1);
+                update_running_stats(running_mean, running_var, &mean, &var, count, config)?;
+                Ok(y)
+            }
+            Layer::Dropout { rate, rng } if *rate > 0.0 => {
+                let keep = 1.0 - *rate;
+                let n = x.elem_count();
+                let mask: Vec<f32> = {
+                    let mut rng = rng.lock().map_err(|_| {
+                        Error::Msg("dropout: the random generator is poisoned".into())
+                    })?;
+                    (0..n)
+                        .map(|_| {
+                            if rng.random::<f64>() < keep {
+                                (1.0 / keep) as f32
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect()
+                };
+                let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+                Ok((x * mask)?)
+            }
+            _ => self.forward(x),
         }
     }
 
@@ -165,6 +369,43 @@ impl Layer {
                 activation,
             } => conv2d_fused(x, weight, bias, *stride, *padding, *dilation, *activation),
             Layer::MaxPool2d { kernel, stride } => max_pool2d(x, *kernel, *stride),
+            Layer::DepthwiseConv2d {
+                weight,
+                bias,
+                stride,
+                padding,
+                dilation,
+                activation,
+            } => depthwise_conv2d_fused(x, weight, bias, *stride, *padding, *dilation, *activation),
+            Layer::BatchNorm {
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                config,
+                activation,
+            } => batch_norm_eval(
+                x,
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                config.epsilon,
+                *activation,
+            ),
+            Layer::Pool2d {
+                kind: PoolKind::Max,
+                kernel,
+                stride,
+                padding,
+            } => max_pool2d_padded(x, *kernel, *stride, *padding),
+            Layer::Pool2d {
+                kind: PoolKind::Average,
+                kernel,
+                stride,
+                padding,
+            } => avg_pool2d(x, *kernel, *stride, *padding),
+            Layer::Dropout { .. } => Ok(x.clone()),
             Layer::Flatten => {
                 let n = x.dim(0)?;
                 Ok(x.reshape((n, x.elem_count() / n.max(1)))?)
@@ -232,7 +473,56 @@ impl Layer {
                 let ow = pool_out_size(w, kernel.1, stride.1).ok_or_else(too_small)?;
                 Ok(vec![c, oh, ow])
             }
+            Layer::DepthwiseConv2d {
+                weight,
+                stride,
+                padding,
+                dilation,
+                ..
+            } => {
+                let (o, _, kh, kw) = weight.dims4()?;
+                let [c, h, w] = *input else {
+                    return Err(bad(format!("expected input [C, H, W], got {input:?}")));
+                };
+                if c == 0 || o % c != 0 {
+                    return Err(bad(format!(
+                        "input has {c} channels but the weight's {o} outputs are not a multiple of them"
+                    )));
+                }
+                let too_small = || bad(format!("input {h}x{w} too small for kernel {kh}x{kw}"));
+                let (oh, _) =
+                    conv_out_size(h, kh, stride.0, dilation.0, *padding).ok_or_else(too_small)?;
+                let (ow, _) =
+                    conv_out_size(w, kw, stride.1, dilation.1, *padding).ok_or_else(too_small)?;
+                Ok(vec![o, oh, ow])
+            }
+            Layer::BatchNorm { gamma, .. } => {
+                let c = gamma.elem_count();
+                if input.is_empty() || input[0] != c || (input.len() != 1 && input.len() != 3) {
+                    return Err(bad(format!(
+                        "expected input [{c}] or [{c}, H, W], got {input:?}"
+                    )));
+                }
+                Ok(input.to_vec())
+            }
+            Layer::Pool2d {
+                kernel,
+                stride,
+                padding,
+                ..
+            } => {
+                let [c, h, w] = *input else {
+                    return Err(bad(format!("expected input [C, H, W], got {input:?}")));
+                };
+                let too_small = || bad(format!("input {h}x{w} too small for window {kernel:?}"));
+                let (oh, _) =
+                    conv_out_size(h, kernel.0, stride.0, 1, *padding).ok_or_else(too_small)?;
+                let (ow, _) =
+                    conv_out_size(w, kernel.1, stride.1, 1, *padding).ok_or_else(too_small)?;
+                Ok(vec![c, oh, ow])
+            }
             Layer::Flatten => Ok(vec![input.iter().product()]),
+            Layer::Dropout { .. } => Ok(input.to_vec()),
             Layer::Linear { weight, .. } => {
                 let (o, i) = weight.dims2()?;
                 if input != [i] {
@@ -293,6 +583,16 @@ impl Sequential {
         Ok(x)
     }
 
+    /// The logits for an NCHW f32 batch in training mode (see [`Layer::forward_train`]).
+    pub fn forward_train(&self, x: &Tensor) -> Result<Tensor> {
+        self.check_input(x)?;
+        let mut x = x.clone();
+        for (_, layer) in &self.layers {
+            x = layer.forward_train(&x)?;
+        }
+        Ok(x)
+    }
+
     /// Each layer's output (after its fused activation), in order.
     pub fn forward_all(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         self.check_input(x)?;
@@ -322,10 +622,30 @@ impl Sequential {
             .collect()
     }
 
-    /// Saves the variables as safetensors, named "conv1.weight" etc.
+    /// The non-trainable state with its names, e.g. "bn1.running_mean".
+    pub fn named_buffers(&self) -> Vec<(String, Var)> {
+        self.layers
+            .iter()
+            .flat_map(|(name, layer)| {
+                layer
+                    .named_buffers()
+                    .into_iter()
+                    .map(move |(suffix, v)| (format!("{name}.{suffix}"), v.clone()))
+            })
+            .collect()
+    }
+
+    /// Every variable and buffer with its name: what [`Sequential::save`] writes.
+    pub fn named_state(&self) -> Vec<(String, Var)> {
+        let mut all = self.named_vars();
+        all.extend(self.named_buffers());
+        all
+    }
+
+    /// Saves the variables and buffers as safetensors, named "conv1.weight" etc.
     pub fn save(&self, path: &Path) -> Result<()> {
         let map: HashMap<String, Tensor> = self
-            .named_vars()
+            .named_state()
             .into_iter()
             .map(|(n, v)| (n, v.as_tensor().clone()))
             .collect();
@@ -340,7 +660,7 @@ impl Sequential {
         }
         let map = candle_core::safetensors::load(path, &Device::Cpu)
             .map_err(|e| Error::bad_file(path, e.to_string()))?;
-        for (name, var) in self.named_vars() {
+        for (name, var) in self.named_state() {
             let t = map
                 .get(&name)
                 .ok_or_else(|| Error::bad_file(path, format!("missing tensor {name}")))?;
@@ -371,7 +691,12 @@ impl Sequential {
                 name: name.clone(),
                 kind: layer.kind(),
                 output_shape: shape.clone(),
-                params: layer.named_vars().iter().map(|(_, v)| v.elem_count()).sum(),
+                params: layer
+                    .named_vars()
+                    .iter()
+                    .chain(layer.named_buffers().iter())
+                    .map(|(_, v)| v.elem_count())
+                    .sum(),
             });
         }
         Ok(rows)
@@ -560,5 +885,75 @@ mod tests {
         );
         assert!(matches!(b.load(&dir.join("nope")), Err(Error::Io { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn batch_norm_buffers_are_saved_and_trained() {
+        let dir = std::env::temp_dir().join(format!("wb-train-bn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.safetensors");
+        let a = crate::models::ds_cnn_s(49, 10, 4, 1).unwrap();
+        let x = Tensor::randn(0f32, 2., (8, 1, 49, 10), &Device::Cpu).unwrap();
+        // a training-mode pass moves the running statistics (Keras: 1% of the way)
+        let before = a.named_buffers()[0].1.to_vec1::<f32>().unwrap();
+        a.forward_train(&x).unwrap();
+        let after = a.named_buffers()[0].1.to_vec1::<f32>().unwrap();
+        assert_ne!(before, after);
+        let names: Vec<String> = a.named_buffers().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names[..2], ["bn1.running_mean", "bn1.running_var"]);
+        a.save(&path).unwrap();
+        let b = crate::models::ds_cnn_s(49, 10, 4, 2).unwrap();
+        b.load(&path).unwrap();
+        let d = (a.forward(&x).unwrap() - b.forward(&x).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(d, 0.0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dropout_by_hand_and_seeded() {
+        let x = Tensor::ones((4, 1000), DType::F32, &Device::Cpu).unwrap();
+        let d = Layer::dropout(0.25, 3).unwrap();
+        // inference: the identity
+        assert_eq!(
+            d.forward(&x).unwrap().to_vec2::<f32>().unwrap(),
+            x.to_vec2::<f32>().unwrap()
+        );
+        // training: zeros and 1 / 0.75, about a quarter dropped, the mean kept
+        let y = d
+            .forward_train(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let dropped = y.iter().filter(|&&v| v == 0.0).count();
+        assert!(y.iter().all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6));
+        assert!((900..1100).contains(&dropped), "{dropped} of 4000 dropped");
+        // the same seed gives the same masks; the next call a new one
+        let again = Layer::dropout(0.25, 3).unwrap();
+        let y2 = again
+            .forward_train(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(y, y2);
+        let y3 = again
+            .forward_train(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_ne!(y2, y3);
+        assert!(Layer::dropout(1.0, 0).is_err());
     }
 }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod bench_depthwise;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
@@ -120,6 +122,15 @@ enum BenchCmd {
         /// Python with ai-edge-litert (default: .venv/bin/python in the repo).
         #[arg(long)]
         python: Option<PathBuf>,
+    },
+    /// Forward + backward ms of our depthwise conv against candle's grouped conv2d.
+    Depthwise {
+        /// Batch size.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Timed iterations per engine (the median is shown).
+        #[arg(long, default_value_t = 10)]
+        iters: usize,
     },
     /// Training samples/s of the MNIST CNN: candle against Keras.
     Train {
@@ -299,6 +310,9 @@ fn run(cli: Cli) -> Result<()> {
                     python,
                 },
         } => bench_infer(&model, input.as_deref(), seconds, &default_python(python))?,
+        Cmd::Bench {
+            cmd: BenchCmd::Depthwise { batch, iters },
+        } => bench_depthwise::run(batch, iters)?,
         Cmd::Bench {
             cmd:
                 BenchCmd::Train {

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Sets up the Rust notebook platform, touching nothing global:
+#   - evcxr_jupyter 0.22.0 (--locked) in <repo>/.tools/evcxr-0.22.0/bin (git-ignored);
+#     its build cache is ~/.cache/workbench/evcxr-0.22.0-target, so a rebuild is a relink;
+#   - a Jupyter venv <repo>/.venv-jupyter (JupyterLab, nbclient, nbconvert, papermill,
+#     plotly's JupyterLab renderer) with the evcxr kernel registered inside it
+#     (<repo>/.venv-jupyter/share/jupyter/kernels/rust, found through JUPYTER_PATH);
+#   - Debian's chromium for the headless browser check of exported notebooks (apt, as root).
+#
+# Idempotent: each part is skipped when already in place. Open the notebooks with
+#   JUPYTER_PATH=$PWD/.venv-jupyter/share/jupyter .venv-jupyter/bin/jupyter lab notebooks/
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+evcxr_version=0.22.0
+tools="$repo/.tools/evcxr-$evcxr_version"
+venv="${JUPYTER_VENV:-$repo/.venv-jupyter}"
+kernels="$venv/share/jupyter"
+log() { echo "setup-notebooks: $*"; }
+die() { echo "setup-notebooks: error: $*" >&2; exit 1; }
+
+# 1. evcxr_jupyter
+if [[ -x "$tools/bin/evcxr_jupyter" ]] && "$tools/bin/evcxr_jupyter" --version 2>/dev/null | grep -q "$evcxr_version"; then
+  log "evcxr_jupyter $evcxr_version is in $tools"
+else
+  log "building evcxr_jupyter $evcxr_version --locked into $tools (about 9 minutes cold on 2 cores)"
+  command -v cargo >/dev/null || die "cargo not found: install the Rust toolchain"
+  cargo install evcxr_jupyter --version "$evcxr_version" --locked --root "$tools" \
+    --target-dir "${EVCXR_BUILD_DIR:-$HOME/.cache/workbench/evcxr-$evcxr_version-target}"
+fi
+
+# 2. Jupyter venv with pinned packages
+requirements=(
+  "jupyterlab==4.6.6"
+  "nbclient==0.11.0"
+  "nbconvert==7.17.2"
+  "papermill==2.7.0"
+  "ipykernel==7.4.0"
+  "plotly==7.1.0"
+)
+python="${PYTHON:-}"
+if [[ -z "$python" ]]; then
+  for candidate in python3.11 python3.12 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
+  done
+fi
+[[ -n "$python" ]] || die "no python3 found"
+hash="$(printf '%s\n' "$("$python" --version 2>&1)" "${requirements[@]}" | sha256sum | cut -d' ' -f1)"
+stamp="$venv/.workbench-jupyter.sha256"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$hash" && -x "$venv/bin/jupyter" ]]; then
+  log "$venv is up to date"
+else
+  [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv" || die "'$python -m venv' failed (apt-get install python3-venv)"
+  export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$HOME/.cache/pip}" PIP_DISABLE_PIP_VERSION_CHECK=1
+  log "installing ${requirements[*]} into $venv"
+  "$venv/bin/python" -m pip install --quiet "${requirements[@]}"
+  echo "$hash" > "$stamp"
+fi
+
+# 3. The kernel, registered inside the venv (evcxr_jupyter --install honours JUPYTER_PATH).
+kernel_json="$kernels/kernels/rust/kernel.json"
+if [[ -f "$kernel_json" ]] && grep -q "$tools/bin/evcxr_jupyter" "$kernel_json"; then
+  log "kernel 'rust' registered in $kernels"
+else
+  JUPYTER_PATH="$kernels" "$tools/bin/evcxr_jupyter" --install >/dev/null
+  "$venv/bin/python" - "$kernel_json" <<'PY'
+import json, sys
+p = sys.argv[1]
+k = json.load(open(p))
+k["display_name"] = "Rust (workbench, evcxr 0.22)"
+json.dump(k, open(p, "w"), indent=1)
+PY
+  log "kernel 'rust' registered in $kernels"
+fi
+JUPYTER_PATH="$kernels" "$venv/bin/jupyter" kernelspec list | grep -q "^ *rust " || die "the rust kernel is not visible to jupyter"
+
+# 4. Chromium for the browser check.
+if command -v chromium >/dev/null 2>&1; then
+  log "chromium: $(chromium --version 2>/dev/null | head -1)"
+elif [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+  log "installing chromium (apt)"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+    || die "apt-get install chromium failed"
+else
+  die "chromium is missing and cannot be installed here (needs root and apt): install Debian's chromium"
+fi
+log "done. Open the notebooks with:"
+log "  JUPYTER_PATH=$kernels $venv/bin/jupyter lab $repo/notebooks"

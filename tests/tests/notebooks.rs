@@ -1,0 +1,341 @@
+//! The notebooks, executed headless by `workbench-notebook` and through real Jupyter
+//! (papermill with the evcxr kernel), exported to HTML and checked in headless Chromium.
+//!
+//! Needs `scripts/setup-notebooks.sh` (evcxr_jupyter, the Jupyter venv, chromium), which
+//! `scripts/test.sh` runs first. Notebooks share one evcxr build folder (`evcxr.toml`), so
+//! they run one at a time. Outputs go to `<repo>/out/notebooks-test/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::Value;
+
+/// Notebooks share `notebooks/evcxr.toml`'s build folder: one run at a time.
+static NOTEBOOK_LOCK: Mutex<()> = Mutex::new(());
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn out_dir() -> PathBuf {
+    repo().join("out").join("notebooks-test")
+}
+
+/// `workbench-notebook`, built by `cargo test --workspace` next to this test's binary.
+fn runner() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary has no target folder")?;
+    let bin = dir.join("workbench-notebook");
+    ensure!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build --release -p workbench-notebook`",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+fn jupyter_venv() -> Result<PathBuf> {
+    let venv = repo().join(".venv-jupyter");
+    ensure!(
+        venv.join("bin/python").exists(),
+        "{} is missing: run scripts/setup-notebooks.sh",
+        venv.display()
+    );
+    Ok(venv)
+}
+
+/// Runs `cmd`, failing with its output when it exits non-zero; returns stdout and wall seconds.
+fn run(cmd: &mut Command, what: &str) -> Result<(String, f64)> {
+    let start = Instant::now();
+    let out = cmd.output().with_context(|| format!("starting {what}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    eprintln!(
+        "{what}: {secs:.1} s\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((String::from_utf8_lossy(&out.stdout).into_owned(), secs))
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => String::new(),
+    }
+}
+
+/// All outputs of all cells of an executed notebook.
+fn outputs(nb: &Value) -> Vec<&Value> {
+    nb["cells"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["outputs"].as_array().into_iter().flatten())
+        .collect()
+}
+
+fn stdout_text(nb: &Value) -> String {
+    outputs(nb)
+        .iter()
+        .filter(|o| o["output_type"] == "stream" && o["name"] == "stdout")
+        .map(|o| text_of(&o["text"]))
+        .collect()
+}
+
+/// The number after `label` in `text`, e.g. `int8 accuracy 97.12%` -> 97.12.
+fn number_after(text: &str, label: &str) -> Result<f64> {
+    let at = text
+        .find(label)
+        .with_context(|| format!("no {label:?} in the notebook's output:\n{text}"))?;
+    let rest = text[at + label.len()..].trim_start();
+    let num: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-' || *c == '+')
+        .collect();
+    num.parse()
+        .with_context(|| format!("no number after {label:?}: {rest:.40}"))
+}
+
+/// Checks the executed MNIST notebook carries real outputs: numbers, an image, plots.
+fn check_mnist_outputs(path: &Path) -> Result<()> {
+    let nb: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let text = stdout_text(&nb);
+    let float_acc = number_after(&text, "float accuracy")?;
+    let int8_acc = number_after(&text, "int8 accuracy")?;
+    eprintln!("{}: float {float_acc}%, int8 {int8_acc}%", path.display());
+    ensure!(
+        float_acc > 80.0,
+        "float accuracy {float_acc}% is not a trained model"
+    );
+    ensure!(
+        (float_acc - int8_acc).abs() <= 2.0,
+        "int8 accuracy {int8_acc}% is far from float {float_acc}%"
+    );
+    ensure!(text.contains("epoch 1/"), "no per-epoch training line");
+    let displays: Vec<&Value> = outputs(&nb)
+        .into_iter()
+        .filter(|o| o["output_type"] == "display_data" || o["output_type"] == "execute_result")
+        .collect();
+    let pngs = displays
+        .iter()
+        .filter(|d| d["data"]["image/png"].is_string())
+        .count();
+    ensure!(
+        pngs >= 1,
+        "no image/png display (the first training digits)"
+    );
+    let plots: Vec<&&Value> = displays
+        .iter()
+        .filter(|d| d["data"]["application/vnd.plotly.v1+json"].is_object())
+        .collect();
+    ensure!(
+        plots.len() >= 2,
+        "expected the learning curve and the rmse/scale plot, found {} plotly displays",
+        plots.len()
+    );
+    for p in &plots {
+        let html = text_of(&p["data"]["text/html"]);
+        ensure!(
+            html.contains("Plotly.newPlot"),
+            "a plot has no HTML rendering"
+        );
+        ensure!(
+            !html.contains("cdn.plot.ly") && !html.contains("https://"),
+            "a plot loads something from the network"
+        );
+    }
+    // plotly.js embedded exactly once, and no MathJax (its loader is what plotly.js lacks).
+    let all = std::fs::read_to_string(path)?;
+    let embeds = all.matches("* plotly.js v").count();
+    ensure!(
+        embeds == 1,
+        "plotly.js is embedded {embeds} times in the notebook (want once)"
+    );
+    ensure!(!all.contains("MathJax.loader"), "MathJax is embedded");
+    for key in [
+        "<table",
+        "ROM",
+        "rmse/scale",
+        "confusion matrix",
+        "Total params",
+    ] {
+        ensure!(all.contains(key), "the executed notebook has no {key:?}");
+    }
+    Ok(())
+}
+
+/// A JavaScript check appended to an exported page: counts plots that drew an SVG and
+/// images that loaded, and writes the counts into `<pre id="wb-check">`.
+const CHECK_SCRIPT: &str = r#"<script>
+window.addEventListener('load', function () {
+  setTimeout(function () {
+    var plots = document.querySelectorAll('div.plotly-graph-div');
+    var drawn = 0;
+    plots.forEach(function (p) { if (p.querySelector('svg.main-svg')) drawn++; });
+    var imgs = document.querySelectorAll('img');
+    var loaded = 0;
+    imgs.forEach(function (i) { if (i.complete && i.naturalWidth > 0) loaded++; });
+    var pre = document.createElement('pre');
+    pre.id = 'wb-check';
+    pre.textContent = 'WBCHECK' + JSON.stringify({plots: plots.length, drawn: drawn,
+      images: imgs.length, loaded: loaded, plotly: !!window.Plotly}) + 'WBCHECK';
+    document.body.appendChild(pre);
+  }, 1000);
+});
+</script>"#;
+
+fn chromium() -> Result<Command> {
+    let bin = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .context(
+            "chromium is missing: run scripts/setup-notebooks.sh (installs Debian's chromium)",
+        )?;
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        // Offline: every host name fails at once (exports reference CDNs for MathJax etc.).
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--virtual-time-budget=15000",
+    ]);
+    Ok(cmd)
+}
+
+/// Exports `executed` to HTML with nbconvert, checks in Chromium that every plot drew
+/// and every image loaded, and saves a screenshot; returns (plots, images).
+fn browser_check(executed: &Path, name: &str) -> Result<(u64, u64)> {
+    let venv = jupyter_venv()?;
+    let html_dir = out_dir().join("html");
+    std::fs::create_dir_all(&html_dir)?;
+    run(
+        Command::new(venv.join("bin/jupyter"))
+            .args(["nbconvert", "--to", "html", "--output-dir"])
+            .arg(&html_dir)
+            .arg(executed),
+        "jupyter nbconvert --to html",
+    )?;
+    let stem = executed.file_stem().context("notebook name")?;
+    let html = html_dir.join(stem).with_extension("html");
+    let page = std::fs::read_to_string(&html).with_context(|| html.display().to_string())?;
+    let checked = html_dir.join(format!("{name}.check.html"));
+    let at = page
+        .rfind("</body>")
+        .context("exported HTML has no </body>")?;
+    std::fs::write(
+        &checked,
+        format!("{}{CHECK_SCRIPT}{}", &page[..at], &page[at..]),
+    )?;
+    let (dom, _) = run(
+        chromium()?.arg("--dump-dom").arg(&checked),
+        "chromium --dump-dom",
+    )?;
+    let json = dom
+        .split("WBCHECK")
+        .nth(1)
+        .context("the check script did not run in Chromium")?;
+    let v: Value = serde_json::from_str(json)?;
+    eprintln!("{name}: browser check {v}");
+    let shots = out_dir().join("screenshots");
+    std::fs::create_dir_all(&shots)?;
+    let shot = shots.join(format!("{name}.png"));
+    run(
+        chromium()?
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg("--window-size=1280,9000")
+            .arg(&html),
+        "chromium --screenshot",
+    )?;
+    ensure!(
+        v["plotly"] == true,
+        "plotly.js did not load in the exported page"
+    );
+    ensure!(
+        v["plots"] == v["drawn"],
+        "{name}: {} plots, only {} drew an SVG",
+        v["plots"],
+        v["drawn"]
+    );
+    ensure!(
+        v["images"] == v["loaded"],
+        "{name}: {} images, only {} loaded",
+        v["images"],
+        v["loaded"]
+    );
+    Ok((
+        v["plots"].as_u64().unwrap_or(0),
+        v["images"].as_u64().unwrap_or(0),
+    ))
+}
+
+/// CI settings: one epoch on 6,000 images.
+const MNIST_PARAMS: [(&str, &str); 3] = [
+    ("epochs", "1"),
+    ("train_limit", "6000"),
+    ("representative", "500"),
+];
+
+#[test]
+fn mnist_notebook_runs_headless_renders_in_chromium_and_runs_in_jupyter() -> Result<()> {
+    let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let nb = repo().join("notebooks/mnist.ipynb");
+    let out = out_dir().join("runner");
+
+    // 1. The headless runner.
+    let mut cmd = Command::new(runner()?);
+    cmd.arg("run").arg(&nb).arg("--out").arg(&out);
+    for (k, v) in MNIST_PARAMS {
+        cmd.args(["-p", k, v]);
+    }
+    let (_, secs) = run(&mut cmd, "workbench-notebook run mnist.ipynb")?;
+    eprintln!("runner: mnist.ipynb in {secs:.1} s");
+    let executed = out.join("mnist.ipynb");
+    check_mnist_outputs(&executed)?;
+
+    // 2. The HTML export in a real browser.
+    let (plots, images) = browser_check(&executed, "mnist")?;
+    ensure!(
+        plots >= 2 && images >= 1,
+        "{plots} plots, {images} images in the page"
+    );
+
+    // 3. Real Jupyter: papermill with the evcxr kernel.
+    let venv = jupyter_venv()?;
+    let pm_out = out_dir().join("papermill").join("mnist.ipynb");
+    let mut cmd = Command::new(venv.join("bin/python"));
+    cmd.arg(repo().join("scripts/run_papermill.py"))
+        .arg(&nb)
+        .arg(&pm_out)
+        .env("JUPYTER_PATH", venv.join("share/jupyter"));
+    for (k, v) in MNIST_PARAMS {
+        cmd.args(["-p", k, v]);
+    }
+    let (_, secs) = run(&mut cmd, "papermill mnist.ipynb (evcxr kernel)")?;
+    eprintln!("papermill: mnist.ipynb in {secs:.1} s");
+    check_mnist_outputs(&pm_out)?;
+    Ok(())
+}

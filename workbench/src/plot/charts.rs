@@ -1,0 +1,205 @@
+//! Ready-made charts: learning curves, per-layer quantization error, generic lines.
+
+use plotly::common::{AxisSide, DashType, Line, Mode, Title};
+use plotly::layout::{Axis, Layout, Legend};
+use plotly::{Bar, Plot, Scatter};
+
+use super::Figure;
+use crate::quant::report::{QuantReport, IDEAL_RMSE_OVER_SCALE};
+use crate::train::History;
+
+/// One named line of a [`line_chart`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Legend name.
+    pub name: String,
+    /// Values, one per x position.
+    pub y: Vec<f64>,
+}
+
+impl Series {
+    /// A named series.
+    pub fn new(name: impl Into<String>, y: Vec<f64>) -> Self {
+        Series {
+            name: name.into(),
+            y,
+        }
+    }
+}
+
+fn axis(title: &str) -> Axis {
+    Axis::new().title(Title::with_text(title))
+}
+
+/// Lines over a shared x axis, with markers.
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    x: &[f64],
+    series: &[Series],
+) -> Figure {
+    let mut plot = Plot::new();
+    for s in series {
+        plot.add_trace(
+            Scatter::new(x.to_vec(), s.y.clone())
+                .name(&s.name)
+                .mode(Mode::LinesMarkers),
+        );
+    }
+    plot.set_layout(
+        Layout::new()
+            .title(Title::with_text(title))
+            .x_axis(axis(x_label))
+            .y_axis(axis(y_label)),
+    );
+    plot.into()
+}
+
+/// Loss (left axis) and accuracy (right axis) per epoch, training and validation.
+pub fn learning_curve(history: &History) -> Figure {
+    let x: Vec<f64> = (1..=history.epochs.len()).map(|e| e as f64).collect();
+    let e = &history.epochs;
+    let mut plot = Plot::new();
+    let mut add = |name: &str, y: Vec<f64>, right: bool, dash: bool| {
+        let mut t = Scatter::new(x.clone(), y)
+            .name(name)
+            .mode(Mode::LinesMarkers);
+        if right {
+            t = t.y_axis("y2");
+        }
+        if dash {
+            t = t.line(Line::new().dash(DashType::Dash));
+        }
+        plot.add_trace(t);
+    };
+    add(
+        "loss",
+        e.iter().map(|s| s.loss as f64).collect(),
+        false,
+        false,
+    );
+    add(
+        "accuracy",
+        e.iter().map(|s| s.accuracy as f64).collect(),
+        true,
+        false,
+    );
+    if e.iter().all(|s| s.val_loss.is_some()) && !e.is_empty() {
+        let vl = e
+            .iter()
+            .map(|s| s.val_loss.unwrap_or(f32::NAN) as f64)
+            .collect();
+        let va = e
+            .iter()
+            .map(|s| s.val_accuracy.unwrap_or(f32::NAN) as f64)
+            .collect();
+        add("val loss", vl, false, true);
+        add("val accuracy", va, true, true);
+    }
+    plot.set_layout(
+        Layout::new()
+            .title(Title::with_text("learning curve"))
+            .x_axis(axis("epoch").dtick(1.0))
+            .y_axis(axis("loss"))
+            .y_axis2(
+                axis("accuracy")
+                    .overlaying("y")
+                    .side(AxisSide::Right)
+                    .range(vec![0.0, 1.0]),
+            )
+            .legend(Legend::new().x(1.08)),
+    );
+    plot.into()
+}
+
+/// `rmse/scale` per quantized tensor as bars, with the rounding-noise ideal (0.289) marked.
+pub fn rmse_over_scale_chart(report: &QuantReport) -> Figure {
+    let names: Vec<String> = report
+        .rows
+        .iter()
+        .map(|r| format!("{} {}", r.tensor_idx, r.op_name))
+        .collect();
+    let values: Vec<f64> = report.rows.iter().map(|r| r.rmse_over_scale).collect();
+    let mut plot = Plot::new();
+    plot.add_trace(Bar::new(names.clone(), values).name("rmse/scale"));
+    plot.add_trace(
+        Scatter::new(names, vec![IDEAL_RMSE_OVER_SCALE; report.rows.len()])
+            .name(format!("ideal {IDEAL_RMSE_OVER_SCALE:.3}"))
+            .mode(Mode::Lines)
+            .line(Line::new().dash(DashType::Dash).color("#c00000")),
+    );
+    plot.set_layout(
+        Layout::new()
+            .title(Title::with_text(
+                "quantization error per layer (rmse / scale)",
+            ))
+            .x_axis(axis("tensor"))
+            .y_axis(axis("rmse / scale")),
+    );
+    plot.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::report::ReportRow;
+    use crate::train::EpochStats;
+    use serde_json::Value;
+
+    fn json(f: &Figure) -> Value {
+        serde_json::from_str(&f.to_json()).unwrap()
+    }
+
+    #[test]
+    fn learning_curve_has_training_and_validation_on_two_axes() {
+        let e = |l: f32, a: f32| EpochStats {
+            loss: l,
+            accuracy: a,
+            val_loss: Some(l + 0.1),
+            val_accuracy: Some(a - 0.01),
+            seconds: 1.0,
+        };
+        let h = History {
+            epochs: vec![e(0.5, 0.8), e(0.3, 0.9)],
+        };
+        let v = json(&learning_curve(&h));
+        let data = v["data"].as_array().unwrap();
+        assert_eq!(data.len(), 4);
+        assert_eq!(data[0]["name"], "loss");
+        assert_eq!(data[0]["x"], serde_json::json!([1.0, 2.0]));
+        assert_eq!(data[1]["yaxis"], "y2");
+        assert_eq!(data[3]["name"], "val accuracy");
+        assert!((data[3]["y"][1].as_f64().unwrap() - 0.89).abs() < 1e-6);
+        assert_eq!(v["layout"]["yaxis2"]["overlaying"], "y");
+    }
+
+    #[test]
+    fn rmse_chart_marks_the_ideal() {
+        let row = |name: &str, idx: usize, r: f64| ReportRow {
+            op_name: name.into(),
+            tensor_idx: idx,
+            num_elements: 10,
+            stddev: 0.0,
+            mean_error: 0.0,
+            max_abs_error: 0.0,
+            mean_squared_error: 0.0,
+            scale: 0.1,
+            zero_point: 0,
+            tensor_name: format!("t{idx}"),
+            range: 25.5,
+            rmse_over_scale: r,
+        };
+        let report = QuantReport {
+            rows: vec![row("CONV_2D", 3, 0.31), row("FULLY_CONNECTED", 7, 0.9)],
+            examples: 4,
+        };
+        let v = json(&rmse_over_scale_chart(&report));
+        let data = v["data"].as_array().unwrap();
+        assert_eq!(data[0]["type"], "bar");
+        assert_eq!(data[0]["x"], serde_json::json!(["3 CONV_2D", "7 FULLY_CONNECTED"]));
+        assert_eq!(data[0]["y"], serde_json::json!([0.31, 0.9]));
+        assert!((data[1]["y"][0].as_f64().unwrap() - 0.288_675).abs() < 1e-6);
+        assert_eq!(data[1]["name"], "ideal 0.289");
+    }
+}

@@ -1,0 +1,277 @@
+//! Folding batch normalization into the layer before it, for export.
+//!
+//! In inference mode a batch norm is a per-channel affine map,
+//! `y = s * x + (beta - s * mean)` with `s = gamma / sqrt(var + eps)`. After
+//! a convolution, depthwise convolution or dense layer without activation
+//! (`x = w * in + b`) it folds into that layer: `w' = s * w` (per output
+//! channel) and `b' = s * (b - mean) + beta`, and the batch norm's fused
+//! activation becomes the layer's. TFLite's converter does the same.
+
+use candle_core::{DType, Tensor, Var};
+
+use super::sequential::{Activation, Layer, Sequential};
+use crate::{Error, Result};
+
+/// A copy of `model` with every batch norm folded into the convolution,
+/// depthwise convolution or dense layer before it (which must have no
+/// activation of its own); the variables are new, the model untouched.
+pub fn fold_batch_norm(model: &Sequential) -> Result<Sequential> {
+    let mut layers: Vec<(String, Layer)> = Vec::with_capacity(model.layers.len());
+    for (name, layer) in &model.layers {
+        let Layer::BatchNorm {
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+            config,
+            activation: bn_act,
+        } = layer
+        else {
+            layers.push((name.clone(), copy_layer(layer)?));
+            continue;
+        };
+        let Some((prev_name, prev)) = layers.last_mut() else {
+            return Err(Error::Msg(format!(
+                "fold batch norm {name}: it is the first layer; nothing to fold it into"
+            )));
+        };
+        let f64v = |v: &Var| -> Result<Vec<f64>> {
+            Ok(v.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?)
+        };
+        let (g, b, m, v) = (
+            f64v(gamma)?,
+            f64v(beta)?,
+            f64v(running_mean)?,
+            f64v(running_var)?,
+        );
+        let scale: Vec<f64> = g
+            .iter()
+            .zip(&v)
+            .map(|(g, v)| g / (v + config.epsilon).sqrt())
+            .collect();
+        let kind = prev.kind();
+        let (weight, bias, act) = match prev {
+            Layer::Conv2d {
+                weight,
+                bias,
+                activation,
+                ..
+            }
+            | Layer::DepthwiseConv2d {
+                weight,
+                bias,
+                activation,
+                ..
+            }
+            | Layer::Linear {
+                weight,
+                bias,
+                activation,
+                ..
+            } => (weight, bias, activation),
+            _ => {
+                return Err(Error::Msg(format!(
+                    "fold batch norm {name}: it follows {prev_name} ({kind}); only Conv2D, DepthwiseConv2D and Dense fold"
+                )))
+            }
+        };
+        if *act != Activation::None {
+            return Err(Error::Msg(format!(
+                "fold batch norm {name}: {prev_name} ({kind}) has activation {act:?} before it; fold needs None"
+            )));
+        }
+        let o = weight.dim(0)?;
+        if o != scale.len() {
+            return Err(Error::Msg(format!(
+                "fold batch norm {name}: {} channels but {prev_name} has {o} outputs",
+                scale.len()
+            )));
+        }
+        let w = weight.as_tensor().to_dtype(DType::F64)?;
+        let mut wshape = vec![o];
+        wshape.resize(w.rank(), 1);
+        let s = Tensor::new(scale.as_slice(), w.device())?;
+        let new_w = w.broadcast_mul(&s.reshape(wshape.as_slice())?)?;
+        let old_b = bias.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?;
+        let new_b: Vec<f64> = (0..o)
+            .map(|c| scale[c] * (old_b[c] - m[c]) + b[c])
+            .collect();
+        *weight = Var::from_tensor(&new_w.to_dtype(DType::F32)?)?;
+        *bias = Var::from_tensor(&Tensor::new(new_b, w.device())?.to_dtype(DType::F32)?)?;
+        *act = *bn_act;
+    }
+    Ok(Sequential {
+        layers,
+        input_shape: model.input_shape,
+    })
+}
+
+/// The layer with copies of its variables.
+fn copy_layer(layer: &Layer) -> Result<Layer> {
+    let cp = |v: &Var| -> Result<Var> { Ok(Var::from_tensor(&v.as_tensor().copy()?)?) };
+    let mut l = layer.clone();
+    match &mut l {
+        Layer::Conv2d { weight, bias, .. }
+        | Layer::DepthwiseConv2d { weight, bias, .. }
+        | Layer::Linear { weight, bias, .. } => {
+            *weight = cp(weight)?;
+            *bias = cp(bias)?;
+        }
+        Layer::BatchNorm {
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+            ..
+        } => {
+            *gamma = cp(gamma)?;
+            *beta = cp(beta)?;
+            *running_mean = cp(running_mean)?;
+            *running_var = cp(running_var)?;
+        }
+        Layer::MaxPool2d { .. } | Layer::Flatten | Layer::Pool2d { .. } | Layer::Dropout { .. } => {
+        }
+    }
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{BatchNormConfig, Padding};
+    use candle_core::Device;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    fn set_random(v: &Var, lo: f32, hi: f32, rng: &mut StdRng) {
+        let n = v.elem_count();
+        let d: Vec<f32> = (0..n).map(|_| rng.random_range(lo..hi)).collect();
+        v.set(&Tensor::from_vec(d, v.shape(), &Device::Cpu).unwrap())
+            .unwrap();
+    }
+
+    /// conv -> bn+relu -> depthwise -> bn+relu6 -> flatten -> dense -> bn (PyTorch config).
+    fn model(rng: &mut StdRng) -> Sequential {
+        let layers = vec![
+            (
+                "conv",
+                Layer::conv2d(
+                    2,
+                    3,
+                    (3, 2),
+                    (2, 1),
+                    Padding::Same,
+                    (1, 1),
+                    Activation::None,
+                    rng,
+                )
+                .unwrap(),
+            ),
+            (
+                "bn1",
+                Layer::batch_norm(3, BatchNormConfig::keras(), Activation::Relu).unwrap(),
+            ),
+            (
+                "dw",
+                Layer::depthwise_conv2d(
+                    3,
+                    2,
+                    (3, 3),
+                    (1, 1),
+                    Padding::Same,
+                    (1, 1),
+                    Activation::None,
+                    rng,
+                )
+                .unwrap(),
+            ),
+            (
+                "bn2",
+                Layer::batch_norm(6, BatchNormConfig::keras(), Activation::Relu6).unwrap(),
+            ),
+            ("flatten", Layer::Flatten),
+            (
+                "dense",
+                Layer::linear(6 * 4 * 5, 4, Activation::None, rng).unwrap(),
+            ),
+            (
+                "bn3",
+                Layer::batch_norm(4, BatchNormConfig::pytorch(), Activation::None).unwrap(),
+            ),
+        ];
+        let m = Sequential {
+            layers: layers.into_iter().map(|(n, l)| (n.into(), l)).collect(),
+            input_shape: [2, 7, 5],
+        };
+        // non-trivial statistics and biases
+        for (name, v) in m.named_state() {
+            if name.ends_with("running_var") || name.ends_with("gamma") {
+                set_random(&v, 0.5, 2.0, rng);
+            } else if !name.ends_with("weight") {
+                set_random(&v, -0.5, 0.5, rng);
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn folded_model_computes_the_same() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let m = model(&mut rng);
+        let folded = fold_batch_norm(&m).unwrap();
+        let kinds: Vec<&str> = folded.layers.iter().map(|(_, l)| l.kind()).collect();
+        assert_eq!(
+            kinds,
+            ["Conv2D", "DepthwiseConv2D", "Flatten", "Dense"],
+            "batch norms are gone"
+        );
+        let x = Tensor::randn(0f32, 1., (4, 2, 7, 5), &Device::Cpu).unwrap();
+        let a = m.forward(&x).unwrap();
+        let b = folded.forward(&x).unwrap();
+        let d = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(d < 1e-5, "max diff {d}");
+        // the original model is untouched: its first layer still has no activation
+        assert!(matches!(
+            m.layers[0].1,
+            Layer::Conv2d {
+                activation: Activation::None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unfoldable_batch_norms_are_errors() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let bn = || Layer::batch_norm(3, BatchNormConfig::keras(), Activation::None).unwrap();
+        let first = Sequential {
+            layers: vec![("bn".into(), bn())],
+            input_shape: [3, 4, 4],
+        };
+        let e = fold_batch_norm(&first).unwrap_err().to_string();
+        assert!(e.contains("first layer"), "{e}");
+        let conv = Layer::conv2d(
+            1,
+            3,
+            (1, 1),
+            (1, 1),
+            Padding::Valid,
+            (1, 1),
+            Activation::Relu,
+            &mut rng,
+        )
+        .unwrap();
+        let after_relu = Sequential {
+            layers: vec![("conv".into(), conv), ("bn".into(), bn())],
+            input_shape: [1, 4, 4],
+        };
+        let e = fold_batch_norm(&after_relu).unwrap_err().to_string();
+        assert!(e.contains("activation Relu"), "{e}");
+    }
+}
