@@ -197,7 +197,10 @@ mod tests {
         let v = json(&rmse_over_scale_chart(&report));
         let data = v["data"].as_array().unwrap();
         assert_eq!(data[0]["type"], "bar");
-        assert_eq!(data[0]["x"], serde_json::json!(["3 CONV_2D", "7 FULLY_CONNECTED"]));
+        assert_eq!(
+            data[0]["x"],
+            serde_json::json!(["3 CONV_2D", "7 FULLY_CONNECTED"])
+        );
         assert_eq!(data[0]["y"], serde_json::json!([0.31, 0.9]));
         assert!((data[1]["y"][0].as_f64().unwrap() - 0.288_675).abs() < 1e-6);
         assert_eq!(data[1]["name"], "ideal 0.289");
