@@ -3,3 +3,5 @@
 pub mod download;
 pub mod idx;
 pub mod mnist;
+pub mod speech_commands;
+pub mod wav;

@@ -1,0 +1,151 @@
+//! One interface over the two keyword-spotting front ends, and batch helpers.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::mfcc::{Mfcc, MfccConfig};
+use super::micro_frontend::{self, MicroFrontend, MicroFrontendConfig};
+use crate::dataset::wav;
+use crate::error::{Error, Result};
+use crate::npy::{NpyArray, NpyData};
+
+/// A feature extractor: the micro front end (scaled by 10/256) or MFCC.
+#[derive(Debug, Clone)]
+pub enum FeatureExtractor {
+    /// The TFLite-Micro front end; features are its `u16` output times 10/256.
+    Micro(MicroFrontend),
+    /// `tf.signal` MFCC of `x / 32768`.
+    Mfcc(Mfcc),
+}
+
+impl FeatureExtractor {
+    /// The micro front end with `cfg`.
+    pub fn micro(cfg: MicroFrontendConfig) -> Result<Self> {
+        Ok(FeatureExtractor::Micro(MicroFrontend::new(cfg)?))
+    }
+
+    /// MFCC with `cfg`.
+    pub fn mfcc(cfg: MfccConfig) -> Result<Self> {
+        Ok(FeatureExtractor::Mfcc(Mfcc::new(cfg)?))
+    }
+
+    /// Frames for a clip of `samples` samples.
+    pub fn num_frames(&self, samples: usize) -> usize {
+        match self {
+            FeatureExtractor::Micro(m) => m.num_frames(samples),
+            FeatureExtractor::Mfcc(m) => m.num_frames(samples),
+        }
+    }
+
+    /// Values per frame (channels or coefficients).
+    pub fn num_coefficients(&self) -> usize {
+        match self {
+            FeatureExtractor::Micro(m) => m.num_channels(),
+            FeatureExtractor::Mfcc(m) => m.num_coefficients(),
+        }
+    }
+
+    /// Float features of one int16 clip, `num_frames * num_coefficients`, frame-major.
+    pub fn compute(&mut self, clip: &[i16]) -> Vec<f32> {
+        match self {
+            FeatureExtractor::Micro(m) => m
+                .compute(clip)
+                .into_iter()
+                .map(micro_frontend::to_float)
+                .collect(),
+            FeatureExtractor::Mfcc(m) => m.compute_i16(clip),
+        }
+    }
+
+    /// Features of `clips` (equal-length clips of `clip_samples`, one after another), in parallel.
+    ///
+    /// Returns `N * num_frames * num_coefficients` values.
+    pub fn batch(&self, clips: &[i16], clip_samples: usize) -> Result<Vec<f32>> {
+        if clip_samples == 0 || clips.len() % clip_samples != 0 {
+            return Err(Error::Msg(format!(
+                "features: {} samples are not whole clips of {clip_samples}",
+                clips.len()
+            )));
+        }
+        let per = self.num_frames(clip_samples) * self.num_coefficients();
+        let mut out = vec![0.0f32; clips.len() / clip_samples * per];
+        out.par_chunks_mut(per.max(1))
+            .zip(clips.par_chunks(clip_samples))
+            .for_each_init(|| self.clone(), |fx, (o, c)| o.copy_from_slice(&fx.compute(c)));
+        Ok(out)
+    }
+}
+
+/// Int16 clips from a WAV, a directory of WAVs (sorted by path) or an int16 NPY `(N, samples)`.
+///
+/// WAVs are padded or cut to `clip_samples`; with `convert`, WAVs that are not
+/// 16 kHz mono 16-bit PCM are converted (printing a line each) instead of
+/// rejected. Returns the clips one after another and the samples per clip.
+pub fn read_clips(input: &Path, clip_samples: usize, convert: bool) -> Result<(Vec<i16>, usize)> {
+    const RATE: u32 = 16000;
+    let read_wav = |p: &Path| -> Result<Vec<i16>> {
+        let x = if convert {
+            let (x, note) = wav::read_converted(p, RATE)?;
+            if let Some(n) = note {
+                eprintln!("{n}");
+            }
+            x
+        } else {
+            wav::read_pcm16(p, RATE)?
+        };
+        Ok(wav::pad_or_cut(x, clip_samples))
+    };
+    if input.is_dir() {
+        let mut files: Vec<PathBuf> = Vec::new();
+        collect_wavs(input, &mut files)?;
+        files.sort();
+        if files.is_empty() {
+            return Err(Error::bad_file(input, "no .wav files in this directory"));
+        }
+        let clips: Vec<Vec<i16>> = files.iter().map(|p| read_wav(p)).collect::<Result<_>>()?;
+        return Ok((clips.concat(), clip_samples));
+    }
+    let is_npy = input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    if !is_npy {
+        return Ok((read_wav(input)?, clip_samples));
+    }
+    let a = crate::npy::read_npy(input)?;
+    match (a.data, a.shape.as_slice()) {
+        (NpyData::I16(v), &[_, s]) if s > 0 => Ok((v, s)),
+        (d, s) => Err(Error::bad_file(
+            input,
+            format!(
+                "expected int16 clips of shape (N, samples), got {} {s:?}",
+                d.dtype_name()
+            ),
+        )),
+    }
+}
+
+fn collect_wavs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let p = e.map_err(|e| Error::io(dir, e))?.path();
+        if p.is_dir() {
+            collect_wavs(&p, out)?;
+        } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Features of every clip as a float32 array `(N, frames, coefficients)`.
+pub fn features_array(fx: &FeatureExtractor, clips: &[i16], clip_samples: usize) -> Result<NpyArray> {
+    let data = fx.batch(clips, clip_samples)?;
+    Ok(NpyArray {
+        shape: vec![
+            clips.len() / clip_samples.max(1),
+            fx.num_frames(clip_samples),
+            fx.num_coefficients(),
+        ],
+        data: NpyData::F32(data),
+    })
+}
