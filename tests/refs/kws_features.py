@@ -8,7 +8,8 @@ Usage:
                   [--mel-bins N] [--lower-hz F] [--upper-hz F] [--coefficients N]
                   [--dct tf|ortho] [--sample-rate HZ]
 
-IN.npy: int16 (N, samples). micro writes uint16 (N, frames, channels) from
+IN.npy: int16 (N, samples). micro writes the op's uint16 output widened to int32
+(N, frames, channels) from
 tensorflow.lite.experimental.microfrontend's audio_microfrontend op (one call per clip,
 every other attribute at the op's default). mfcc writes float32 (N, frames, coefficients):
 x / 32768 -> tf.signal.stft (periodic Hann) -> |.| -> linear_to_mel_weight_matrix ->
@@ -44,7 +45,7 @@ def micro(clips, a):
             out_type=tf.uint16,
         )
         out.append(y.numpy())
-    return np.stack(out).astype(np.uint16)
+    return np.stack(out).astype(np.int32)
 
 
 def mfcc(clips, a):

@@ -1,6 +1,6 @@
 //! NumPy `.npy` files: read and write the few dtypes the workbench uses.
 //!
-//! Supported dtypes: `int8`, `uint8`, `int16`, `uint16`, `float32`, `int32`, `int64`, either
+//! Supported dtypes: `int8`, `uint8`, `float32`, `int32`, `int64`, either
 //! endianness on read, little-endian on write, C order only.
 
 use std::io::{BufWriter, Write};
@@ -23,10 +23,6 @@ pub enum NpyData {
     I32(Vec<i32>),
     /// `int64` (`i8`).
     I64(Vec<i64>),
-    /// `int16` (`i2`).
-    I16(Vec<i16>),
-    /// `uint16` (`u2`).
-    U16(Vec<u16>),
 }
 
 impl NpyData {
@@ -38,8 +34,6 @@ impl NpyData {
             NpyData::F32(v) => v.len(),
             NpyData::I32(v) => v.len(),
             NpyData::I64(v) => v.len(),
-            NpyData::I16(v) => v.len(),
-            NpyData::U16(v) => v.len(),
         }
     }
 
@@ -56,8 +50,6 @@ impl NpyData {
             NpyData::F32(_) => "float32",
             NpyData::I32(_) => "int32",
             NpyData::I64(_) => "int64",
-            NpyData::I16(_) => "int16",
-            NpyData::U16(_) => "uint16",
         }
     }
 }
@@ -118,11 +110,9 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray> {
         (TypeChar::Float, 4) => NpyData::F32(npy.into_vec().map_err(read_err)?),
         (TypeChar::Int, 4) => NpyData::I32(npy.into_vec().map_err(read_err)?),
         (TypeChar::Int, 8) => NpyData::I64(npy.into_vec().map_err(read_err)?),
-        (TypeChar::Int, 2) => NpyData::I16(npy.into_vec().map_err(read_err)?),
-        (TypeChar::Uint, 2) => NpyData::U16(npy.into_vec().map_err(read_err)?),
         _ => {
             return Err(bad(format!(
-                "unsupported dtype {ts}; supported: int8, uint8, int16, uint16, float32, int32, int64"
+                "unsupported dtype {ts}; supported: int8, uint8, float32, int32, int64"
             )))
         }
     };
@@ -152,8 +142,6 @@ pub fn write_npy(path: impl AsRef<Path>, array: &NpyArray) -> Result<()> {
         NpyData::F32(v) => write_all(&mut w, &shape, v),
         NpyData::I32(v) => write_all(&mut w, &shape, v),
         NpyData::I64(v) => write_all(&mut w, &shape, v),
-        NpyData::I16(v) => write_all(&mut w, &shape, v),
-        NpyData::U16(v) => write_all(&mut w, &shape, v),
     };
     res.and_then(|()| w.flush()).map_err(|e| Error::io(path, e))
 }

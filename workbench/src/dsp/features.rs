@@ -10,6 +10,7 @@ use crate::dataset::wav;
 use crate::error::{Error, Result};
 use crate::npy::{NpyArray, NpyData};
 
+
 /// A feature extractor: the micro front end (scaled by 10/256) or MFCC.
 #[derive(Debug, Clone)]
 pub enum FeatureExtractor {
@@ -112,17 +113,47 @@ pub fn read_clips(input: &Path, clip_samples: usize, convert: bool) -> Result<(V
     if !is_npy {
         return Ok((read_wav(input)?, clip_samples));
     }
-    let a = crate::npy::read_npy(input)?;
-    match (a.data, a.shape.as_slice()) {
-        (NpyData::I16(v), &[_, s]) if s > 0 => Ok((v, s)),
-        (d, s) => Err(Error::bad_file(
-            input,
-            format!(
-                "expected int16 clips of shape (N, samples), got {} {s:?}",
-                d.dtype_name()
-            ),
-        )),
+    read_clips_npy(input)
+}
+
+/// Reads int16 clips `(N, samples)` from an NPY file; returns them one after another and the samples per clip.
+pub fn read_clips_npy(path: &Path) -> Result<(Vec<i16>, usize)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bad = |msg: String| Error::bad_file(path, msg);
+    let f = npyz::NpyFile::new(&bytes[..]).map_err(|e| bad(format!("not a readable NPY file: {e}")))?;
+    let shape = f.shape().to_vec();
+    let descr = f.dtype().descr();
+    let is_i16 = matches!(f.dtype(), npyz::DType::Plain(ts)
+        if ts.type_char() == npyz::TypeChar::Int && ts.size_field() == 2);
+    if !is_i16 || shape.len() != 2 || shape[1] == 0 || f.order() == npyz::Order::Fortran {
+        return Err(bad(format!(
+            "expected int16 clips of shape (N, samples) in C order, got dtype {descr} shape {shape:?}"
+        )));
     }
+    let v: Vec<i16> = f
+        .into_vec()
+        .map_err(|e| bad(format!("truncated or bad NPY data: {e}")))?;
+    Ok((v, shape[1] as usize))
+}
+
+/// Writes int16 clips (each `clip_samples` long, one after another) as an NPY `(N, samples)`.
+pub fn write_clips_npy(path: &Path, clips: &[i16], clip_samples: usize) -> Result<()> {
+    use npyz::WriterBuilder;
+    use std::io::Write;
+    let n = clips.len() / clip_samples.max(1);
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut w = std::io::BufWriter::new(file);
+    let res = (|| -> std::io::Result<()> {
+        let mut writer = npyz::WriteOptions::<i16>::new()
+            .default_dtype()
+            .shape(&[n as u64, clip_samples as u64])
+            .writer(&mut w)
+            .begin_nd()?;
+        writer.extend(clips[..n * clip_samples].iter().copied())?;
+        writer.finish()?;
+        w.flush()
+    })();
+    res.map_err(|e| Error::io(path, e))
 }
 
 fn collect_wavs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 
-use workbench::dsp::features::{features_array, read_clips};
+use workbench::dsp::features::{features_array, read_clips, write_clips_npy};
 use workbench::dsp::{FeatureExtractor, Mfcc, MfccConfig, MicroFrontend, MicroFrontendConfig};
 use workbench::npy;
 
@@ -124,13 +124,7 @@ pub fn bench_features(a: BenchFeaturesArgs, python: &Path, script: &Path) -> Res
     clips.truncate(a.clips.max(1) * per);
     let n = clips.len() / per;
     let tmp = std::env::temp_dir().join(format!("workbench-bench-features-{}.npy", std::process::id()));
-    npy::write_npy(
-        &tmp,
-        &npy::NpyArray {
-            shape: vec![n, per],
-            data: npy::NpyData::I16(clips.clone()),
-        },
-    )?;
+    write_clips_npy(&tmp, &clips, per)?;
     let views: Vec<&[i16]> = clips.chunks_exact(per).collect();
     let budget = Duration::from_secs_f64(a.seconds);
     let mut micro = MicroFrontend::new(MicroFrontendConfig::micro_speech())?;
