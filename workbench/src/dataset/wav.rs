@@ -72,16 +72,16 @@ fn samples<S: hound::Sample>(
     for s in reader.into_samples::<S>() {
         match s {
             Ok(v) => out.push(v),
-            Err(hound::Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            // hound reports a sample cut short as "failed to read enough bytes".
+            Err(e) => {
                 return Err(Error::bad_file(
                     path,
                     format!(
-                        "truncated: the header promises {expected} samples, the file holds {}",
+                        "truncated: the header promises {expected} samples, the file holds {} ({e})",
                         out.len()
                     ),
                 ))
             }
-            Err(e) => return Err(Error::bad_file(path, format!("bad WAV data: {e}"))),
         }
     }
     if out.len() < expected {
