@@ -13,8 +13,8 @@ use std::process::Command;
 use anyhow::{bail, ensure, Context, Result};
 use workbench::dataset::speech_commands::{SpeechCommands, SpeechCommandsConfig, Split};
 use workbench::dataset::wav;
-use workbench::dsp::{DctScaling, Mfcc, MfccConfig, MicroFrontend, MicroFrontendConfig};
 use workbench::dsp::features::write_clips_npy;
+use workbench::dsp::{DctScaling, Mfcc, MfccConfig, MicroFrontend, MicroFrontendConfig};
 use workbench::npy::{self, NpyArray, NpyData};
 use workbench_tests::{python, refs_dir, scratch_dir, workspace_root};
 
@@ -79,7 +79,12 @@ fn random_clips(pick: &mut Pick, n: usize) -> Result<(Vec<Vec<i16>>, Vec<String>
     for _ in 0..n {
         let f = &files[pick.below(files.len())];
         clips.push(wav::pad_or_cut(wav::read_pcm16(f, 16000)?, 16000));
-        names.push(f.strip_prefix(data_dir()).unwrap_or(f).display().to_string());
+        names.push(
+            f.strip_prefix(data_dir())
+                .unwrap_or(f)
+                .display()
+                .to_string(),
+        );
     }
     Ok((clips, names))
 }
@@ -101,8 +106,12 @@ fn augmented_clips(pick: &mut Pick, n: usize) -> Result<Vec<Vec<i16>>> {
 fn synthetic(pick: &mut Pick, len: usize) -> Vec<Vec<i16>> {
     let mut v = vec![
         vec![0i16; len],
-        (0..len).map(|i| if (i / 8) % 2 == 0 { i16::MAX } else { i16::MIN }).collect(),
-        (0..len).map(|i| if i % 2 == 0 { i16::MIN } else { i16::MAX }).collect(),
+        (0..len)
+            .map(|i| if (i / 8) % 2 == 0 { i16::MAX } else { i16::MIN })
+            .collect(),
+        (0..len)
+            .map(|i| if i % 2 == 0 { i16::MIN } else { i16::MAX })
+            .collect(),
         (0..len).map(|_| pick.next() as i16).collect(),
         (0..len).map(|_| (pick.next() % 7) as i16 - 3).collect(),
     ];
@@ -157,18 +166,39 @@ fn check_micro(
 ) -> Result<Vec<String>> {
     let input = scratch.join(format!("{label}.clips.npy"));
     write_clips(&input, clips)?;
-    let theirs = reference("micro", &input, &scratch.join(format!("{label}.tf.npy")), args)?;
+    let theirs = reference(
+        "micro",
+        &input,
+        &scratch.join(format!("{label}.tf.npy")),
+        args,
+    )?;
     // The reference writes the op's uint16 values widened to int32.
     let NpyData::I32(theirs_v) = &theirs.data else {
         bail!("{label}: reference wrote {}", theirs.data.dtype_name());
     };
     let mut fe = MicroFrontend::new(cfg.clone())?;
-    let ours: Vec<i32> = clips.iter().flat_map(|c| fe.compute(c)).map(i32::from).collect();
-    let shape = vec![clips.len(), fe.num_frames(clips[0].len()), fe.num_channels()];
-    ensure!(theirs.shape == shape, "{label}: TF shape {:?}, ours {shape:?}", theirs.shape);
+    let ours: Vec<i32> = clips
+        .iter()
+        .flat_map(|c| fe.compute(c))
+        .map(i32::from)
+        .collect();
+    let shape = vec![
+        clips.len(),
+        fe.num_frames(clips[0].len()),
+        fe.num_channels(),
+    ];
+    ensure!(
+        theirs.shape == shape,
+        "{label}: TF shape {:?}, ours {shape:?}",
+        theirs.shape
+    );
     let per = shape[1] * shape[2];
     let mut failures = Vec::new();
-    for (k, (a, b)) in ours.chunks(per.max(1)).zip(theirs_v.chunks(per.max(1))).enumerate() {
+    for (k, (a, b)) in ours
+        .chunks(per.max(1))
+        .zip(theirs_v.chunks(per.max(1)))
+        .enumerate()
+    {
         let bad: Vec<usize> = (0..per).filter(|&i| a[i] != b[i]).collect();
         if let Some(&i) = bad.first() {
             failures.push(format!(
@@ -208,21 +238,60 @@ fn micro_frontend_equals_tensorflow_op_bit_for_bit() -> Result<()> {
     clips.extend(synthetic(&mut pick, 16000));
     let mut failures = Vec::new();
     let speech = MicroFrontendConfig::micro_speech();
-    failures.extend(check_micro("micro_speech", &speech, &[], &clips, &names, &scratch)?);
+    failures.extend(check_micro(
+        "micro_speech",
+        &speech,
+        &[],
+        &clips,
+        &names,
+        &scratch,
+    )?);
     let pcan = MicroFrontendConfig {
         enable_pcan: true,
         ..speech.clone()
     };
-    failures.extend(check_micro("micro_speech_pcan", &pcan, &["--enable-pcan"], &clips, &names, &scratch)?);
+    failures.extend(check_micro(
+        "micro_speech_pcan",
+        &pcan,
+        &["--enable-pcan"],
+        &clips,
+        &names,
+        &scratch,
+    )?);
     // The op's defaults (25 ms, 10 ms, 32 channels) on other lengths.
     let op = MicroFrontendConfig::op_defaults();
-    let op_args = ["--window-size", "25", "--window-step", "10", "--channels", "32"];
+    let op_args = [
+        "--window-size",
+        "25",
+        "--window-step",
+        "10",
+        "--channels",
+        "32",
+    ];
     let short: Vec<Vec<i16>> = clips[..8].iter().map(|c| c[..7777].to_vec()).collect();
-    failures.extend(check_micro("op_defaults_short", &op, &op_args, &short, &names, &scratch)?);
+    failures.extend(check_micro(
+        "op_defaults_short",
+        &op,
+        &op_args,
+        &short,
+        &names,
+        &scratch,
+    )?);
     let long = synthetic(&mut pick, 23456);
-    failures.extend(check_micro("op_defaults_long", &op, &op_args, &long, &[], &scratch)?);
+    failures.extend(check_micro(
+        "op_defaults_long",
+        &op,
+        &op_args,
+        &long,
+        &[],
+        &scratch,
+    )?);
     if !failures.is_empty() {
-        bail!("seed {seed}: {} mismatches:\n  {}", failures.len(), failures.join("\n  "));
+        bail!(
+            "seed {seed}: {} mismatches:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        );
     }
     Ok(())
 }
@@ -237,15 +306,30 @@ fn check_mfcc(
 ) -> Result<Vec<f64>> {
     let input = scratch.join(format!("{label}.clips.npy"));
     write_clips(&input, clips)?;
-    let theirs = reference("mfcc", &input, &scratch.join(format!("{label}.tf.npy")), args)?;
+    let theirs = reference(
+        "mfcc",
+        &input,
+        &scratch.join(format!("{label}.tf.npy")),
+        args,
+    )?;
     let NpyData::F32(t) = &theirs.data else {
         bail!("{label}: reference wrote {}", theirs.data.dtype_name());
     };
     let mut m = Mfcc::new(cfg.clone())?;
     let ours: Vec<f32> = clips.iter().flat_map(|c| m.compute_i16(c)).collect();
-    let shape = vec![clips.len(), m.num_frames(clips[0].len()), m.num_coefficients()];
-    ensure!(theirs.shape == shape, "{label}: TF shape {:?}, ours {shape:?}", theirs.shape);
-    let (lo, hi) = t.iter().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let shape = vec![
+        clips.len(),
+        m.num_frames(clips[0].len()),
+        m.num_coefficients(),
+    ];
+    ensure!(
+        theirs.shape == shape,
+        "{label}: TF shape {:?}, ours {shape:?}",
+        theirs.shape
+    );
+    let (lo, hi) = t
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
     let range = (hi - lo) as f64;
     let per = shape[1] * shape[2];
     let rel: Vec<f64> = ours
@@ -255,10 +339,16 @@ fn check_mfcc(
             a.iter()
                 .zip(b)
                 .map(|(x, y)| (*x as f64 - *y as f64).abs() / range)
-                .fold(0.0, |w: f64, d| if d.is_nan() { f64::NAN } else { w.max(d) })
+                .fold(
+                    0.0,
+                    |w: f64, d| if d.is_nan() { f64::NAN } else { w.max(d) },
+                )
         })
         .collect();
-    eprintln!("{label}: {shape:?}, TF range {range:.3}, worst clip {:.2e} of the range", rel.iter().cloned().fold(0.0, f64::max));
+    eprintln!(
+        "{label}: {shape:?}, TF range {range:.3}, worst clip {:.2e} of the range",
+        rel.iter().cloned().fold(0.0, f64::max)
+    );
     Ok(rel)
 }
 
@@ -285,14 +375,21 @@ fn mfcc_matches_tf_signal_within_1e4_of_range() -> Result<()> {
         names.push(format!("synthetic {k}"));
     }
     let mut bad = Vec::new();
-    let mut check = |label: &str, cfg: MfccConfig, args: &[&str], clips: &[Vec<i16>]| -> Result<()> {
-        for (k, rel) in check_mfcc(label, &cfg, args, clips, &scratch)?.into_iter().enumerate() {
-            if rel.is_nan() || rel > 1e-4 {
-                bad.push(format!("{label}: clip {k} ({}): max difference {rel:.2e} of the range", names[k]));
+    let mut check =
+        |label: &str, cfg: MfccConfig, args: &[&str], clips: &[Vec<i16>]| -> Result<()> {
+            for (k, rel) in check_mfcc(label, &cfg, args, clips, &scratch)?
+                .into_iter()
+                .enumerate()
+            {
+                if rel.is_nan() || rel > 1e-4 {
+                    bad.push(format!(
+                        "{label}: clip {k} ({}): max difference {rel:.2e} of the range",
+                        names[k]
+                    ));
+                }
             }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     check("lab", MfccConfig::default(), &[], &clips)?;
     check(
         "mlperf_10_ortho",
@@ -318,8 +415,20 @@ fn mfcc_matches_tf_signal_within_1e4_of_range() -> Result<()> {
             ..MfccConfig::default()
         },
         &[
-            "--frame-length", "400", "--frame-step", "160", "--fft-length", "1024", "--mel-bins",
-            "64", "--lower-hz", "60", "--upper-hz", "7600", "--coefficients", "13",
+            "--frame-length",
+            "400",
+            "--frame-step",
+            "160",
+            "--fft-length",
+            "1024",
+            "--mel-bins",
+            "64",
+            "--lower-hz",
+            "60",
+            "--upper-hz",
+            "7600",
+            "--coefficients",
+            "13",
         ],
         &short,
     )?;

@@ -27,7 +27,14 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
-fn write_wav(path: &Path, rate: u32, channels: u16, bits: u16, frames: usize, value: impl Fn(usize, u16) -> i32) {
+fn write_wav(
+    path: &Path,
+    rate: u32,
+    channels: u16,
+    bits: u16,
+    frames: usize,
+    value: impl Fn(usize, u16) -> i32,
+) {
     let spec = hound::WavSpec {
         channels,
         sample_rate: rate,
@@ -49,7 +56,10 @@ fn write_wav(path: &Path, rate: u32, channels: u16, bits: u16, frames: usize, va
 
 fn err(path: &Path) -> String {
     let e = wav::read_pcm16(path, 16000).unwrap_err().to_string();
-    assert!(e.contains(&path.display().to_string()), "error does not name the file: {e}");
+    assert!(
+        e.contains(&path.display().to_string()),
+        "error does not name the file: {e}"
+    );
     e
 }
 
@@ -100,13 +110,22 @@ fn conversion_mixes_rescales_resamples_and_says_so() {
     let d = tmp("convert");
     // 0.1 s of stereo 24-bit at 32 kHz: left 0.5, right 0.25 (of full scale 2^23).
     let p = d.join("stereo24.wav");
-    write_wav(&p, 32000, 2, 24, 3200, |_, c| if c == 0 { 1 << 22 } else { 1 << 21 });
+    write_wav(&p, 32000, 2, 24, 3200, |_, c| {
+        if c == 0 {
+            1 << 22
+        } else {
+            1 << 21
+        }
+    });
     let (x, note) = wav::read_converted(&p, 16000).unwrap();
     // Half the rate: 1600 samples of (0.5 + 0.25) / 2 = 0.375 -> 12288.
     assert_eq!(x.len(), 1600);
     assert!(x.iter().all(|&v| v == 12288), "{:?}", &x[..4]);
     let note = note.unwrap();
-    assert!(note.contains("32000 Hz stereo 24-bit PCM -> 16000 Hz mono 16-bit PCM"), "{note}");
+    assert!(
+        note.contains("32000 Hz stereo 24-bit PCM -> 16000 Hz mono 16-bit PCM"),
+        "{note}"
+    );
     // An 8-bit file: 64 / 128 = 0.5 -> 16384.
     let p = d.join("u8.wav");
     write_wav(&p, 16000, 1, 8, 10, |_, _| 64);
@@ -124,7 +143,10 @@ fn conversion_mixes_rescales_resamples_and_says_so() {
     write_wav(&p, 44100, 2, 16, 1000, |i, _| i as i32);
     let bytes = std::fs::read(&p).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() - 100]).unwrap();
-    assert!(wav::read_converted(&p, 16000).unwrap_err().to_string().contains("truncated"));
+    assert!(wav::read_converted(&p, 16000)
+        .unwrap_err()
+        .to_string()
+        .contains("truncated"));
 }
 
 #[test]
@@ -141,17 +163,27 @@ fn index_follows_the_lists_with_silence_and_unknown_shares() {
         let share = (words as f64 * 25.0 / 100.0).ceil() as usize;
         assert_eq!(count(0), share, "{split:?} silence");
         assert_eq!(count(1), share, "{split:?} unknown");
-        assert!(s.iter().filter(|x| x.label == 1).all(|x| x.word != "yes" && x.word != "no"));
+        assert!(s
+            .iter()
+            .filter(|x| x.label == 1)
+            .all(|x| x.word != "yes" && x.word != "no"));
         for x in s.iter().filter(|x| x.path.is_some()) {
             let p = x.path.as_ref().unwrap();
             let rel = format!("{}/{}", x.word, p.file_name().unwrap().to_string_lossy());
-            assert_eq!(val_list.lines().any(|l| l == rel), split == Split::Validation, "{rel}");
+            assert_eq!(
+                val_list.lines().any(|l| l == rel),
+                split == Split::Validation,
+                "{rel}"
+            );
         }
     }
     // kws-synth has 40 clips per word; the lists follow the hashing rule.
     let val_yes = val_list.lines().filter(|l| l.starts_with("yes/")).count();
     assert_eq!(
-        sc.samples(Split::Validation).iter().filter(|x| x.label == 2).count(),
+        sc.samples(Split::Validation)
+            .iter()
+            .filter(|x| x.label == 2)
+            .count(),
         val_yes
     );
 }
@@ -175,8 +207,20 @@ fn without_lists_the_hashing_rule_splits_by_speaker() {
     assert!(sc.background_files().is_empty());
     for split in Split::ALL {
         for x in sc.samples(split).iter().filter(|x| x.path.is_some()) {
-            let name = x.path.as_ref().unwrap().file_name().unwrap().to_string_lossy().to_string();
-            assert_eq!(which_set(&name, 10.0, 10.0), split, "{name} {}", hash_percentage(&name));
+            let name = x
+                .path
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            assert_eq!(
+                which_set(&name, 10.0, 10.0),
+                split,
+                "{name} {}",
+                hash_percentage(&name)
+            );
         }
     }
     // The same speakers as kws-synth's own lists (made with the same rule).
@@ -185,10 +229,23 @@ fn without_lists_the_hashing_rule_splits_by_speaker() {
         .samples(Split::Validation)
         .iter()
         .filter(|x| x.label == 2)
-        .map(|x| format!("yes/{}", x.path.as_ref().unwrap().file_name().unwrap().to_string_lossy()))
+        .map(|x| {
+            format!(
+                "yes/{}",
+                x.path
+                    .as_ref()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+            )
+        })
         .collect();
-    let theirs: std::collections::BTreeSet<String> =
-        val.lines().filter(|l| l.starts_with("yes/")).map(String::from).collect();
+    let theirs: std::collections::BTreeSet<String> = val
+        .lines()
+        .filter(|l| l.starts_with("yes/"))
+        .map(String::from)
+        .collect();
     assert_eq!(ours, theirs);
 }
 
@@ -205,7 +262,11 @@ fn augmentation_is_seeded_and_silence_is_noise_only() {
     let x = a.batch(Split::Training, &idx, 3).unwrap();
     assert_eq!(x, b.batch(Split::Training, &idx, 3).unwrap());
     assert_eq!(x.clips.len(), 20 * 16000);
-    assert_ne!(x.clips, a.batch(Split::Training, &idx, 4).unwrap().clips, "epochs must differ");
+    assert_ne!(
+        x.clips,
+        a.batch(Split::Training, &idx, 4).unwrap().clips,
+        "epochs must differ"
+    );
     // Validation ignores the epoch and is never shifted or mixed, except silence.
     let v = a.split_batch(Split::Validation, 1).unwrap();
     assert_eq!(v, a.split_batch(Split::Validation, 2).unwrap());
@@ -214,7 +275,11 @@ fn augmentation_is_seeded_and_silence_is_noise_only() {
         match &s.path {
             Some(p) => {
                 let raw = wav::pad_or_cut(wav::read_pcm16(p, 16000).unwrap(), 16000);
-                assert!(raw.iter().zip(clip).all(|(&r, &c)| r as f32 / 32768.0 == c), "{}", p.display());
+                assert!(
+                    raw.iter().zip(clip).all(|(&r, &c)| r as f32 / 32768.0 == c),
+                    "{}",
+                    p.display()
+                );
             }
             None => assert!(clip.iter().any(|&c| c != 0.0) && clip.iter().all(|c| c.abs() <= 1.0)),
         }
@@ -236,8 +301,22 @@ fn loader_errors_name_the_bad_file_and_the_missing_word() {
     let d = tmp("badset");
     std::fs::create_dir_all(d.join("yes")).unwrap();
     std::fs::create_dir_all(d.join("no")).unwrap();
-    write_wav(&d.join("yes/aaaa_nohash_0.wav"), 16000, 1, 16, 16000, |i, _| (i % 300) as i32);
-    write_wav(&d.join("no/bbbb_nohash_0.wav"), 44100, 1, 16, 16000, |i, _| (i % 300) as i32);
+    write_wav(
+        &d.join("yes/aaaa_nohash_0.wav"),
+        16000,
+        1,
+        16,
+        16000,
+        |i, _| (i % 300) as i32,
+    );
+    write_wav(
+        &d.join("no/bbbb_nohash_0.wav"),
+        44100,
+        1,
+        16,
+        16000,
+        |i, _| (i % 300) as i32,
+    );
     let e = SpeechCommands::open(
         &d,
         SpeechCommandsConfig {
@@ -247,7 +326,10 @@ fn loader_errors_name_the_bad_file_and_the_missing_word() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("\"up\" not found") && e.contains("no, yes"), "{e}");
+    assert!(
+        e.contains("\"up\" not found") && e.contains("no, yes"),
+        "{e}"
+    );
     let sc = SpeechCommands::open(&d, SpeechCommandsConfig::default()).unwrap();
     let all: Vec<(Split, usize)> = Split::ALL
         .iter()
@@ -258,7 +340,11 @@ fn loader_errors_name_the_bad_file_and_the_missing_word() {
         .filter_map(|&(s, i)| sc.clip(s, i, 0).err().map(|e| e.to_string()))
         .collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("bbbb_nohash_0.wav") && errors[0].contains("44100 Hz"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("bbbb_nohash_0.wav") && errors[0].contains("44100 Hz"),
+        "{}",
+        errors[0]
+    );
     // With convert, it loads (and is resampled to 16 kHz).
     let sc = SpeechCommands::open(
         &d,
@@ -289,9 +375,15 @@ fn kws_features_cli_writes_n_49_40() {
         let o = cmd.output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let a = workbench::npy::read_npy(&out).unwrap();
-        assert_eq!(a.shape, vec![40, 49, coeffs.map_or(40, |c| c.parse().unwrap())]);
+        assert_eq!(
+            a.shape,
+            vec![40, 49, coeffs.map_or(40, |c| c.parse().unwrap())]
+        );
         // Row 0 is the first WAV by path, through the library.
-        let mut first: Vec<_> = std::fs::read_dir(synth().join("yes")).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut first: Vec<_> = std::fs::read_dir(synth().join("yes"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         first.sort();
         let clip = wav::pad_or_cut(wav::read_pcm16(&first[0], 16000).unwrap(), 16000);
         let expected: Vec<f32> = match frontend {
@@ -308,7 +400,9 @@ fn kws_features_cli_writes_n_49_40() {
             .unwrap()
             .compute_i16(&clip),
         };
-        let workbench::npy::NpyData::F32(v) = a.data else { panic!("not float32") };
+        let workbench::npy::NpyData::F32(v) = a.data else {
+            panic!("not float32")
+        };
         assert_eq!(&v[..expected.len()], &expected[..]);
     }
     // A bad WAV in the input names the file; exit status 2.

@@ -126,8 +126,12 @@ pub fn extract_tar_gz(archive: &Path, dest_dir: &Path) -> Result<()> {
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
     std::fs::create_dir_all(dest_dir).map_err(|e| Error::io(dest_dir, e))?;
     // `unpack` skips entries with `..` or absolute paths.
-    tar.unpack(dest_dir)
-        .map_err(|e| Error::bad_file(archive, format!("cannot extract into {}: {e}", dest_dir.display())))
+    tar.unpack(dest_dir).map_err(|e| {
+        Error::bad_file(
+            archive,
+            format!("cannot extract into {}: {e}", dest_dir.display()),
+        )
+    })
 }
 
 /// Extracts a `.tar.gz` archive (disabled without the `download` feature).

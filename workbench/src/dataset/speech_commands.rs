@@ -247,7 +247,10 @@ impl SpeechCommands {
                 .collect();
             files.sort();
             for p in files {
-                let rel = format!("{word}/{}", p.file_name().unwrap_or_default().to_string_lossy());
+                let rel = format!(
+                    "{word}/{}",
+                    p.file_name().unwrap_or_default().to_string_lossy()
+                );
                 all.push((word.to_lowercase(), rel, p));
             }
         }
@@ -332,7 +335,10 @@ impl SpeechCommands {
         })
     }
 
-    fn read_background(root: &Path, cfg: &SpeechCommandsConfig) -> Result<Vec<(PathBuf, Vec<f32>)>> {
+    fn read_background(
+        root: &Path,
+        cfg: &SpeechCommandsConfig,
+    ) -> Result<Vec<(PathBuf, Vec<f32>)>> {
         let dir = root.join(BACKGROUND_NOISE_DIR);
         if !dir.is_dir() {
             return Ok(Vec::new());
@@ -428,7 +434,8 @@ impl SpeechCommands {
         fg.resize(n, 0.0);
         let silence = s.path.is_none();
         if split == Split::Training && !silence {
-            let max_shift = (self.cfg.time_shift_ms as u64 * self.cfg.sample_rate as u64 / 1000) as i64;
+            let max_shift =
+                (self.cfg.time_shift_ms as u64 * self.cfg.sample_rate as u64 / 1000) as i64;
             if max_shift > 0 {
                 let shift = rng.random_range(-max_shift..max_shift);
                 fg = time_shift(&fg, shift);
@@ -460,7 +467,10 @@ impl SpeechCommands {
             .collect::<Result<_>>()?;
         Ok(Batch {
             clips: clips.concat(),
-            labels: indices.iter().map(|&i| self.samples(split)[i].label).collect(),
+            labels: indices
+                .iter()
+                .map(|&i| self.samples(split)[i].label)
+                .collect(),
             clip_samples: self.cfg.clip_samples,
         })
     }
@@ -536,14 +546,23 @@ mod tests {
             ("bob.wav", 60.28570205186085),                // no _nohash_: whole name hashed
             ("3b4f8f24_nohash_0.wav", 14.994697384496758), // testing (10..20)
             ("c1c3ec6e_nohash_0.wav", 19.117757820470317), // testing, in kws-synth's testing_list
-            ("01362bdb_nohash_0.wav", 9.439434926505646),  // validation, in kws-synth's validation_list
+            ("01362bdb_nohash_0.wav", 9.439434926505646), // validation, in kws-synth's validation_list
         ];
         for (name, p) in cases {
             assert_eq!(hash_percentage(&format!("yes/{name}")), p, "{name}");
         }
-        assert_eq!(which_set("yes/0a7c2a8d_nohash_3.wav", 10.0, 10.0), Split::Training);
-        assert_eq!(which_set("no/3b4f8f24_nohash_1.wav", 10.0, 10.0), Split::Testing);
-        assert_eq!(which_set("cat/01362bdb_nohash_0.wav", 10.0, 10.0), Split::Validation);
+        assert_eq!(
+            which_set("yes/0a7c2a8d_nohash_3.wav", 10.0, 10.0),
+            Split::Training
+        );
+        assert_eq!(
+            which_set("no/3b4f8f24_nohash_1.wav", 10.0, 10.0),
+            Split::Testing
+        );
+        assert_eq!(
+            which_set("cat/01362bdb_nohash_0.wav", 10.0, 10.0),
+            Split::Validation
+        );
     }
 
     #[test]

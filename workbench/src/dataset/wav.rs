@@ -73,15 +73,13 @@ fn samples<S: hound::Sample>(
         match s {
             Ok(v) => out.push(v),
             // hound reports a sample cut short as "failed to read enough bytes".
-            Err(e) => {
-                return Err(Error::bad_file(
-                    path,
-                    format!(
-                        "truncated: the header promises {expected} samples, the file holds {} ({e})",
-                        out.len()
-                    ),
-                ))
-            }
+            Err(e) => return Err(Error::bad_file(
+                path,
+                format!(
+                    "truncated: the header promises {expected} samples, the file holds {} ({e})",
+                    out.len()
+                ),
+            )),
         }
     }
     if out.len() < expected {
@@ -166,8 +164,7 @@ pub fn read_converted(path: &Path, sample_rate: u32) -> Result<(Vec<i16>, Option
         bits: 16,
         float: false,
     };
-    let note = (f != exact)
-        .then(|| format!("converted {}: {f} -> {exact}", path.display()));
+    let note = (f != exact).then(|| format!("converted {}: {f} -> {exact}", path.display()));
     Ok((out, note))
 }
 
@@ -205,10 +202,7 @@ mod tests {
         // 4 samples at 2 Hz -> 2 samples at 1 Hz: x[0], x[2].
         assert_eq!(resample_linear(&[0.0, 1.0, 2.0, 3.0], 2, 1), vec![0.0, 2.0]);
         // Upsampling by 2: midpoints interpolated, the last sample repeated.
-        assert_eq!(
-            resample_linear(&[0.0, 1.0], 1, 2),
-            vec![0.0, 0.5, 1.0, 1.0]
-        );
+        assert_eq!(resample_linear(&[0.0, 1.0], 1, 2), vec![0.0, 0.5, 1.0, 1.0]);
         assert_eq!(pad_or_cut(vec![1, 2, 3], 2), vec![1, 2]);
         assert_eq!(pad_or_cut(vec![1], 3), vec![1, 0, 0]);
     }

@@ -10,7 +10,6 @@ use crate::dataset::wav;
 use crate::error::{Error, Result};
 use crate::npy::{NpyArray, NpyData};
 
-
 /// A feature extractor: the micro front end (scaled by 10/256) or MFCC.
 #[derive(Debug, Clone)]
 pub enum FeatureExtractor {
@@ -63,7 +62,7 @@ impl FeatureExtractor {
     ///
     /// Returns `N * num_frames * num_coefficients` values.
     pub fn batch(&self, clips: &[i16], clip_samples: usize) -> Result<Vec<f32>> {
-        if clip_samples == 0 || clips.len() % clip_samples != 0 {
+        if clip_samples == 0 || !clips.len().is_multiple_of(clip_samples) {
             return Err(Error::Msg(format!(
                 "features: {} samples are not whole clips of {clip_samples}",
                 clips.len()
@@ -73,7 +72,10 @@ impl FeatureExtractor {
         let mut out = vec![0.0f32; clips.len() / clip_samples * per];
         out.par_chunks_mut(per.max(1))
             .zip(clips.par_chunks(clip_samples))
-            .for_each_init(|| self.clone(), |fx, (o, c)| o.copy_from_slice(&fx.compute(c)));
+            .for_each_init(
+                || self.clone(),
+                |fx, (o, c)| o.copy_from_slice(&fx.compute(c)),
+            );
         Ok(out)
     }
 }
@@ -120,7 +122,8 @@ pub fn read_clips(input: &Path, clip_samples: usize, convert: bool) -> Result<(V
 pub fn read_clips_npy(path: &Path) -> Result<(Vec<i16>, usize)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bad = |msg: String| Error::bad_file(path, msg);
-    let f = npyz::NpyFile::new(&bytes[..]).map_err(|e| bad(format!("not a readable NPY file: {e}")))?;
+    let f =
+        npyz::NpyFile::new(&bytes[..]).map_err(|e| bad(format!("not a readable NPY file: {e}")))?;
     let shape = f.shape().to_vec();
     let descr = f.dtype().descr();
     let is_i16 = matches!(f.dtype(), npyz::DType::Plain(ts)
@@ -169,7 +172,11 @@ fn collect_wavs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// Features of every clip as a float32 array `(N, frames, coefficients)`.
-pub fn features_array(fx: &FeatureExtractor, clips: &[i16], clip_samples: usize) -> Result<NpyArray> {
+pub fn features_array(
+    fx: &FeatureExtractor,
+    clips: &[i16],
+    clip_samples: usize,
+) -> Result<NpyArray> {
     let data = fx.batch(clips, clip_samples)?;
     Ok(NpyArray {
         shape: vec![

@@ -84,12 +84,14 @@ fn cexp_q15(phase: f64) -> Cpx16 {
 pub struct KissFftR16 {
     /// Size of the inner complex FFT (`n / 2`).
     ncfft: usize,
-    /// Radices, outermost first (4s, then possibly one 2).
-    radices: Vec<usize>,
     /// `exp(-2 pi i k / ncfft)` in Q15.
     twiddles: Vec<Cpx16>,
     /// `exp(-i pi ((k + 1) / ncfft + 1/2))` in Q15, for splitting the packed result.
     super_twiddles: Vec<Cpx16>,
+    /// Leaf order: position k of the first stage reads complex input `perm[k]`.
+    perm: Vec<usize>,
+    /// Stages innermost first: (radix p, sub-length m, twiddle stride).
+    stages: Vec<(usize, usize, usize)>,
     /// Output of the inner complex FFT.
     tmp: Vec<Cpx16>,
 }
@@ -105,7 +107,7 @@ impl KissFftR16 {
         let mut radices = Vec::new();
         let mut m = ncfft;
         while m > 1 {
-            let p = if m % 4 == 0 { 4 } else { 2 };
+            let p = if m.is_multiple_of(4) { 4 } else { 2 };
             radices.push(p);
             m /= p;
         }
@@ -115,9 +117,25 @@ impl KissFftR16 {
         let super_twiddles = (0..ncfft / 2)
             .map(|k| cexp_q15(-PI * ((k + 1) as f64 / ncfft as f64 + 0.5)))
             .collect();
+        // KISS FFT recurses (decimation in time): stage s with radix p splits its
+        // input into p interleaved parts of stride fstride * p. Unrolled, the
+        // leaves read the input in a mixed-radix digit-reversed order, and the
+        // butterflies run innermost stage first, each group independently.
+        let mut perm = vec![0usize; ncfft];
+        Self::leaf_order(&radices, 0, 0, 1, &mut perm);
+        let mut stages = Vec::new();
+        let mut fstride = 1;
+        let mut m = ncfft;
+        for &p in &radices {
+            m /= p;
+            stages.push((p, m, fstride));
+            fstride *= p;
+        }
+        stages.reverse();
         Some(KissFftR16 {
             ncfft,
-            radices,
+            perm,
+            stages,
             twiddles,
             super_twiddles,
             tmp: vec![Cpx16::default(); ncfft],
@@ -144,7 +162,7 @@ impl KissFftR16 {
         assert_eq!(output.len(), n + 1, "kiss_fftr16: output length");
         // Pairs of real samples are the complex input of the half-size FFT.
         let mut tmp = std::mem::take(&mut self.tmp);
-        self.work(&mut tmp, input, 0, 1, 0);
+        self.work(&mut tmp, input);
         let tdc = fixdiv(tmp[0], 2);
         output[0] = Cpx16 {
             r: tdc.r.wrapping_add(tdc.i),
@@ -182,27 +200,36 @@ impl KissFftR16 {
         self.tmp = tmp;
     }
 
-    /// One decimation-in-time stage: `out` (length p*m) from the input samples
-    /// `first`, `first + stride`, ... (complex index into the packed real input).
-    fn work(&self, out: &mut [Cpx16], input: &[i16], first: usize, stride: usize, stage: usize) {
-        let p = self.radices[stage];
+    /// Fills `out` with the input index each leaf position reads (`kf_work`'s recursion).
+    fn leaf_order(radices: &[usize], stage: usize, first: usize, stride: usize, out: &mut [usize]) {
+        let p = radices[stage];
         let m = out.len() / p;
-        let at = |c: usize| Cpx16 {
-            r: input[2 * c],
-            i: input[2 * c + 1],
-        };
         if m == 1 {
             for (k, o) in out.iter_mut().enumerate() {
-                *o = at(first + k * stride);
+                *o = first + k * stride;
             }
         } else {
             for (k, chunk) in out.chunks_exact_mut(m).enumerate() {
-                self.work(chunk, input, first + k * stride, stride * p, stage + 1);
+                Self::leaf_order(radices, stage + 1, first + k * stride, stride * p, chunk);
             }
         }
-        match p {
-            4 => self.butterfly4(out, stride, m),
-            _ => self.butterfly2(out, stride, m),
+    }
+
+    /// The inner complex FFT of the packed input (`kiss_fft` on `ncfft` points).
+    fn work(&self, out: &mut [Cpx16], input: &[i16]) {
+        for (o, &c) in out.iter_mut().zip(&self.perm) {
+            *o = Cpx16 {
+                r: input[2 * c],
+                i: input[2 * c + 1],
+            };
+        }
+        for &(p, m, fstride) in &self.stages {
+            for group in out.chunks_exact_mut(p * m) {
+                match p {
+                    4 => self.butterfly4(group, fstride, m),
+                    _ => self.butterfly2(group, fstride, m),
+                }
+            }
         }
     }
 
@@ -254,7 +281,10 @@ mod tests {
         // -1 * 32767 = -32767; (-32767 + 16384) >> 15 = -1 (floor).
         assert_eq!(sround(-32767), -1);
         // 1000 / 4 with 8191/32768: 1000 * 8191 = 8191000 -> 249.97 -> 250.
-        assert_eq!(fixdiv(Cpx16 { r: 1000, i: -1000 }, 4), Cpx16 { r: 250, i: -250 });
+        assert_eq!(
+            fixdiv(Cpx16 { r: 1000, i: -1000 }, 4),
+            Cpx16 { r: 250, i: -250 }
+        );
     }
 
     #[test]
@@ -264,8 +294,15 @@ mod tests {
         // k = 1 -> angle -pi/4 -> 32767 * 0.70711 = 23169.77 -> 23170.
         assert_eq!(f.twiddles[0], Cpx16 { r: 32767, i: 0 });
         assert_eq!(f.twiddles[2], Cpx16 { r: 0, i: -32767 });
-        assert_eq!(f.twiddles[1], Cpx16 { r: 23170, i: -23170 });
-        assert_eq!(f.radices, vec![4, 2]);
+        assert_eq!(
+            f.twiddles[1],
+            Cpx16 {
+                r: 23170,
+                i: -23170
+            }
+        );
+        // Stages innermost first: the radix 2 (m = 1, stride 4), then the radix 4 (m = 2, stride 1).
+        assert_eq!(f.stages, vec![(2, 1, 4), (4, 2, 1)]);
     }
 
     #[test]
@@ -301,6 +338,6 @@ mod tests {
     fn rejects_bad_sizes() {
         assert!(KissFftR16::new(12).is_none());
         assert!(KissFftR16::new(2).is_none());
-        assert_eq!(KissFftR16::new(512).unwrap().radices, vec![4, 4, 4, 4]);
+        assert_eq!(KissFftR16::new(512).unwrap().stages.len(), 4);
     }
 }

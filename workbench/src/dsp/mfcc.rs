@@ -128,7 +128,10 @@ impl Mfcc {
                 cfg.lower_edge_hertz, cfg.upper_edge_hertz
             ));
         }
-        if cfg.num_mel_bins == 0 || cfg.num_coefficients == 0 || cfg.num_coefficients > cfg.num_mel_bins {
+        if cfg.num_mel_bins == 0
+            || cfg.num_coefficients == 0
+            || cfg.num_coefficients > cfg.num_mel_bins
+        {
             return bad(format!(
                 "need 1 <= num_coefficients ({}) <= num_mel_bins ({})",
                 cfg.num_coefficients, cfg.num_mel_bins
@@ -151,7 +154,8 @@ impl Mfcc {
                     (DctScaling::Tf, _) => 2.0 * base,
                 };
                 (0..nm).map(move |i| {
-                    let angle = std::f64::consts::PI * k as f64 * (2 * i + 1) as f64 / (2 * nm) as f64;
+                    let angle =
+                        std::f64::consts::PI * k as f64 * (2 * i + 1) as f64 / (2 * nm) as f64;
                     (scale * angle.cos()) as f32
                 })
             })
@@ -247,9 +251,11 @@ impl Mfcc {
                     None => Complex32::default(),
                 };
             }
-            self.fft.process_with_scratch(&mut self.buf, &mut self.scratch);
+            self.fft
+                .process_with_scratch(&mut self.buf, &mut self.scratch);
             for (m, b) in self.magnitude.iter_mut().zip(&self.buf) {
-                *m = b.norm();
+                // |z| as sqrt(re^2 + im^2): hypot's overflow care is not needed here.
+                *m = (b.re * b.re + b.im * b.im).sqrt();
             }
             for (lm, band) in self.log_mel.iter_mut().zip(&self.mel) {
                 let spec = &self.magnitude[band.start..band.start + band.weights.len()];

@@ -177,7 +177,8 @@ impl Filterbank {
             .map(|i| mel_low + mel_spacing * (i + 1) as f32)
             .collect();
         // 0.5 * sample_rate in double over (float)(spectrum_size) - 1, stored as float.
-        let hz_per_sbin = (0.5 * cfg.sample_rate as f64 / (spectrum_size as f32 - 1.0) as f64) as f32;
+        let hz_per_sbin =
+            (0.5 * cfg.sample_rate as f64 / (spectrum_size as f32 - 1.0) as f64) as f32;
         // DC is always excluded: 1.5 + lower / hz (float division, double add), truncated.
         let start_index = (1.5 + (cfg.lower_band_limit / hz_per_sbin) as f64) as usize;
         let mut bands = Vec::with_capacity(n1);
@@ -188,7 +189,11 @@ impl Filterbank {
             while freq < spectrum_size && freq_to_mel(freq as f32 * hz_per_sbin) <= center {
                 freq += 1;
             }
-            let denom = if chan == 0 { mel_low } else { centers[chan - 1] };
+            let denom = if chan == 0 {
+                mel_low
+            } else {
+                centers[chan - 1]
+            };
             let (weights, unweights) = (chan_start..freq)
                 .map(|f| {
                     let w = (center - freq_to_mel(f as f32 * hz_per_sbin)) / (center - denom);
@@ -293,7 +298,8 @@ fn sqrt64(mut num: u64) -> u32 {
 /// PCAN's gain for one value (`PcanGainLookupFunction`), float maths as the reference.
 fn pcan_gain(cfg: &MicroFrontendConfig, input_bits: i32, x: u32) -> i16 {
     let x_as_float = x as f32 / (1u32 << input_bits) as f32;
-    let gain = (1u32 << cfg.gain_bits) as f32 * (x_as_float + cfg.pcan_offset).powf(-cfg.pcan_strength);
+    let gain =
+        (1u32 << cfg.gain_bits) as f32 * (x_as_float + cfg.pcan_offset).powf(-cfg.pcan_strength);
     if gain > i16::MAX as f32 {
         return i16::MAX;
     }
@@ -558,7 +564,9 @@ impl MicroFrontend {
         for v in &mut self.fft_in[..self.window_size] {
             *v = ((*v as u16) << input_shift) as i16;
         }
-        self.fft_in[self.window_size..].iter_mut().for_each(|v| *v = 0);
+        self.fft_in[self.window_size..]
+            .iter_mut()
+            .for_each(|v| *v = 0);
         self.fft.process(&self.fft_in, &mut self.fft_out);
 
         // Energies of the bins the filterbank reads (others get zero weight).
@@ -613,7 +621,8 @@ impl MicroFrontend {
                 >> NOISE_REDUCTION_BITS) as u32;
             *est = estimate;
             estimate = estimate.min(scaled_up);
-            let floor = ((*s as u64 * self.min_signal_remaining as u64) >> NOISE_REDUCTION_BITS) as u32;
+            let floor =
+                ((*s as u64 * self.min_signal_remaining as u64) >> NOISE_REDUCTION_BITS) as u32;
             let subtracted = (scaled_up - estimate) >> bits;
             *s = subtracted.max(floor);
         }

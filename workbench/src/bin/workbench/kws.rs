@@ -123,7 +123,10 @@ pub fn bench_features(a: BenchFeaturesArgs, python: &Path, script: &Path) -> Res
         .with_context(|| format!("reading clips from {}", input.display()))?;
     clips.truncate(a.clips.max(1) * per);
     let n = clips.len() / per;
-    let tmp = std::env::temp_dir().join(format!("workbench-bench-features-{}.npy", std::process::id()));
+    let tmp = std::env::temp_dir().join(format!(
+        "workbench-bench-features-{}.npy",
+        std::process::id()
+    ));
     write_clips_npy(&tmp, &clips, per)?;
     let views: Vec<&[i16]> = clips.chunks_exact(per).collect();
     let budget = Duration::from_secs_f64(a.seconds);
@@ -163,7 +166,10 @@ pub fn bench_features(a: BenchFeaturesArgs, python: &Path, script: &Path) -> Res
             script.display(),
             String::from_utf8_lossy(&o.stderr).trim()
         ),
-        Err(e) => eprintln!("workbench: Python peers not measured: cannot run {}: {e}", python.display()),
+        Err(e) => eprintln!(
+            "workbench: Python peers not measured: cannot run {}: {e}",
+            python.display()
+        ),
     }
     let (micro_ours, mfcc_ours) = (rows[0].1, rows[1].1);
     println!(
@@ -171,12 +177,12 @@ pub fn bench_features(a: BenchFeaturesArgs, python: &Path, script: &Path) -> Res
         "engine", "clips/s", "us/clip", "ours is x"
     );
     for (name, r) in &rows {
-        let ours = if name.contains("micro") { micro_ours } else { mfcc_ours };
-        println!(
-            "{name:<34} {r:>10.0} {:>12.1} {:>14.1}",
-            1e6 / r,
-            ours / r
-        );
+        let ours = if name.contains("micro") {
+            micro_ours
+        } else {
+            mfcc_ours
+        };
+        println!("{name:<34} {r:>10.0} {:>12.1} {:>14.1}", 1e6 / r, ours / r);
     }
     Ok(())
 }
