@@ -287,7 +287,7 @@ impl SpeechCommands {
         let mut unknown: BTreeMap<Split, Vec<Sample>> = BTreeMap::new();
         for (word, rel, path) in all {
             let split = match &lists {
-                (Some(v), Some(t)) if v.contains(&rel) => Split::Validation,
+                (Some(v), Some(_)) if v.contains(&rel) => Split::Validation,
                 (Some(_), Some(t)) if t.contains(&rel) => Split::Testing,
                 (Some(_), Some(_)) => Split::Training,
                 _ => which_set(&rel, cfg.validation_percentage, cfg.testing_percentage),
