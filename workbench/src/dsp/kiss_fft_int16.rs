@@ -5,7 +5,9 @@
 //! DFT rounded once: every radix stage first divides its inputs by the radix
 //! (`x * (32767 / p)`, rounded), every twiddle is `round(32767 * cos)` and every
 //! complex product is rounded to 16 bits, and sums wrap at 16 bits. The outputs
-//! therefore differ from a float FFT (`rustfft`) by a few least significant bits,
+//! therefore differ from a float FFT (`rustfft`) by a few least significant bits
+//! (on windowed full-scale noise about 80% of the 257 bins differ from the exact
+//! DFT / n rounded, by up to 3 LSB; see the tests),
 //! and those bits survive into the front end's energies, square roots and logs.
 //! Bit-exactness with TensorFlow's `audio_microfrontend` op thus needs this
 //! arithmetic, not a float FFT followed by scaling and rounding; this module
