@@ -236,35 +236,44 @@ impl KissFftR16 {
     }
 
     fn butterfly2(&self, f: &mut [Cpx16], fstride: usize, m: usize) {
-        for k in 0..m {
-            let a = fixdiv(f[k], 2);
-            let b = fixdiv(f[k + m], 2);
-            let t = cmul(b, self.twiddles[k * fstride]);
-            f[k + m] = sub(a, t);
-            f[k] = add(a, t);
+        let (f0, f1) = f.split_at_mut(m);
+        let tw = self.twiddles.iter().step_by(fstride);
+        for ((a, b), &w) in f0.iter_mut().zip(f1.iter_mut()).zip(tw) {
+            let x = fixdiv(*a, 2);
+            let t = cmul(fixdiv(*b, 2), w);
+            *b = sub(x, t);
+            *a = add(x, t);
         }
     }
 
     fn butterfly4(&self, f: &mut [Cpx16], fstride: usize, m: usize) {
-        for k in 0..m {
-            let f0 = fixdiv(f[k], 4);
-            let f1 = fixdiv(f[k + m], 4);
-            let f2 = fixdiv(f[k + 2 * m], 4);
-            let f3 = fixdiv(f[k + 3 * m], 4);
-            let s0 = cmul(f1, self.twiddles[k * fstride]);
-            let s1 = cmul(f2, self.twiddles[2 * k * fstride]);
-            let s2 = cmul(f3, self.twiddles[3 * k * fstride]);
-            let s5 = sub(f0, s1);
-            let f0 = add(f0, s1);
+        let (f0, rest) = f.split_at_mut(m);
+        let (f1, rest) = rest.split_at_mut(m);
+        let (f2, f3) = rest.split_at_mut(m);
+        let tw1 = self.twiddles.iter().step_by(fstride);
+        let tw2 = self.twiddles.iter().step_by(2 * fstride);
+        let tw3 = self.twiddles.iter().step_by(3 * fstride);
+        let quads = f0
+            .iter_mut()
+            .zip(f1.iter_mut())
+            .zip(f2.iter_mut())
+            .zip(f3.iter_mut());
+        for ((((a, b), c), d), ((&w1, &w2), &w3)) in quads.zip(tw1.zip(tw2).zip(tw3)) {
+            let x0 = fixdiv(*a, 4);
+            let s0 = cmul(fixdiv(*b, 4), w1);
+            let s1 = cmul(fixdiv(*c, 4), w2);
+            let s2 = cmul(fixdiv(*d, 4), w3);
+            let s5 = sub(x0, s1);
+            let x0 = add(x0, s1);
             let s3 = add(s0, s2);
             let s4 = sub(s0, s2);
-            f[k + 2 * m] = sub(f0, s3);
-            f[k] = add(f0, s3);
-            f[k + m] = Cpx16 {
+            *c = sub(x0, s3);
+            *a = add(x0, s3);
+            *b = Cpx16 {
                 r: s5.r.wrapping_add(s4.i),
                 i: s5.i.wrapping_sub(s4.r),
             };
-            f[k + 3 * m] = Cpx16 {
+            *d = Cpx16 {
                 r: s5.r.wrapping_sub(s4.i),
                 i: s5.i.wrapping_add(s4.r),
             };

@@ -138,12 +138,6 @@ fn msb32(n: u32) -> u32 {
     32 - n.leading_zeros()
 }
 
-/// `floor(log2(n)) + 1`, 0 for 0 (`MostSignificantBit64`).
-#[inline(always)]
-fn msb64(n: u64) -> u32 {
-    64 - n.leading_zeros()
-}
-
 /// `FreqToMel`: `1127 ln(1 + f / 700)` in double, narrowed to float.
 fn freq_to_mel(freq: f32) -> f32 {
     (1127.0 * (freq as f64 / 700.0).ln_1p()) as f32
@@ -248,7 +242,38 @@ impl Filterbank {
 }
 
 /// Integer square root rounded to nearest, saturating at 0xFFFF (`Sqrt32`).
-fn sqrt32(mut num: u32) -> u32 {
+///
+/// The reference computes the floor root digit by digit and adds one when the
+/// remainder exceeds the root (unless the root is already 0xFFFF); the same
+/// rule on `isqrt` gives the same result.
+fn sqrt32(num: u32) -> u32 {
+    let res = num.isqrt();
+    let rem = num - res * res;
+    if rem > res && res != 0xFFFF {
+        res + 1
+    } else {
+        res
+    }
+}
+
+/// Integer square root of a 64-bit value (`Sqrt64`; the 32-bit path when the high word is 0).
+fn sqrt64(num: u64) -> u32 {
+    if num >> 32 == 0 {
+        return sqrt32(num as u32);
+    }
+    let res = num.isqrt();
+    let rem = num - res * res;
+    let res = if rem > res && res != 0xFFFF_FFFF {
+        res + 1
+    } else {
+        res
+    };
+    res as u32
+}
+
+/// The reference's digit-by-digit `Sqrt32`, kept to check [`sqrt32`] against.
+#[cfg(test)]
+fn sqrt32_digits(mut num: u32) -> u32 {
     if num == 0 {
         return 0;
     }
@@ -269,30 +294,6 @@ fn sqrt32(mut num: u32) -> u32 {
         res += 1;
     }
     res
-}
-
-/// Integer square root of a 64-bit value (`Sqrt64`; 32-bit path when the high word is 0).
-fn sqrt64(mut num: u64) -> u32 {
-    if num >> 32 == 0 {
-        return sqrt32(num as u32);
-    }
-    let mut res = 0u64;
-    let max_bit_number = (64 - msb64(num)) | 1;
-    let mut bit = 1u64 << (63 - max_bit_number);
-    let iterations = (63 - max_bit_number) / 2 + 1;
-    for _ in 0..iterations {
-        if num >= res + bit {
-            num -= res + bit;
-            res = (res >> 1) + bit;
-        } else {
-            res >>= 1;
-        }
-        bit >>= 2;
-    }
-    if num > res && res != 0xFFFF_FFFF {
-        res += 1;
-    }
-    res as u32
 }
 
 /// PCAN's gain for one value (`PcanGainLookupFunction`), float maths as the reference.
@@ -663,6 +664,19 @@ mod tests {
         assert_eq!(sqrt64(1 << 40), 1 << 20);
         // 2^40 + 2^21: sqrt = 2^20 + 1 - tiny, remainder above res -> 2^20 + 1.
         assert_eq!(sqrt64((1 << 40) + (1 << 21)), (1 << 20) + 1);
+        // u64::MAX: 2^32 - 1 remainder 2^33 - 2 > root, but the root saturates.
+        assert_eq!(sqrt64(u64::MAX), 0xFFFF_FFFF);
+        // The isqrt form equals the reference's digit-by-digit loop.
+        let mut x = 1u32;
+        for _ in 0..200_000 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            for v in [x, x >> 7, x >> 17, x >> 25] {
+                assert_eq!(sqrt32(v), sqrt32_digits(v), "{v}");
+            }
+        }
+        for v in (0..70_000u32).chain(u32::MAX - 70_000..=u32::MAX) {
+            assert_eq!(sqrt32(v), sqrt32_digits(v), "{v}");
+        }
     }
 
     #[test]
