@@ -3,7 +3,7 @@
 
 Usage:
   kws_features.py micro IN.npy OUT.npy [--window-size MS] [--window-step MS] [--channels N]
-                  [--enable-pcan] [--sample-rate HZ]
+                  [--no-pcan] [--sample-rate HZ]
   kws_features.py mfcc IN.npy OUT.npy [--frame-length N] [--frame-step N] [--fft-length N]
                   [--mel-bins N] [--lower-hz F] [--upper-hz F] [--coefficients N]
                   [--dct tf|ortho] [--sample-rate HZ]
@@ -11,7 +11,7 @@ Usage:
 IN.npy: int16 (N, samples). micro writes the op's uint16 output widened to int32
 (N, frames, channels) from
 tensorflow.lite.experimental.microfrontend's audio_microfrontend op (one call per clip,
-every other attribute at the op's default). mfcc writes float32 (N, frames, coefficients):
+every other attribute at the Python wrapper's default, which has PCAN on). mfcc writes float32 (N, frames, coefficients):
 x / 32768 -> tf.signal.stft (periodic Hann) -> |.| -> linear_to_mel_weight_matrix ->
 log(mel + 1e-6) -> tf.signal.mfccs_from_log_mel_spectrograms (--dct tf) or
 tf.signal.dct(type=2, norm="ortho") (--dct ortho) -> first N coefficients.
@@ -40,7 +40,7 @@ def micro(clips, a):
             window_size=a.window_size,
             window_step=a.window_step,
             num_channels=a.channels,
-            enable_pcan=a.enable_pcan,
+            enable_pcan=not a.no_pcan,
             out_scale=1,
             out_type=tf.uint16,
         )
@@ -79,7 +79,7 @@ def main():
     p.add_argument("--window-size", type=int, default=30)
     p.add_argument("--window-step", type=int, default=20)
     p.add_argument("--channels", type=int, default=40)
-    p.add_argument("--enable-pcan", action="store_true")
+    p.add_argument("--no-pcan", action="store_true")
     p.add_argument("--frame-length", type=int, default=480)
     p.add_argument("--frame-step", type=int, default=320)
     p.add_argument("--fft-length", type=int, default=512)

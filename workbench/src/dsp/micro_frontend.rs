@@ -77,7 +77,8 @@ pub struct MicroFrontendConfig {
     pub odd_smoothing: f32,
     /// Fraction of the signal always kept by noise reduction (0.05).
     pub min_signal_remaining: f32,
-    /// PCAN gain control on (op default false, as TensorFlow's speech_commands training uses it).
+    /// PCAN gain control on (true in the Python wrapper `audio_microfrontend`, which
+    /// speech_commands training calls without setting it; the C++ op's own default is false).
     pub enable_pcan: bool,
     /// PCAN gain normalization exponent (0.95).
     pub pcan_strength: f32,
@@ -92,7 +93,8 @@ pub struct MicroFrontendConfig {
 }
 
 impl MicroFrontendConfig {
-    /// The micro_speech settings: 30 ms window, 20 ms step, 40 channels, 125-7500 Hz, op defaults otherwise.
+    /// The micro_speech settings: 30 ms window, 20 ms step, 40 channels, 125-7500 Hz,
+    /// the Python op's defaults otherwise (PCAN on), as TensorFlow's speech_commands training runs it.
     pub fn micro_speech() -> Self {
         MicroFrontendConfig {
             window_size_ms: 30,
@@ -102,7 +104,7 @@ impl MicroFrontendConfig {
         }
     }
 
-    /// The `audio_microfrontend` op's own defaults (25 ms window, 10 ms step, 32 channels).
+    /// The defaults of the Python `audio_microfrontend` wrapper (25 ms window, 10 ms step, 32 channels, PCAN on).
     pub fn op_defaults() -> Self {
         MicroFrontendConfig {
             sample_rate: 16000,
@@ -115,7 +117,7 @@ impl MicroFrontendConfig {
             even_smoothing: 0.025,
             odd_smoothing: 0.06,
             min_signal_remaining: 0.05,
-            enable_pcan: false,
+            enable_pcan: true,
             pcan_strength: 0.95,
             pcan_offset: 80.0,
             gain_bits: 21,
