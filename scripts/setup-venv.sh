@@ -25,6 +25,8 @@ requirements=(
   # (scipy 1.17.1 is the newest for python 3.11).
   "scipy==1.17.1"
   "pyarrow==26.0.1"
+  # MFCC speed peer in `workbench bench features` (scripts/bench_features.py).
+  "librosa==0.11.0"
 )
 
 log() { echo "setup-venv: $*"; }

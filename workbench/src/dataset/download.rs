@@ -119,6 +119,30 @@ pub fn fetch_with(
     Ok(())
 }
 
+/// Extracts a `.tar.gz` archive into `dest_dir` (entries escaping `dest_dir` are refused).
+#[cfg(feature = "download")]
+pub fn extract_tar_gz(archive: &Path, dest_dir: &Path) -> Result<()> {
+    let file = std::fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    std::fs::create_dir_all(dest_dir).map_err(|e| Error::io(dest_dir, e))?;
+    // `unpack` skips entries with `..` or absolute paths.
+    tar.unpack(dest_dir).map_err(|e| {
+        Error::bad_file(
+            archive,
+            format!("cannot extract into {}: {e}", dest_dir.display()),
+        )
+    })
+}
+
+/// Extracts a `.tar.gz` archive (disabled without the `download` feature).
+#[cfg(not(feature = "download"))]
+pub fn extract_tar_gz(archive: &Path, _dest_dir: &Path) -> Result<()> {
+    Err(Error::bad_file(
+        archive,
+        "extracting archives is disabled (workbench was built without the `download` feature)",
+    ))
+}
+
 #[cfg(feature = "download")]
 mod http {
     use std::fs::{File, OpenOptions};

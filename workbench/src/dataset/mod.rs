@@ -4,3 +4,5 @@ pub mod download;
 pub mod emg;
 pub mod idx;
 pub mod mnist;
+pub mod speech_commands;
+pub mod wav;

@@ -11,6 +11,8 @@ mod bench_depthwise;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+mod kws;
+
 use workbench::tflite::runtime::Kernels;
 use workbench::tutorial::mnist::{self, MnistConfig};
 use workbench::{bench, data_dir, dataset, estimate, infer, npy, tflite};
@@ -76,7 +78,7 @@ enum Cmd {
     },
     /// Downloads a dataset into the data directory (verifying SHA-256).
     Download {
-        /// Dataset name: mnist.
+        /// Dataset name: mnist or speech_commands.
         dataset: String,
         /// Data directory (default: $WORKBENCH_DATA, else the user cache).
         #[arg(long)]
@@ -86,6 +88,11 @@ enum Cmd {
     Emg {
         #[command(subcommand)]
         cmd: emg::EmgCmd,
+    },
+    /// Keyword spotting: audio features.
+    Kws {
+        #[command(subcommand)]
+        cmd: kws::KwsCmd,
     },
     /// Benchmarks against the Python peers, in the same run.
     Bench {
@@ -108,6 +115,8 @@ enum MnistCmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// Keyword-spotting features: clips/s of our micro front end and MFCC against TensorFlow and librosa.
+    Features(kws::BenchFeaturesArgs),
     /// int8 inferences/s: our kernels against the TFLite interpreter (reference and XNNPACK).
     Infer {
         /// The int8 .tflite model.
@@ -233,6 +242,13 @@ fn print_summary(run: &mnist::MnistRun) {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
+        Cmd::Kws { cmd } => kws::run(cmd)?,
+        Cmd::Bench {
+            cmd: BenchCmd::Features(a),
+        } => {
+            let python = default_python(a.python.clone());
+            kws::bench_features(a, &python, &repo_root().join("scripts/bench_features.py"))?
+        }
         Cmd::Mnist {
             cmd: MnistCmd::Train { run, out },
         } => {
@@ -289,7 +305,11 @@ fn run(cli: Cli) -> Result<()> {
                     )?;
                     println!("mnist is in {}", dir.join("mnist").display());
                 }
-                other => bail!("unknown dataset {other:?}; known: mnist"),
+                "speech_commands" => {
+                    let d = dataset::speech_commands::download(&dir, true)?;
+                    println!("speech commands v0.02 is in {}", d.display());
+                }
+                other => bail!("unknown dataset {other:?}; known: mnist, speech_commands"),
             }
         }
         Cmd::Emg { cmd } => emg::run(cmd)?,

@@ -1,0 +1,749 @@
+//! The TFLite-Micro audio front end (`audio_microfrontend`), bit-exact.
+//!
+//! Per frame of int16 audio: a fixed-point Hann window, a 16-bit fixed-point
+//! real FFT (KISS FFT's arithmetic, see [`super::kiss_fft_int16`]), energies,
+//! a mel filterbank with 12-bit weights, an integer square root, noise
+//! reduction (a per-channel running noise estimate is subtracted), optional
+//! PCAN gain control, and an integer log; the result is one `u16` per channel.
+//! The steps, constants and integer widths follow
+//! `tensorflow/lite/experimental/microfrontend/lib` so that the output equals
+//! TensorFlow's `audio_microfrontend` op bit for bit (tested against
+//! tensorflow-cpu 2.21). Float appears only when building the tables, with
+//! the reference's float/double mix reproduced.
+//!
+//! Training in TensorFlow's speech_commands scripts uses the output times
+//! 10/256 ([`to_float`]); a device feeds an int8 model with [`to_int8`].
+
+use super::kiss_fft_int16::{Cpx16, KissFftR16};
+use crate::error::{Error, Result};
+
+/// Fraction bits of the window coefficients (`kFrontendWindowBits`).
+const WINDOW_BITS: u32 = 12;
+/// Fraction bits of the filterbank weights (`kFilterbankBits`).
+const FILTERBANK_BITS: i32 = 12;
+/// Fraction bits of the noise-reduction coefficients (`kNoiseReductionBits`).
+const NOISE_REDUCTION_BITS: u32 = 14;
+/// Fraction bits of PCAN's signal-to-noise ratio (`kPcanSnrBits`).
+const PCAN_SNR_BITS: u32 = 12;
+/// Fraction bits of PCAN's output (`kPcanOutputBits`).
+const PCAN_OUTPUT_BITS: u32 = 6;
+/// Intervals of PCAN's piecewise-quadratic gain table (`kWideDynamicFunctionBits`).
+const WIDE_DYNAMIC_FUNCTION_BITS: u32 = 32;
+/// Entries of PCAN's gain table (`kWideDynamicFunctionLUTSize`).
+const WIDE_DYNAMIC_FUNCTION_LUT_SIZE: usize = 4 * WIDE_DYNAMIC_FUNCTION_BITS as usize - 3;
+/// `log2` of the log's fixed-point scale (`kLogScaleLog2`).
+const LOG_SCALE_LOG2: u32 = 16;
+/// The log's fixed-point scale (`kLogScale`).
+const LOG_SCALE: u32 = 1 << LOG_SCALE_LOG2;
+/// `log2` of the number of log table segments (`kLogSegmentsLog2`).
+const LOG_SEGMENTS_LOG2: u32 = 7;
+/// `ln(2)` in Q16 (`kLogCoeff`).
+const LOG_COEFF: u64 = 45426;
+/// Correction from a linear interpolation of `log2(1 + x)` (`kLogLut`), Q16, 129 segments plus padding.
+const LOG_LUT: [u16; 130] = [
+    0, 224, 442, 654, 861, 1063, 1259, 1450, 1636, 1817, 1992, 2163, 2329, 2490, 2646, 2797, 2944,
+    3087, 3224, 3358, 3487, 3611, 3732, 3848, 3960, 4068, 4172, 4272, 4368, 4460, 4549, 4633, 4714,
+    4791, 4864, 4934, 5001, 5063, 5123, 5178, 5231, 5280, 5326, 5368, 5408, 5444, 5477, 5507, 5533,
+    5557, 5578, 5595, 5610, 5622, 5631, 5637, 5640, 5641, 5638, 5633, 5626, 5615, 5602, 5586, 5568,
+    5547, 5524, 5498, 5470, 5439, 5406, 5370, 5332, 5291, 5249, 5203, 5156, 5106, 5054, 5000, 4944,
+    4885, 4825, 4762, 4697, 4630, 4561, 4490, 4416, 4341, 4264, 4184, 4103, 4020, 3935, 3848, 3759,
+    3668, 3575, 3481, 3384, 3286, 3186, 3084, 2981, 2875, 2768, 2659, 2549, 2437, 2323, 2207, 2090,
+    1971, 1851, 1729, 1605, 1480, 1353, 1224, 1094, 963, 830, 695, 559, 421, 282, 142, 0, 0,
+];
+
+/// Scale from the front end's `u16` output to the float features TensorFlow's training uses (10/256).
+pub const FLOAT_SCALE: f32 = 10.0 / 256.0;
+
+/// The front end's settings; the names and defaults are the `audio_microfrontend` op's attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MicroFrontendConfig {
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    /// Window length in ms (op default 25; micro_speech 30).
+    pub window_size_ms: u32,
+    /// Window step in ms (op default 10; micro_speech 20).
+    pub window_step_ms: u32,
+    /// Filterbank channels (op default 32; micro_speech 40).
+    pub num_channels: usize,
+    /// Lowest frequency of the filterbank in Hz (125).
+    pub lower_band_limit: f32,
+    /// Highest frequency of the filterbank in Hz (7500).
+    pub upper_band_limit: f32,
+    /// Noise reduction: scale the signal up by `2^smoothing_bits` before smoothing (10).
+    pub smoothing_bits: u32,
+    /// Noise estimate smoothing for even channels (0.025).
+    pub even_smoothing: f32,
+    /// Noise estimate smoothing for odd channels (0.06).
+    pub odd_smoothing: f32,
+    /// Fraction of the signal always kept by noise reduction (0.05).
+    pub min_signal_remaining: f32,
+    /// PCAN gain control on (true in the Python wrapper `audio_microfrontend`, which
+    /// speech_commands training calls without setting it; the C++ op's own default is false).
+    pub enable_pcan: bool,
+    /// PCAN gain normalization exponent (0.95).
+    pub pcan_strength: f32,
+    /// PCAN offset added in the normalization denominator (80).
+    pub pcan_offset: f32,
+    /// PCAN fractional gain bits (21).
+    pub gain_bits: i32,
+    /// Log scaling on (true).
+    pub enable_log: bool,
+    /// Log output scale: `2^scale_shift` (6).
+    pub scale_shift: u32,
+}
+
+impl MicroFrontendConfig {
+    /// The micro_speech settings: 30 ms window, 20 ms step, 40 channels, 125-7500 Hz,
+    /// the Python op's defaults otherwise (PCAN on), as TensorFlow's speech_commands training runs it.
+    pub fn micro_speech() -> Self {
+        MicroFrontendConfig {
+            window_size_ms: 30,
+            window_step_ms: 20,
+            num_channels: 40,
+            ..Self::op_defaults()
+        }
+    }
+
+    /// The defaults of the Python `audio_microfrontend` wrapper (25 ms window, 10 ms step, 32 channels, PCAN on).
+    pub fn op_defaults() -> Self {
+        MicroFrontendConfig {
+            sample_rate: 16000,
+            window_size_ms: 25,
+            window_step_ms: 10,
+            num_channels: 32,
+            lower_band_limit: 125.0,
+            upper_band_limit: 7500.0,
+            smoothing_bits: 10,
+            even_smoothing: 0.025,
+            odd_smoothing: 0.06,
+            min_signal_remaining: 0.05,
+            enable_pcan: true,
+            pcan_strength: 0.95,
+            pcan_offset: 80.0,
+            gain_bits: 21,
+            enable_log: true,
+            scale_shift: 6,
+        }
+    }
+}
+
+impl Default for MicroFrontendConfig {
+    /// [`MicroFrontendConfig::micro_speech`].
+    fn default() -> Self {
+        Self::micro_speech()
+    }
+}
+
+/// `floor(log2(n)) + 1`, 0 for 0 (`MostSignificantBit32`).
+#[inline(always)]
+fn msb32(n: u32) -> u32 {
+    32 - n.leading_zeros()
+}
+
+/// `FreqToMel`: `1127 ln(1 + f / 700)` in double, narrowed to float.
+fn freq_to_mel(freq: f32) -> f32 {
+    (1127.0 * (freq as f64 / 700.0).ln_1p()) as f32
+}
+
+/// One filterbank channel's bins: `weights[j]` applies to FFT bin `start + j`.
+#[derive(Debug, Clone)]
+struct Band {
+    start: usize,
+    weights: Vec<u64>,
+    unweights: Vec<u64>,
+}
+
+/// The mel filterbank in 12-bit fixed point (`FilterbankPopulateState`).
+#[derive(Debug, Clone)]
+struct Filterbank {
+    start_index: usize,
+    end_index: usize,
+    /// `num_channels + 1` bands; output channel c sums band c+1's weights and band c's unweights.
+    bands: Vec<Band>,
+}
+
+impl Filterbank {
+    fn new(cfg: &MicroFrontendConfig, spectrum_size: usize) -> Result<Self> {
+        let n1 = cfg.num_channels + 1;
+        // Center frequencies in float, as CalculateCenterFrequencies.
+        let mel_low = freq_to_mel(cfg.lower_band_limit);
+        let mel_hi = freq_to_mel(cfg.upper_band_limit);
+        let mel_spacing = (mel_hi - mel_low) / n1 as f32;
+        let centers: Vec<f32> = (0..n1)
+            .map(|i| mel_low + mel_spacing * (i + 1) as f32)
+            .collect();
+        // 0.5 * sample_rate in double over (float)(spectrum_size) - 1, stored as float.
+        let hz_per_sbin =
+            (0.5 * cfg.sample_rate as f64 / (spectrum_size as f32 - 1.0) as f64) as f32;
+        // DC is always excluded: 1.5 + lower / hz (float division, double add), truncated.
+        let start_index = (1.5 + (cfg.lower_band_limit / hz_per_sbin) as f64) as usize;
+        let mut bands = Vec::with_capacity(n1);
+        let mut end_index = 0;
+        let mut chan_start = start_index;
+        for (chan, &center) in centers.iter().enumerate() {
+            let mut freq = chan_start;
+            while freq < spectrum_size && freq_to_mel(freq as f32 * hz_per_sbin) <= center {
+                freq += 1;
+            }
+            let denom = if chan == 0 {
+                mel_low
+            } else {
+                centers[chan - 1]
+            };
+            let (weights, unweights) = (chan_start..freq)
+                .map(|f| {
+                    let w = (center - freq_to_mel(f as f32 * hz_per_sbin)) / (center - denom);
+                    let q = |v: f64| (v * (1 << FILTERBANK_BITS) as f64 + 0.5).floor() as i16;
+                    // weight: float product, double add; unweight: double throughout.
+                    let weight = ((w * (1 << FILTERBANK_BITS) as f32) as f64 + 0.5).floor() as i16;
+                    let unweight = q(1.0 - w as f64);
+                    (weight as u64, unweight as u64)
+                })
+                .unzip();
+            bands.push(Band {
+                start: chan_start,
+                weights,
+                unweights,
+            });
+            end_index = end_index.max(freq);
+            chan_start = freq;
+        }
+        if end_index >= spectrum_size {
+            return Err(Error::Msg(format!(
+                "micro frontend: filterbank needs FFT bin {end_index}, above the spectrum's {spectrum_size} bins \
+                 (upper_band_limit {} Hz at sample_rate {} Hz)",
+                cfg.upper_band_limit, cfg.sample_rate
+            )));
+        }
+        Ok(Filterbank {
+            start_index,
+            end_index,
+            bands,
+        })
+    }
+
+    /// Channel energies (`FilterbankAccumulateChannels`), then `sqrt >> shift` (`FilterbankSqrt`).
+    fn apply(&self, energy: &[i32], shift: u32, out: &mut [u32]) {
+        let mut carry = 0u64; // the previous band's unweighted sum
+        for (chan, band) in self.bands.iter().enumerate() {
+            let e = &energy[band.start..band.start + band.weights.len()];
+            let mut weighted = carry;
+            let mut unweighted = 0u64;
+            for ((&w, &u), &m) in band.weights.iter().zip(&band.unweights).zip(e) {
+                // int32 energy widened to uint64 with sign extension, as the C cast does.
+                let m = m as i64 as u64;
+                weighted = weighted.wrapping_add(w.wrapping_mul(m));
+                unweighted = unweighted.wrapping_add(u.wrapping_mul(m));
+            }
+            if chan > 0 {
+                out[chan - 1] = sqrt64(weighted) >> shift;
+            }
+            carry = unweighted;
+        }
+    }
+}
+
+/// Integer square root rounded to nearest, saturating at 0xFFFF (`Sqrt32`).
+///
+/// The reference computes the floor root digit by digit and adds one when the
+/// remainder exceeds the root (unless the root is already 0xFFFF); the same
+/// rule on `isqrt` gives the same result.
+fn sqrt32(num: u32) -> u32 {
+    let res = num.isqrt();
+    let rem = num - res * res;
+    if rem > res && res != 0xFFFF {
+        res + 1
+    } else {
+        res
+    }
+}
+
+/// Integer square root of a 64-bit value (`Sqrt64`; the 32-bit path when the high word is 0).
+fn sqrt64(num: u64) -> u32 {
+    if num >> 32 == 0 {
+        return sqrt32(num as u32);
+    }
+    let res = num.isqrt();
+    let rem = num - res * res;
+    let res = if rem > res && res != 0xFFFF_FFFF {
+        res + 1
+    } else {
+        res
+    };
+    res as u32
+}
+
+/// The reference's digit-by-digit `Sqrt32`, kept to check [`sqrt32`] against.
+#[cfg(test)]
+fn sqrt32_digits(mut num: u32) -> u32 {
+    if num == 0 {
+        return 0;
+    }
+    let mut res = 0u32;
+    let max_bit_number = (32 - msb32(num)) | 1;
+    let mut bit = 1u32 << (31 - max_bit_number);
+    let iterations = (31 - max_bit_number) / 2 + 1;
+    for _ in 0..iterations {
+        if num >= res + bit {
+            num -= res + bit;
+            res = (res >> 1) + bit;
+        } else {
+            res >>= 1;
+        }
+        bit >>= 2;
+    }
+    if num > res && res != 0xFFFF {
+        res += 1;
+    }
+    res
+}
+
+/// PCAN's gain for one value (`PcanGainLookupFunction`), float maths as the reference.
+fn pcan_gain(cfg: &MicroFrontendConfig, input_bits: i32, x: u32) -> i16 {
+    let x_as_float = x as f32 / (1u32 << input_bits) as f32;
+    let gain =
+        (1u32 << cfg.gain_bits) as f32 * (x_as_float + cfg.pcan_offset).powf(-cfg.pcan_strength);
+    if gain > i16::MAX as f32 {
+        return i16::MAX;
+    }
+    (gain + 0.5) as i16
+}
+
+/// PCAN's piecewise-quadratic gain table (`PcanGainControlPopulateState`).
+fn pcan_lut(cfg: &MicroFrontendConfig, input_bits: i32) -> Vec<i16> {
+    let mut lut = vec![0i16; WIDE_DYNAMIC_FUNCTION_LUT_SIZE];
+    lut[0] = pcan_gain(cfg, input_bits, 0);
+    lut[1] = pcan_gain(cfg, input_bits, 1);
+    for interval in 2..=WIDE_DYNAMIC_FUNCTION_BITS {
+        let x0 = 1u32 << (interval - 1);
+        let x1 = x0 + (x0 >> 1);
+        let x2 = if interval == WIDE_DYNAMIC_FUNCTION_BITS {
+            x0 + (x0 - 1)
+        } else {
+            2 * x0
+        };
+        let y0 = pcan_gain(cfg, input_bits, x0);
+        let y1 = pcan_gain(cfg, input_bits, x1);
+        let y2 = pcan_gain(cfg, input_bits, x2);
+        let diff1 = y1 as i32 - y0 as i32;
+        let diff2 = y2 as i32 - y0 as i32;
+        let a1 = 4 * diff1 - diff2;
+        let a2 = diff2 - a1;
+        let at = 4 * interval as usize - 6;
+        lut[at] = y0;
+        lut[at + 1] = a1 as i16;
+        lut[at + 2] = a2 as i16;
+    }
+    lut
+}
+
+/// Interpolates the gain table at `x` (`WideDynamicFunction`).
+fn wide_dynamic_function(x: u32, lut: &[i16]) -> i16 {
+    if x <= 2 {
+        return lut[x as usize];
+    }
+    let interval = msb32(x);
+    let l = &lut[4 * interval as usize - 6..];
+    let frac = (if interval < 11 {
+        x << (11 - interval)
+    } else {
+        x >> (interval - 11)
+    } & 0x3FF) as i32;
+    let mut result = (l[2] as i32 * frac) >> 5;
+    result = result.wrapping_add(((l[1] as i32 as u32) << 5) as i32);
+    result = result.wrapping_mul(frac);
+    result = (result.wrapping_add(1 << 14)) >> 15;
+    result = result.wrapping_add(l[0] as i32);
+    result as i16
+}
+
+/// Compresses a Q12 SNR to the Q6 output (`PcanShrink`).
+fn pcan_shrink(x: u32) -> u32 {
+    if x < (2 << PCAN_SNR_BITS) {
+        x.wrapping_mul(x) >> (2 + 2 * PCAN_SNR_BITS - PCAN_OUTPUT_BITS)
+    } else {
+        (x >> (PCAN_SNR_BITS - PCAN_OUTPUT_BITS)).wrapping_sub(1 << PCAN_OUTPUT_BITS)
+    }
+}
+
+/// `log2(x)`'s fraction in Q16 by table interpolation (`Log2FractionPart`).
+fn log2_fraction_part(x: u32, log2x: u32) -> u32 {
+    let mut frac = (x as i64 - (1i64 << log2x)) as i32;
+    if log2x < LOG_SCALE_LOG2 {
+        frac <<= LOG_SCALE_LOG2 - log2x;
+    } else {
+        frac >>= log2x - LOG_SCALE_LOG2;
+    }
+    let base_seg = (frac as u32) >> (LOG_SCALE_LOG2 - LOG_SEGMENTS_LOG2);
+    let seg_unit = (1u32 << LOG_SCALE_LOG2) >> LOG_SEGMENTS_LOG2;
+    let c0 = LOG_LUT[base_seg as usize] as i32;
+    let c1 = LOG_LUT[base_seg as usize + 1] as i32;
+    let seg_base = (seg_unit * base_seg) as i32;
+    let rel_pos = ((c1 - c0) * (frac - seg_base)) >> LOG_SCALE_LOG2;
+    (frac + c0 + rel_pos) as u32
+}
+
+/// `ln(x) * 2^scale_shift`, rounded, in integers (`Log`); `x > 1`.
+fn log_scaled(x: u32, scale_shift: u32) -> u32 {
+    let integer = msb32(x) - 1;
+    let fraction = log2_fraction_part(x, integer);
+    let log2 = (integer << LOG_SCALE_LOG2).wrapping_add(fraction);
+    let round = LOG_SCALE / 2;
+    let loge = ((LOG_COEFF * log2 as u64 + round as u64) >> LOG_SCALE_LOG2) as u32;
+    (loge.wrapping_shl(scale_shift).wrapping_add(round)) >> LOG_SCALE_LOG2
+}
+
+/// The front end with its tables built; [`MicroFrontend::compute`] runs it on a clip.
+#[derive(Debug, Clone)]
+pub struct MicroFrontend {
+    cfg: MicroFrontendConfig,
+    window_size: usize,
+    window_step: usize,
+    window: Vec<i16>,
+    fft: KissFftR16,
+    filterbank: Filterbank,
+    even_smoothing: u32,
+    odd_smoothing: u32,
+    min_signal_remaining: u32,
+    pcan_lut: Vec<i16>,
+    snr_shift: u32,
+    /// `MSB(fft_size) - 1 - 6`, the log's input correction.
+    correction_bits: i32,
+    // Scratch, reused across frames.
+    fft_in: Vec<i16>,
+    fft_out: Vec<Cpx16>,
+    energy: Vec<i32>,
+    signal: Vec<u32>,
+    estimate: Vec<u32>,
+}
+
+impl MicroFrontend {
+    /// Builds the window, FFT, filterbank and gain tables for `cfg`.
+    pub fn new(cfg: MicroFrontendConfig) -> Result<Self> {
+        let bad = |msg: String| Err(Error::Msg(format!("micro frontend: {msg}")));
+        let window_size = (cfg.window_size_ms as u64 * cfg.sample_rate as u64 / 1000) as usize;
+        let window_step = (cfg.window_step_ms as u64 * cfg.sample_rate as u64 / 1000) as usize;
+        if window_size < 3 || window_step == 0 {
+            return bad(format!(
+                "window of {} ms, step {} ms at {} Hz gives {window_size} and {window_step} samples; \
+                 need at least 3 and 1",
+                cfg.window_size_ms, cfg.window_step_ms, cfg.sample_rate
+            ));
+        }
+        if window_step > window_size {
+            return bad(format!(
+                "window step {window_step} samples is longer than the window ({window_size})"
+            ));
+        }
+        if cfg.num_channels == 0 {
+            return bad("num_channels must be at least 1".into());
+        }
+        if !(cfg.lower_band_limit >= 0.0 && cfg.upper_band_limit > cfg.lower_band_limit) {
+            return bad(format!(
+                "need 0 <= lower_band_limit < upper_band_limit, got {} and {}",
+                cfg.lower_band_limit, cfg.upper_band_limit
+            ));
+        }
+        if cfg.smoothing_bits > 16 || cfg.scale_shift > 16 {
+            return bad(format!(
+                "smoothing_bits {} and scale_shift {} must be at most 16",
+                cfg.smoothing_bits, cfg.scale_shift
+            ));
+        }
+        let fft_size = window_size.next_power_of_two();
+        let fft = KissFftR16::new(fft_size).expect("power of two >= 4");
+        let spectrum_size = fft_size / 2 + 1;
+        let filterbank = Filterbank::new(&cfg, spectrum_size)?;
+        // WindowPopulateState: float arg, double cosine, float value, rounded Q12.
+        let arg = (std::f64::consts::PI * 2.0 / window_size as f32 as f64) as f32;
+        let window = (0..window_size)
+            .map(|i| {
+                let v = (0.5 - 0.5 * (arg as f64 * (i as f64 + 0.5)).cos()) as f32;
+                ((v * (1 << WINDOW_BITS) as f32) as f64 + 0.5).floor() as i16
+            })
+            .collect();
+        let q14 = |v: f32| (v * (1u32 << NOISE_REDUCTION_BITS) as f32) as u16 as u32;
+        let correction_bits = msb32(fft_size as u32) as i32 - 1 - FILTERBANK_BITS / 2;
+        let (pcan_lut, snr_shift) = if cfg.enable_pcan {
+            let snr_shift = cfg.gain_bits - correction_bits - PCAN_SNR_BITS as i32;
+            if !(0..32).contains(&snr_shift) || !(0..32).contains(&cfg.gain_bits) {
+                return bad(format!(
+                    "gain_bits {} gives a PCAN shift of {snr_shift}; need 0..31",
+                    cfg.gain_bits
+                ));
+            }
+            let input_bits = cfg.smoothing_bits as i32 - correction_bits;
+            (pcan_lut(&cfg, input_bits), snr_shift as u32)
+        } else {
+            (Vec::new(), 0)
+        };
+        Ok(MicroFrontend {
+            even_smoothing: q14(cfg.even_smoothing),
+            odd_smoothing: q14(cfg.odd_smoothing),
+            min_signal_remaining: q14(cfg.min_signal_remaining),
+            window_size,
+            window_step,
+            window,
+            fft_in: vec![0; fft_size],
+            fft_out: vec![Cpx16::default(); spectrum_size],
+            energy: vec![0; spectrum_size],
+            signal: vec![0; cfg.num_channels],
+            estimate: vec![0; cfg.num_channels],
+            fft,
+            filterbank,
+            pcan_lut,
+            snr_shift,
+            correction_bits,
+            cfg,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &MicroFrontendConfig {
+        &self.cfg
+    }
+
+    /// Channels per frame.
+    pub fn num_channels(&self) -> usize {
+        self.cfg.num_channels
+    }
+
+    /// Window length in samples.
+    pub fn window_size(&self) -> usize {
+        self.window_size
+    }
+
+    /// Window step in samples.
+    pub fn window_step(&self) -> usize {
+        self.window_step
+    }
+
+    /// Frames for a clip of `samples` samples (49 for 1 s with the micro_speech settings).
+    pub fn num_frames(&self, samples: usize) -> usize {
+        if samples < self.window_size {
+            0
+        } else {
+            (samples - self.window_size) / self.window_step + 1
+        }
+    }
+
+    /// Features of one clip, `num_frames * num_channels` values, frame-major, as the op returns them.
+    ///
+    /// The noise estimate starts from zero for every clip, as in one call of the op.
+    pub fn compute(&mut self, audio: &[i16]) -> Vec<u16> {
+        let mut out = vec![0u16; self.num_frames(audio.len()) * self.cfg.num_channels];
+        self.compute_into(audio, &mut out);
+        out
+    }
+
+    /// [`MicroFrontend::compute`] into a caller's buffer.
+    ///
+    /// # Panics
+    /// If `out.len()` is not `num_frames(audio.len()) * num_channels()`.
+    pub fn compute_into(&mut self, audio: &[i16], out: &mut [u16]) {
+        let frames = self.num_frames(audio.len());
+        let nc = self.cfg.num_channels;
+        assert_eq!(out.len(), frames * nc, "micro frontend: output length");
+        self.estimate.iter_mut().for_each(|e| *e = 0);
+        for (f, row) in out.chunks_exact_mut(nc).enumerate() {
+            let start = f * self.window_step;
+            self.frame(&audio[start..start + self.window_size], row);
+        }
+    }
+
+    /// One frame (`FrontendProcessSamples` once a window is full).
+    fn frame(&mut self, samples: &[i16], out: &mut [u16]) {
+        // Window: Q12 coefficients, and the largest magnitude for the FFT's input shift.
+        let mut max_abs: i16 = 0;
+        for ((o, &x), &c) in self.fft_in.iter_mut().zip(samples).zip(&self.window) {
+            let v = ((x as i32 * c as i32) >> WINDOW_BITS) as i16;
+            *o = v;
+            // -32768 stays negative after negation in int16, so it never counts.
+            let a = if v < 0 { v.wrapping_neg() } else { v };
+            max_abs = max_abs.max(a);
+        }
+        // Scale up so the fixed-point FFT keeps as many bits as possible.
+        let input_shift = 15 - msb32(max_abs as u32);
+        for v in &mut self.fft_in[..self.window_size] {
+            *v = ((*v as u16) << input_shift) as i16;
+        }
+        self.fft_in[self.window_size..]
+            .iter_mut()
+            .for_each(|v| *v = 0);
+        self.fft.process(&self.fft_in, &mut self.fft_out);
+
+        // Energies of the bins the filterbank reads (others get zero weight).
+        let fb = &self.filterbank;
+        for i in fb.start_index..fb.end_index {
+            let c = self.fft_out[i];
+            let (r, im) = (c.r as i32, c.i as i32);
+            self.energy[i] = (r * r).wrapping_add(im * im);
+        }
+        fb.apply(&self.energy, input_shift, &mut self.signal);
+
+        self.noise_reduction();
+        if self.cfg.enable_pcan {
+            for (s, &e) in self.signal.iter_mut().zip(&self.estimate) {
+                let gain = wide_dynamic_function(e, &self.pcan_lut) as i32 as u32;
+                let snr = ((*s as u64 * gain as u64) >> self.snr_shift) as u32;
+                *s = pcan_shrink(snr);
+            }
+        }
+        // Log scale (LogScaleApply).
+        for (o, &s) in out.iter_mut().zip(&self.signal) {
+            let mut value = s;
+            if self.cfg.enable_log {
+                value = if self.correction_bits < 0 {
+                    value >> (-self.correction_bits)
+                } else {
+                    value.wrapping_shl(self.correction_bits as u32)
+                };
+                value = if value > 1 {
+                    log_scaled(value, self.cfg.scale_shift)
+                } else {
+                    0
+                };
+            }
+            *o = value.min(u16::MAX as u32) as u16;
+        }
+    }
+
+    /// Subtracts the running noise estimate (`NoiseReductionApply`).
+    fn noise_reduction(&mut self) {
+        let bits = self.cfg.smoothing_bits;
+        for (i, (s, est)) in self.signal.iter_mut().zip(&mut self.estimate).enumerate() {
+            let smoothing = if i % 2 == 0 {
+                self.even_smoothing
+            } else {
+                self.odd_smoothing
+            };
+            let one_minus = (1u32 << NOISE_REDUCTION_BITS) - smoothing;
+            let scaled_up = s.wrapping_shl(bits);
+            let mut estimate = ((scaled_up as u64 * smoothing as u64
+                + *est as u64 * one_minus as u64)
+                >> NOISE_REDUCTION_BITS) as u32;
+            *est = estimate;
+            estimate = estimate.min(scaled_up);
+            let floor =
+                ((*s as u64 * self.min_signal_remaining as u64) >> NOISE_REDUCTION_BITS) as u32;
+            let subtracted = (scaled_up - estimate) >> bits;
+            *s = subtracted.max(floor);
+        }
+    }
+}
+
+/// The float feature TensorFlow's speech_commands training uses: `v * 10 / 256`.
+pub fn to_float(v: u16) -> f32 {
+    v as f32 * FLOAT_SCALE
+}
+
+/// The device-side int8 input: `((v * 256) + 333) / 666 - 128`, clamped to int8.
+///
+/// 666 is `(int)(25.6 * 26 + 0.5)`: the float feature `v / 25.6` spans about
+/// 0..26, mapped onto -128..127.
+pub fn to_int8(v: u16) -> i8 {
+    const VALUE_SCALE: i32 = 256;
+    const VALUE_DIV: i32 = 666;
+    let q = (v as i32 * VALUE_SCALE + VALUE_DIV / 2) / VALUE_DIV - 128;
+    q.clamp(-128, 127) as i8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_square_root() {
+        assert_eq!(sqrt32(0), 0);
+        // 15: 3 remainder 6 > 3 -> rounds up to 4 (sqrt 3.87).
+        assert_eq!(sqrt32(15), 4);
+        // 12: 3 remainder 3, not > 3 -> 3 (sqrt 3.46).
+        assert_eq!(sqrt32(12), 3);
+        assert_eq!(sqrt32(1 << 30), 1 << 15);
+        // u32::MAX: sqrt 65535.99998 saturates at 0xFFFF.
+        assert_eq!(sqrt32(u32::MAX), 0xFFFF);
+        // 2^40: exactly 2^20 on the 64-bit path.
+        assert_eq!(sqrt64(1 << 40), 1 << 20);
+        // 2^40 + 2^21: sqrt = 2^20 + 1 - tiny, remainder above res -> 2^20 + 1.
+        assert_eq!(sqrt64((1 << 40) + (1 << 21)), (1 << 20) + 1);
+        // u64::MAX: 2^32 - 1 remainder 2^33 - 2 > root, but the root saturates.
+        assert_eq!(sqrt64(u64::MAX), 0xFFFF_FFFF);
+        // The isqrt form equals the reference's digit-by-digit loop.
+        let mut x = 1u32;
+        for _ in 0..200_000 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            for v in [x, x >> 7, x >> 17, x >> 25] {
+                assert_eq!(sqrt32(v), sqrt32_digits(v), "{v}");
+            }
+        }
+        for v in (0..70_000u32).chain(u32::MAX - 70_000..=u32::MAX) {
+            assert_eq!(sqrt32(v), sqrt32_digits(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn integer_log() {
+        // log_scaled(x, 6) ~ 64 ln(x): ln(2^3) * 64 = 133.08 -> 133.
+        assert_eq!(log_scaled(8, 6), 133);
+        // 64 ln(1000) = 442.1 -> 442.
+        assert_eq!(log_scaled(1000, 6), 442);
+        // 64 ln(2^20) = 887.2 -> 887.
+        assert_eq!(log_scaled(1 << 20, 6), 887);
+    }
+
+    #[test]
+    fn micro_speech_window_and_sizes() {
+        let f = MicroFrontend::new(MicroFrontendConfig::micro_speech()).unwrap();
+        assert_eq!((f.window_size(), f.window_step()), (480, 320));
+        // 1 + (16000 - 480) / 320 = 49 frames.
+        assert_eq!(f.num_frames(16000), 49);
+        assert_eq!(f.num_frames(479), 0);
+        // Hann at i = 0: 0.5 - 0.5 cos(pi / 480) = 1.07e-5 -> 0.04 in Q12 -> 0.
+        assert_eq!(f.window[0], 0);
+        // Middle: i = 239.5 + 0.5 -> cos(pi) = -1 -> 1.0 -> 4096.
+        assert_eq!(f.window[240], 4096);
+        // Filterbank starts at bin 1.5 + 125 / 31.25 = 5.5 -> 5.
+        assert_eq!(f.filterbank.start_index, 5);
+        // Noise smoothing: 0.025 * 16384 = 409.6 -> 409; 0.06 -> 983.04 -> 983; 0.05 -> 819.
+        assert_eq!(
+            (f.even_smoothing, f.odd_smoothing, f.min_signal_remaining),
+            (409, 983, 819)
+        );
+    }
+
+    #[test]
+    fn silence_is_zero() {
+        let mut f = MicroFrontend::new(MicroFrontendConfig::micro_speech()).unwrap();
+        assert!(f.compute(&[0i16; 16000]).iter().all(|&v| v == 0));
+    }
+
+    #[test]
+    fn int8_conversion() {
+        // 0 -> (0 + 333) / 666 - 128 = -128.
+        assert_eq!(to_int8(0), -128);
+        // 666 -> (170496 + 333) / 666 = 256 -> 128 -> clamped to 127.
+        assert_eq!(to_int8(666), 127);
+        // 333 -> (85248 + 333) / 666 = 128.5 -> 128 -> 0.
+        assert_eq!(to_int8(333), 0);
+        // 330 -> (84480 + 333) / 666 = 127.3 -> 127 -> -1.
+        assert_eq!(to_int8(330), -1);
+        assert_eq!(to_int8(u16::MAX), 127);
+        // 256 * 10 / 256 = 10.
+        assert_eq!(to_float(256), 10.0);
+    }
+
+    #[test]
+    fn bad_configs_are_errors() {
+        let c = MicroFrontendConfig {
+            upper_band_limit: 9000.0,
+            ..MicroFrontendConfig::micro_speech()
+        };
+        let e = MicroFrontend::new(c).unwrap_err().to_string();
+        assert!(e.contains("above the spectrum"), "{e}");
+        let c = MicroFrontendConfig {
+            window_size_ms: 0,
+            ..MicroFrontendConfig::micro_speech()
+        };
+        assert!(MicroFrontend::new(c).is_err());
+    }
+}
