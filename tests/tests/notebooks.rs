@@ -339,3 +339,56 @@ fn mnist_notebook_runs_headless_renders_in_chromium_and_runs_in_jupyter() -> Res
     check_mnist_outputs(&pm_out)?;
     Ok(())
 }
+
+/// CI settings for the EMG notebook: a few epochs, two pre-training subjects, fewer windows.
+const EMG_PARAMS: [(&str, &str); 4] = [
+    ("epochs", "3"),
+    ("pretrain_epochs", "2"),
+    ("pretrain_subjects", "2"),
+    ("stride", "180"),
+];
+
+#[test]
+fn emg_notebook_runs_headless() -> Result<()> {
+    let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let nb = repo().join("notebooks/emg.ipynb");
+    let out = out_dir().join("runner");
+    let mut cmd = Command::new(runner()?);
+    cmd.arg("run").arg(&nb).arg("--out").arg(&out);
+    for (k, v) in EMG_PARAMS {
+        cmd.args(["-p", k, v]);
+    }
+    let (_, secs) = run(&mut cmd, "workbench-notebook run emg.ipynb")?;
+    eprintln!("runner: emg.ipynb in {secs:.1} s");
+    let executed = out.join("emg.ipynb");
+    let nb: Value = serde_json::from_str(&std::fs::read_to_string(&executed)?)?;
+    let text = stdout_text(&nb);
+    let zero_shot = number_after(&text, "zero-shot on session 2: accuracy")?;
+    let float_acc = number_after(&text, "float accuracy")?;
+    let int8_acc = number_after(&text, "int8 accuracy")?;
+    eprintln!("emg.ipynb: zero-shot {zero_shot}%, float {float_acc}%, int8 {int8_acc}%");
+    for v in [zero_shot, float_acc, int8_acc] {
+        ensure!((0.0..=100.0).contains(&v), "accuracy {v}% out of range");
+    }
+    ensure!(
+        float_acc > 100.0 / 9.0,
+        "fine-tuned accuracy {float_acc}% is no better than chance"
+    );
+    ensure!(
+        text.contains("epoch 1/") && text.contains("windows of 300 x 8"),
+        "no training lines or dataset sizes"
+    );
+    let plots = outputs(&nb)
+        .into_iter()
+        .filter(|o| o["data"]["application/vnd.plotly.v1+json"].is_object())
+        .count();
+    ensure!(
+        plots >= 6,
+        "expected raw, filtered, two windows, learning and macro-accuracy plots; found {plots}"
+    );
+    let all = std::fs::read_to_string(&executed)?;
+    for key in ["confusion matrix", "ROM", "Total params", "temponet_int8.tflite"] {
+        ensure!(all.contains(key), "the executed notebook has no {key:?}");
+    }
+    Ok(())
+}
