@@ -387,7 +387,12 @@ fn emg_notebook_runs_headless() -> Result<()> {
         "expected raw, filtered, two windows, learning and macro-accuracy plots; found {plots}"
     );
     let all = std::fs::read_to_string(&executed)?;
-    for key in ["confusion matrix", "ROM", "Total params", "temponet_int8.tflite"] {
+    for key in [
+        "confusion matrix",
+        "ROM",
+        "Total params",
+        "temponet_int8.tflite",
+    ] {
         ensure!(all.contains(key), "the executed notebook has no {key:?}");
     }
     Ok(())

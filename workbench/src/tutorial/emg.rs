@@ -20,9 +20,7 @@ use crate::metrics::ConfusionMatrix;
 use crate::models::temponet::temponet;
 use crate::quant::{self, Int8Model};
 use crate::tflite::runtime::Interpreter;
-use crate::train::{
-    self, Adam, BestCheckpoint, EpochStats, History, Monitor, Samples, Sequential,
-};
+use crate::train::{self, Adam, BestCheckpoint, EpochStats, History, Monitor, Samples, Sequential};
 use crate::{Error, Result};
 
 /// Classes of the hands-on: rest and 8 gestures.
@@ -263,7 +261,11 @@ pub fn train(
             for (row, &i) in logits.to_vec2::<f32>()?.iter().zip(idx) {
                 let l = train_set.labels[i] as usize;
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let lse = row.iter().map(|&v| ((v - max) as f64).exp()).sum::<f64>().ln();
+                let lse = row
+                    .iter()
+                    .map(|&v| ((v - max) as f64).exp())
+                    .sum::<f64>()
+                    .ln();
                 let logp = |v: f32| (v - max) as f64 - lse;
                 let mean_nll = -row.iter().map(|&v| logp(v)).sum::<f64>() / row.len() as f64;
                 loss_sum += (1.0 - eps) * -logp(row[l]) + eps * mean_nll;
@@ -475,10 +477,15 @@ impl EmgRun {
             json(&(&self.pretrain_history, &self.finetune_history))?.as_bytes(),
         )?;
         write(&p("metrics.json"), json(&self.metrics)?.as_bytes())?;
-        Ok(["model.safetensors", "model_int8.tflite", "history.json", "metrics.json"]
-            .iter()
-            .map(|f| p(f))
-            .collect())
+        Ok([
+            "model.safetensors",
+            "model_int8.tflite",
+            "history.json",
+            "metrics.json",
+        ]
+        .iter()
+        .map(|f| p(f))
+        .collect())
     }
 }
 

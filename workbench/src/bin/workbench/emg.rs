@@ -98,11 +98,14 @@ pub struct TrainArgs {
 
 fn train(args: TrainArgs) -> Result<()> {
     use workbench::tutorial::emg as t;
-    let subject = workbench::data_dir::resolve(args.data_dir.as_deref()).join("emg-synth/subject_a");
+    let subject =
+        workbench::data_dir::resolve(args.data_dir.as_deref()).join("emg-synth/subject_a");
     let p1 = args
         .train_val
         .unwrap_or_else(|| subject.join("session_1.parquet"));
-    let p2 = args.test.unwrap_or_else(|| subject.join("session_2.parquet"));
+    let p2 = args
+        .test
+        .unwrap_or_else(|| subject.join("session_2.parquet"));
     let s1 = emg::read_parquet(&p1, 8)?;
     let s2 = emg::read_parquet(&p2, 8)?;
     let defaults = t::EmgConfig::default();
