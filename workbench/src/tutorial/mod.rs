@@ -1,3 +1,4 @@
 //! The tutorials' flows end to end, as the CLI and the notebooks run them.
 
+pub mod emg;
 pub mod mnist;

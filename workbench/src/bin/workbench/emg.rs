@@ -54,6 +54,105 @@ pub enum EmgCmd {
         #[arg(long)]
         concatenate_all: bool,
     },
+    /// TEMPONet as the hands-on trains it: pre-train on synthetic subjects, zero-shot, fine-tune, int8, export.
+    Train(TrainArgs),
+}
+
+/// Flags of `workbench emg train`.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The new subject's first session (fine-tuning; default: emg-synth/subject_a/session_1.parquet in the data directory).
+    #[arg(long)]
+    train_val: Option<PathBuf>,
+    /// The new subject's second session (evaluation; default: emg-synth/subject_a/session_2.parquet).
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Data directory (default: $WORKBENCH_DATA, else ~/.cache/workbench).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Output directory for the model, the .tflite and the metrics.
+    #[arg(long, default_value = "out/emg")]
+    out: PathBuf,
+    /// Most fine-tuning epochs (the hands-on: 300).
+    #[arg(long, default_value_t = 300)]
+    epochs: usize,
+    /// Most pre-training epochs.
+    #[arg(long, default_value_t = 300)]
+    pretrain_epochs: usize,
+    /// Synthetic pre-training subjects (ids 100..100+N).
+    #[arg(long, default_value_t = 8)]
+    pretrain_subjects: u64,
+    /// Early-stopping patience in epochs, on the validation loss.
+    #[arg(long, default_value_t = 50)]
+    patience: usize,
+    /// Fine-tuning learning rate (Adam).
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Pre-training learning rate (Adam).
+    #[arg(long, default_value_t = 1e-3)]
+    pretrain_lr: f64,
+    /// Seed of the initial weights and the shuffling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    use workbench::tutorial::emg as t;
+    let subject =
+        workbench::data_dir::resolve(args.data_dir.as_deref()).join("emg-synth/subject_a");
+    let p1 = args
+        .train_val
+        .unwrap_or_else(|| subject.join("session_1.parquet"));
+    let p2 = args
+        .test
+        .unwrap_or_else(|| subject.join("session_2.parquet"));
+    let s1 = emg::read_parquet(&p1, 8)?;
+    let s2 = emg::read_parquet(&p2, 8)?;
+    let defaults = t::EmgConfig::default();
+    let cfg = t::EmgConfig {
+        pretrain: t::TrainConfig {
+            epochs: args.pretrain_epochs,
+            learning_rate: args.pretrain_lr,
+            patience: args.patience,
+            seed: args.seed,
+            ..defaults.pretrain.clone()
+        },
+        finetune: t::TrainConfig {
+            epochs: args.epochs,
+            learning_rate: args.lr,
+            patience: args.patience,
+            seed: args.seed,
+            ..defaults.finetune.clone()
+        },
+        pretrain_subjects: 100..100 + args.pretrain_subjects,
+        seed: args.seed,
+        ..defaults
+    };
+    let run = t::run(&s1, &s2, &cfg)?;
+    let m = &run.metrics;
+    println!(
+        "windows: pre-training {} / {} (train / val), subject {} / {} / {} (train / val / test)",
+        m.pretrain_windows.0,
+        m.pretrain_windows.1,
+        m.subject_windows.0,
+        m.subject_windows.1,
+        m.subject_windows.2
+    );
+    println!("session 2 of {}:", p2.display());
+    for (name, e) in [
+        ("zero-shot (pre-trained)", &m.zero_shot),
+        ("fine-tuned (float)", &m.fine_tuned),
+        ("fine-tuned (int8 TFLite)", &m.int8),
+    ] {
+        println!(
+            "  {name:<26} accuracy {:.4}  macro accuracy {:.4}",
+            e.accuracy, e.macro_accuracy
+        );
+    }
+    for f in run.save(&args.out)? {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
 }
 
 /// Flags of `workbench bench emg-prepare`.
@@ -150,6 +249,7 @@ pub fn run(cmd: EmgCmd) -> Result<()> {
             }
             println!("wrote {}", out.display());
         }
+        EmgCmd::Train(args) => train(args)?,
     }
     Ok(())
 }
