@@ -20,7 +20,7 @@ log() { echo "setup-notebooks: $*"; }
 die() { echo "setup-notebooks: error: $*" >&2; exit 1; }
 
 # 1. evcxr_jupyter
-if [[ -x "$tools/bin/evcxr_jupyter" ]] && "$tools/bin/evcxr_jupyter" --version 2>/dev/null | grep -q "$evcxr_version"; then
+if [[ -x "$tools/bin/evcxr_jupyter" ]] && grep -qs "evcxr_jupyter $evcxr_version" "$tools/.crates.toml"; then
   log "evcxr_jupyter $evcxr_version is in $tools"
 else
   log "building evcxr_jupyter $evcxr_version --locked into $tools (about 9 minutes cold on 2 cores)"

@@ -1,13 +1,25 @@
 //! [`Figure`]: a plotly plot with an offline HTML rendering and evcxr display.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::display::evcxr::{mime_block, print_block};
 
-/// Whether this process already emitted plotly.js into the notebook.
-static PLOTLY_JS_SENT: AtomicBool = AtomicBool::new(false);
-/// Counter that makes plot element ids unique within a process.
+/// Environment variable marking that this process already emitted plotly.js into the notebook.
+///
+/// A process-wide variable rather than a `static`: evcxr links the workbench
+/// into every cell's library, so each cell has its own copy of our statics.
+const PLOTLY_JS_SENT_ENV: &str = "WORKBENCH_PLOTLY_JS_SENT";
+/// Counter that makes plot element ids unique within one copy of this code.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Marks plotly.js as sent; returns whether it already was.
+fn mark_plotly_js_sent() -> bool {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let sent = std::env::var_os(PLOTLY_JS_SENT_ENV).is_some();
+    std::env::set_var(PLOTLY_JS_SENT_ENV, "1");
+    sent
+}
 
 /// The plotly.js library bundled with the `plotly` crate, without MathJax.
 pub fn plotly_js() -> &'static str {
@@ -87,7 +99,7 @@ impl Figure {
     /// The evcxr MIME blocks: plotly JSON plus HTML that embeds plotly.js the first time.
     pub fn evcxr_blocks(&self) -> String {
         let mut html = String::new();
-        if !PLOTLY_JS_SENT.swap(true, Ordering::Relaxed) {
+        if !mark_plotly_js_sent() {
             html.push_str("<script type=\"text/javascript\">");
             html.push_str(plotly_js());
             html.push_str("</script>\n");
@@ -120,7 +132,7 @@ pub struct PlotlyInit;
 impl PlotlyInit {
     /// The `text/html` block: plotly.js and a one-line note.
     pub fn evcxr_blocks(&self) -> String {
-        PLOTLY_JS_SENT.store(true, Ordering::Relaxed);
+        mark_plotly_js_sent();
         let html = format!(
             "<script type=\"text/javascript\">{}</script>\n\
              <div style=\"color:#666\">plotly.js loaded into this page (embedded, works offline)</div>",
