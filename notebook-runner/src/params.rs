@@ -117,7 +117,7 @@ mod tests {
             r##"{"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [
                 {"cell_type": "markdown", "metadata": {}, "source": "# t"},
                 {"cell_type": "code", "metadata": {"tags": ["parameters"]},
-                 "source": "let n: usize = 1;\nlet s = \\"a\\";", "outputs": [], "execution_count": null},
+                 "source": "let n: usize = 1;\nlet s = \"a\";", "outputs": [], "execution_count": null},
                 {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]},
                  "source": "let n = 5;", "outputs": [], "execution_count": null},
                 {"cell_type": "code", "metadata": {}, "source": "n", "outputs": [],
