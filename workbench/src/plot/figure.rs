@@ -33,6 +33,14 @@ pub fn plotly_js() -> &'static str {
     })
 }
 
+/// plotly.js in a `<script>` element.
+fn plotly_js_script() -> String {
+    format!(
+        "<script type=\"text/javascript\">{}</script>\n",
+        plotly_js()
+    )
+}
+
 /// A plotly plot that shows itself in notebooks and renders without a network.
 #[derive(Clone)]
 pub struct Figure {
@@ -84,9 +92,8 @@ impl Figure {
     /// A standalone HTML page with plotly.js embedded: opens offline in any browser.
     pub fn to_standalone_html(&self) -> String {
         format!(
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n\
-             <script type=\"text/javascript\">{}</script>\n{}\n</body></html>\n",
-            plotly_js(),
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n{}{}\n</body></html>\n",
+            plotly_js_script(),
             self.to_html_fragment()
         )
     }
@@ -100,9 +107,7 @@ impl Figure {
     pub fn evcxr_blocks(&self) -> String {
         let mut html = String::new();
         if !mark_plotly_js_sent() {
-            html.push_str("<script type=\"text/javascript\">");
-            html.push_str(plotly_js());
-            html.push_str("</script>\n");
+            html.push_str(&plotly_js_script());
         }
         html.push_str(&self.to_html_fragment());
         let mut out = mime_block("application/vnd.plotly.v1+json", &self.to_json());
@@ -134,9 +139,8 @@ impl PlotlyInit {
     pub fn evcxr_blocks(&self) -> String {
         mark_plotly_js_sent();
         let html = format!(
-            "<script type=\"text/javascript\">{}</script>\n\
-             <div style=\"color:#666\">plotly.js loaded into this page (embedded, works offline)</div>",
-            plotly_js()
+            "{}<div style=\"color:#666\">plotly.js loaded into this page (embedded, works offline)</div>",
+            plotly_js_script()
         );
         mime_block("text/html", &html)
     }
