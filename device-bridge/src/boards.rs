@@ -255,8 +255,7 @@ pub fn open(name: &str, opts: &OpenOptions) -> Result<OpenBoard> {
             Keep::None,
         )
     } else if name == QEMU_BOARD {
-        let (child, t, image) = spawn_qemu(opts.preload.as_deref())?;
-        (Box::new(t), Keep::Qemu(child, image))
+        return open_qemu(opts);
     } else {
         return Err(Error::Msg(format!(
             "unknown board '{name}'; expected host, host-pty, {QEMU_BOARD}, tcp:HOST:PORT or serial:PATH[@BAUD]"
@@ -267,6 +266,40 @@ pub fn open(name: &str, opts: &OpenOptions) -> Result<OpenBoard> {
         device,
         guard: Guard(keep),
     })
+}
+
+/// Starts QEMU and says hello; a start-up that fails (a port taken by
+/// another process, a connection the emulator drops under load) is retried
+/// on a fresh port, and the last failure carries QEMU's own stderr.
+fn open_qemu(opts: &OpenOptions) -> Result<OpenBoard> {
+    let mut last = None;
+    for _ in 0..3 {
+        let (child, t, image) = spawn_qemu(opts.preload.as_deref())?;
+        let mut guard = Guard(Keep::Qemu(child, image));
+        match Device::open(Box::new(t)) {
+            Ok(device) => return Ok(OpenBoard { device, guard }),
+            Err(e) => {
+                let stderr = match &mut guard.0 {
+                    Keep::Qemu(c, _) => {
+                        let _ = c.kill();
+                        let mut msg = String::new();
+                        if let Some(mut s) = c.stderr.take() {
+                            use std::io::Read;
+                            let _ = s.read_to_string(&mut msg);
+                        }
+                        msg
+                    }
+                    _ => String::new(),
+                };
+                last = Some(if stderr.trim().is_empty() {
+                    e
+                } else {
+                    Error::Msg(format!("{e}; qemu-system-arm said: {}", stderr.trim()))
+                });
+            }
+        }
+    }
+    Err(last.expect("tried"))
 }
 
 /// One reachable board, for `device-bridge boards`.
