@@ -27,6 +27,9 @@ requirements=(
   "pyarrow==26.0.1"
   # MFCC speed peer in `workbench bench features` (scripts/bench_features.py).
   "librosa==0.11.0"
+  # The EMG integer network's ONNX file: onnx's checker and ONNX Runtime run it.
+  "onnx==1.23.1"
+  "onnxruntime==1.30.0"
 )
 
 log() { echo "setup-venv: $*"; }

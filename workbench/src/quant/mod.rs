@@ -1,7 +1,11 @@
 //! Post-training quantization and quantization reports.
 
+pub mod integer;
+#[cfg(feature = "onnx")]
+pub mod match_onnx;
 pub mod params;
 pub mod ptq;
+pub mod qat;
 pub mod report;
 
 pub use ptq::{append_softmax, quantize, Int8Model};

@@ -11,6 +11,7 @@ use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 
 use super::adam::Adam;
 use super::host::with_host;
+use super::network::Network;
 use super::sequential::Sequential;
 use crate::{Error, Result};
 
@@ -257,7 +258,7 @@ impl BestCheckpoint {
     }
 
     /// Records a check of `value`; when it is the best so far (or the first), copies the model's state. Returns whether it did.
-    pub fn observe(&mut self, model: &Sequential, value: f32) -> Result<bool> {
+    pub fn observe<M: Network + ?Sized>(&mut self, model: &M, value: f32) -> Result<bool> {
         self.checks += 1;
         let better = match self.best {
             None => !value.is_nan(),
@@ -292,7 +293,7 @@ impl BestCheckpoint {
     }
 
     /// Puts the saved state back into `model` (a model with the same layer names and shapes).
-    pub fn restore(&self, model: &Sequential) -> Result<()> {
+    pub fn restore<M: Network + ?Sized>(&self, model: &M) -> Result<()> {
         if self.state.is_empty() {
             return Err(Error::Msg("best checkpoint: nothing saved yet".into()));
         }
@@ -521,8 +522,8 @@ pub(crate) fn train_step(
 
 /// One optimisation step (training mode) on batch `(x, y)` with label
 /// smoothing `smoothing`; returns the logits before the step.
-pub fn train_step_smoothed(
-    model: &Sequential,
+pub fn train_step_smoothed<M: Network + ?Sized>(
+    model: &M,
     opt: &mut Adam,
     x: &Tensor,
     y: &Tensor,
@@ -566,16 +567,17 @@ pub fn evaluate(model: &Sequential, data: &Samples) -> Result<(f32, f32)> {
 }
 
 /// The logits `[N, classes]` of `model` for flat NCHW `images`.
-pub fn predict(model: &Sequential, images: &[f32]) -> Result<Tensor> {
-    let per: usize = model.input_shape.iter().product();
+pub fn predict<M: Network + ?Sized>(model: &M, images: &[f32]) -> Result<Tensor> {
+    let input_shape = model.input_shape();
+    let per: usize = input_shape.iter().product();
     if !images.len().is_multiple_of(per) {
         return Err(Error::Msg(format!(
             "predict: {} values is not a whole number of {:?} images",
             images.len(),
-            model.input_shape
+            input_shape
         )));
     }
-    let [c, h, w] = model.input_shape;
+    let [c, h, w] = input_shape;
     let mut outs = Vec::new();
     for chunk in images.chunks(EVAL_BATCH * per) {
         let x = Tensor::from_slice(chunk, (chunk.len() / per, c, h, w), &Device::Cpu)?;

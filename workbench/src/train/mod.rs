@@ -18,6 +18,7 @@ pub mod fit;
 pub mod fold;
 mod gemm;
 mod host;
+pub mod network;
 pub mod pool;
 pub mod sequential;
 mod threads;
@@ -31,6 +32,7 @@ pub use fit::{
 };
 pub use fit::{evaluate, fit, predict, EpochStats, FitConfig, History, Samples, TrainData};
 pub use fold::fold_batch_norm;
+pub use network::Network;
 pub use sequential::PoolKind;
 pub use sequential::{
     glorot_uniform, mnist_cnn, Activation, Layer, LayerSummary, Padding, Sequential,

@@ -20,7 +20,9 @@ use crate::metrics::ConfusionMatrix;
 use crate::models::temponet::temponet;
 use crate::quant::{self, Int8Model};
 use crate::tflite::runtime::Interpreter;
-use crate::train::{self, Adam, BestCheckpoint, EpochStats, History, Monitor, Samples, Sequential};
+use crate::train::{
+    self, Adam, BestCheckpoint, EpochStats, History, Monitor, Network, Samples, Sequential,
+};
 use crate::{Error, Result};
 
 /// Classes of the hands-on: rest and 8 gestures.
@@ -185,7 +187,7 @@ pub fn model(channels: usize, size: usize, seed: u64) -> Result<Sequential> {
 }
 
 /// Evaluates the float `model` on `data`.
-pub fn evaluate(model: &Sequential, data: &Samples) -> Result<Evaluation> {
+pub fn evaluate<M: Network + ?Sized>(model: &M, data: &Samples) -> Result<Evaluation> {
     if data.is_empty() {
         return Err(Error::Msg("emg evaluate: no windows".into()));
     }
@@ -228,8 +230,8 @@ fn from_predictions(preds: &[usize], labels: &[u32]) -> Result<Evaluation> {
 
 /// Trains `model` in place on `train_set`, validating on `val` after each
 /// epoch; keeps the weights of the epoch with the lowest validation loss.
-pub fn train(
-    model: &Sequential,
+pub fn train<M: Network + ?Sized>(
+    model: &M,
     train_set: &Samples,
     val: &Samples,
     cfg: &TrainConfig,
@@ -489,8 +491,10 @@ impl EmgRun {
     }
 }
 
-mod erased {
+/// Serializing values of different types through one closure.
+pub(crate) mod erased {
     use crate::{Error, Result};
+    /// A value that serializes to pretty JSON.
     pub trait Json {
         fn json(&self) -> Result<String>;
     }

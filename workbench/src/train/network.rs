@@ -1,0 +1,39 @@
+//! What a training loop needs of a model: forward passes in inference and
+//! training mode, its variables, and its state for checkpoints.
+
+use candle_core::{Tensor, Var};
+
+use super::sequential::Sequential;
+use crate::Result;
+
+/// A trainable model on NCHW f32 input.
+pub trait Network: Sync {
+    /// The logits in inference mode.
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+    /// The logits in training mode (batch statistics, dropout).
+    fn forward_train(&self, x: &Tensor) -> Result<Tensor>;
+    /// The variables the optimizer updates.
+    fn vars(&self) -> Vec<Var>;
+    /// Every variable and buffer with its name, for checkpoints.
+    fn named_state(&self) -> Vec<(String, Var)>;
+    /// Input shape without the batch dimension: `[C, H, W]`.
+    fn input_shape(&self) -> [usize; 3];
+}
+
+impl Network for Sequential {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Sequential::forward(self, x)
+    }
+    fn forward_train(&self, x: &Tensor) -> Result<Tensor> {
+        Sequential::forward_train(self, x)
+    }
+    fn vars(&self) -> Vec<Var> {
+        Sequential::vars(self)
+    }
+    fn named_state(&self) -> Vec<(String, Var)> {
+        Sequential::named_state(self)
+    }
+    fn input_shape(&self) -> [usize; 3] {
+        self.input_shape
+    }
+}
