@@ -112,6 +112,15 @@ pub struct IntLayerSummary {
     pub mul_range: (i32, i32),
 }
 
+/// A weighted layer's integer parameters and its output scale.
+struct Weighted {
+    weight: Vec<i8>,
+    bias: Vec<i32>,
+    mul: Option<Vec<i32>>,
+    out_scale: Vec<f64>,
+    s_next: f64,
+}
+
 /// Makes the integer network of a QAT model with right shift `shift` (`shift_pos`).
 pub fn integerize(qat: &QatModel, shift: u32) -> Result<IntegerNetwork> {
     if !(1..=30).contains(&shift) {
@@ -136,7 +145,7 @@ pub fn integerize(qat: &QatModel, shift: u32) -> Result<IntegerNetwork> {
         let weighted = |weight: &candle_core::Var,
                         bias: &candle_core::Var,
                         activation: Activation|
-         -> Result<(Vec<i8>, Vec<i32>, Option<Vec<i32>>, Vec<f64>, f64)> {
+         -> Result<Weighted> {
             let o = weight.dim(0)?;
             let (s_w, w_int) = params::symmetric_per_channel(&f32s(weight.as_tensor())?, o);
             let b = f32s(bias.as_tensor())?;
@@ -170,11 +179,23 @@ pub fn integerize(qat: &QatModel, shift: u32) -> Result<IntegerNetwork> {
                             }
                         })
                         .collect::<Result<Vec<i32>>>()?;
-                    Ok((w_int, b_int, Some(mul), vec![s_out; o], s_out))
+                    Ok(Weighted {
+                        weight: w_int,
+                        bias: b_int,
+                        mul: Some(mul),
+                        out_scale: vec![s_out; o],
+                        s_next: s_out,
+                    })
                 }
                 (None, Activation::None) if i + 1 == n_layers => {
                     let scales: Vec<f64> = s_w.iter().map(|&sw| s_in * sw as f64).collect();
-                    Ok((w_int, b_int, None, scales, s_in))
+                    Ok(Weighted {
+                        weight: w_int,
+                        bias: b_int,
+                        mul: None,
+                        out_scale: scales,
+                        s_next: s_in,
+                    })
                 }
                 _ => Err(err(
                     "only ReLU layers with a quantized output, and a last layer without activation, integerize".into(),
@@ -213,7 +234,13 @@ pub fn integerize(qat: &QatModel, shift: u32) -> Result<IntegerNetwork> {
                     after(shape[1], oh, kh, stride.0, dilation.0, ph),
                     after(shape[2], ow, kw, stride.1, dilation.1, pw),
                 );
-                let (weight, bias, mul, out_scale, s_next) = weighted(weight, bias, *activation)?;
+                let Weighted {
+                    weight,
+                    bias,
+                    mul,
+                    out_scale,
+                    s_next,
+                } = weighted(weight, bias, *activation)?;
                 s_in = s_next;
                 IntLayer {
                     name: name.clone(),
@@ -240,7 +267,13 @@ pub fn integerize(qat: &QatModel, shift: u32) -> Result<IntegerNetwork> {
                 if shape != [inp] {
                     return Err(err(format!("input {shape:?} for {inp} features")));
                 }
-                let (weight, bias, mul, out_scale, s_next) = weighted(weight, bias, *activation)?;
+                let Weighted {
+                    weight,
+                    bias,
+                    mul,
+                    out_scale,
+                    s_next,
+                } = weighted(weight, bias, *activation)?;
                 s_in = s_next;
                 IntLayer {
                     name: name.clone(),

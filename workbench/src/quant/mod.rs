@@ -1,4 +1,5 @@
-//! Post-training quantization and quantization reports.
+//! Post-training quantization, quantization-aware training (PACT),
+//! MATCH-style integerization and quantization reports.
 
 pub mod integer;
 #[cfg(feature = "onnx")]

@@ -27,7 +27,7 @@ pub fn fold_batch_norm(model: &Sequential) -> Result<Sequential> {
             activation: bn_act,
         } = layer
         else {
-            layers.push((name.clone(), copy_layer(layer)?));
+            layers.push((name.clone(), layer.deep_copy()?));
             continue;
         };
         let Some((prev_name, prev)) = layers.last_mut() else {
@@ -107,34 +107,6 @@ pub fn fold_batch_norm(model: &Sequential) -> Result<Sequential> {
 }
 
 /// The layer with copies of its variables.
-fn copy_layer(layer: &Layer) -> Result<Layer> {
-    let cp = |v: &Var| -> Result<Var> { Ok(Var::from_tensor(&v.as_tensor().copy()?)?) };
-    let mut l = layer.clone();
-    match &mut l {
-        Layer::Conv2d { weight, bias, .. }
-        | Layer::DepthwiseConv2d { weight, bias, .. }
-        | Layer::Linear { weight, bias, .. } => {
-            *weight = cp(weight)?;
-            *bias = cp(bias)?;
-        }
-        Layer::BatchNorm {
-            gamma,
-            beta,
-            running_mean,
-            running_var,
-            ..
-        } => {
-            *gamma = cp(gamma)?;
-            *beta = cp(beta)?;
-            *running_mean = cp(running_mean)?;
-            *running_var = cp(running_var)?;
-        }
-        Layer::MaxPool2d { .. } | Layer::Flatten | Layer::Pool2d { .. } | Layer::Dropout { .. } => {
-        }
-    }
-    Ok(l)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

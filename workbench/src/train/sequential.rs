@@ -314,6 +314,37 @@ impl Layer {
         }
     }
 
+    /// A copy with new variables holding the same values.
+    pub fn deep_copy(&self) -> Result<Layer> {
+        let cp = |v: &Var| -> Result<Var> { Ok(Var::from_tensor(&v.as_tensor().copy()?)?) };
+        let mut l = self.clone();
+        match &mut l {
+            Layer::Conv2d { weight, bias, .. }
+            | Layer::DepthwiseConv2d { weight, bias, .. }
+            | Layer::Linear { weight, bias, .. } => {
+                *weight = cp(weight)?;
+                *bias = cp(bias)?;
+            }
+            Layer::BatchNorm {
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                ..
+            } => {
+                *gamma = cp(gamma)?;
+                *beta = cp(beta)?;
+                *running_mean = cp(running_mean)?;
+                *running_var = cp(running_var)?;
+            }
+            Layer::MaxPool2d { .. }
+            | Layer::Flatten
+            | Layer::Pool2d { .. }
+            | Layer::Dropout { .. } => {}
+        }
+        Ok(l)
+    }
+
     /// Runs the layer in training mode: batch norm normalizes with the batch's
     /// statistics and updates its running ones; other layers are as in [`Layer::forward`].
     pub fn forward_train(&self, x: &Tensor) -> Result<Tensor> {
@@ -571,6 +602,20 @@ impl Sequential {
             )));
         }
         Ok(())
+    }
+
+    /// A copy with new variables holding the same values. In an evcxr
+    /// notebook, a cell that trains a model another cell built trains such a
+    /// copy (each cell numbers candle's tensors on its own).
+    pub fn deep_copy(&self) -> Result<Sequential> {
+        Ok(Sequential {
+            layers: self
+                .layers
+                .iter()
+                .map(|(n, l)| Ok((n.clone(), l.deep_copy()?)))
+                .collect::<Result<_>>()?,
+            input_shape: self.input_shape,
+        })
     }
 
     /// The logits for an NCHW f32 batch.

@@ -94,6 +94,12 @@ pub struct TrainArgs {
     /// Seed of the initial weights and the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Most quantization-aware training epochs after fine-tuning (0: no QAT, integer network or ONNX).
+    #[arg(long, default_value_t = 30)]
+    qat_epochs: usize,
+    /// Right shift of the integer network's requantization.
+    #[arg(long, default_value_t = workbench::quant::integer::DEFAULT_SHIFT)]
+    shift_pos: u32,
 }
 
 fn train(args: TrainArgs) -> Result<()> {
@@ -151,6 +157,36 @@ fn train(args: TrainArgs) -> Result<()> {
     }
     for f in run.save(&args.out)? {
         println!("wrote {}", f.display());
+    }
+    if args.qat_epochs > 0 {
+        use workbench::tutorial::emg_qat::{quantization_aware, QatConfig};
+        let p = emg::prepare(&s1, &s2, &cfg.prepare)?;
+        let (tr, va, te) = (
+            t::samples(&p.train)?,
+            t::samples(&p.val)?,
+            t::samples(&p.test)?,
+        );
+        let qd = QatConfig::default();
+        let qcfg = QatConfig {
+            train: t::TrainConfig {
+                epochs: args.qat_epochs,
+                learning_rate: args.lr,
+                seed: args.seed,
+                ..qd.train.clone()
+            },
+            shift: args.shift_pos,
+            ..qd
+        };
+        let q = quantization_aware(&run.model, &tr, &va, &te, &qcfg)?;
+        println!("quantization-aware training, session 2:\n{}", q.table);
+        println!(
+            "clip_val {:.4}; largest integer accumulator {}",
+            q.qat.input_clip_value()?,
+            q.peak_accumulator
+        );
+        for f in q.save(&args.out, &p.rescaling)? {
+            println!("wrote {}", f.display());
+        }
     }
     Ok(())
 }
