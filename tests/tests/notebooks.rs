@@ -351,3 +351,82 @@ fn mnist_notebook_runs_in_jupyter_with_papermill() -> Result<()> {
     check_mnist_outputs(&pm_out)?;
     Ok(())
 }
+
+/// CI settings for the EMG notebook: a few epochs, two pre-training subjects, windows every 150 samples.
+const EMG_PARAMS: [(&str, &str); 6] = [
+    ("epochs", "3"),
+    ("pretrain_epochs", "2"),
+    ("pretrain_subjects", "2"),
+    ("qat_epochs", "2"),
+    ("stride", "150"),
+    ("out_dir", "../out/notebooks-test/emg-files"),
+];
+
+/// Checks the executed EMG notebook: the four accuracies, the table, the files, the plots.
+fn check_emg_outputs(path: &Path) -> Result<()> {
+    let nb: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let text = stdout_text(&nb);
+    let zero_shot = number_after(&text, "zero-shot on session 2: accuracy")?;
+    let fine_tuned = number_after(&text, "(accuracy")?;
+    let integer = number_after(&text, "integer accuracy")?;
+    let float = number_after(&text, "float accuracy")?;
+    eprintln!(
+        "{}: zero-shot {zero_shot}%, fine-tuned {fine_tuned}%, integer {integer}% (float {float}%)",
+        path.display()
+    );
+    // nine classes, mostly rest: a trained model is well above a third
+    ensure!(fine_tuned > 40.0, "fine-tuned accuracy {fine_tuned}%");
+    ensure!(
+        integer >= float - 2.0,
+        "integer accuracy {integer}% far below float {float}%"
+    );
+    ensure!(text.contains("epoch 1/"), "no per-epoch training line");
+    let all = std::fs::read_to_string(path)?;
+    for key in [
+        "integer (MATCH)",
+        "TFLite int8",
+        "clip_val",
+        "model_integer.onnx",
+        "multipliers",
+        "Total params",
+        "ROM",
+    ] {
+        ensure!(all.contains(key), "the executed notebook has no {key:?}");
+    }
+    let files = repo().join("out/notebooks-test/emg-files");
+    for f in [
+        "model_integer.onnx",
+        "model_qat_int8.tflite",
+        "rescaling_values.json",
+        "temponet_ptq_int8.cc",
+    ] {
+        ensure!(files.join(f).exists(), "{} was not written", f);
+    }
+    let rv: Value = serde_json::from_slice(&std::fs::read(files.join("rescaling_values.json"))?)?;
+    ensure!(
+        rv["clip_val"].as_f64().is_some_and(|v| v > 0.0)
+            && rv["min"].as_array().map(Vec::len) == Some(8),
+        "rescaling_values.json: {rv}"
+    );
+    Ok(())
+}
+
+#[test]
+fn emg_notebook_runs_headless_and_renders_in_chromium() -> Result<()> {
+    let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let nb = repo().join("notebooks/emg.ipynb");
+    let out = out_dir().join("runner");
+    let mut cmd = Command::new(runner()?);
+    cmd.arg("run").arg(&nb).arg("--out").arg(&out);
+    for (k, v) in EMG_PARAMS {
+        cmd.args(["-p", k, v]);
+    }
+    let (_, secs) = run(&mut cmd, "workbench-notebook run emg.ipynb")?;
+    eprintln!("runner: emg.ipynb in {secs:.1} s");
+    let executed = out.join("emg.ipynb");
+    check_emg_outputs(&executed)?;
+    // raw data and trimmed (2), two windows, learning curve, macro accuracy, QAT curve
+    let (plots, _) = browser_check(&executed, "emg")?;
+    ensure!(plots >= 7, "{plots} plots in the page");
+    Ok(())
+}
