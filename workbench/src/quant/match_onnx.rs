@@ -27,6 +27,22 @@ use super::integer::{IntOp, IntegerNetwork};
 /// ONNX operator set the file uses.
 pub const OPSET: i64 = 17;
 
+/// Adds a layer's int8 weights and int32 bias as integer-valued float32 constants.
+fn weights(
+    g: &mut GraphBuilder,
+    n: &str,
+    weight: &[i8],
+    bias: &[i32],
+    shape: &[usize],
+) -> (String, String) {
+    let wf: Vec<f32> = weight.iter().map(|&v| v as f32).collect();
+    let bf: Vec<f32> = bias.iter().map(|&v| v as f32).collect();
+    (
+        g.f32_const(&format!("{n}_weight_int8"), shape, &wf),
+        g.f32_const(&format!("{n}_bias_int32"), &[shape[0]], &bf),
+    )
+}
+
 impl IntegerNetwork {
     /// The ONNX model of this network (see the module docs).
     pub fn to_onnx(&self) -> ModelProto {
@@ -55,10 +71,7 @@ impl IntegerNetwork {
                     pad_before,
                     pad_after,
                 } => {
-                    let wf: Vec<f32> = weight.iter().map(|&v| v as f32).collect();
-                    let bf: Vec<f32> = bias.iter().map(|&v| v as f32).collect();
-                    let wn = g.f32_const(&format!("{n}_weight_int8"), shape, &wf);
-                    let bn = g.f32_const(&format!("{n}_bias_int32"), &[shape[0]], &bf);
+                    let (wn, bn) = weights(&mut g, n, weight, bias, shape);
                     let i64s = |a: usize, b: usize| Attr::Ints(vec![a as i64, b as i64]);
                     g.node(
                         "Conv",
@@ -87,10 +100,7 @@ impl IntegerNetwork {
                     bias,
                     shape,
                 } => {
-                    let wf: Vec<f32> = weight.iter().map(|&v| v as f32).collect();
-                    let bf: Vec<f32> = bias.iter().map(|&v| v as f32).collect();
-                    let wn = g.f32_const(&format!("{n}_weight_int8"), shape, &wf);
-                    let bn = g.f32_const(&format!("{n}_bias_int32"), &[shape[0]], &bf);
+                    let (wn, bn) = weights(&mut g, n, weight, bias, shape);
                     g.node(
                         "Gemm",
                         &[&cur, &wn, &bn],

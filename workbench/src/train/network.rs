@@ -1,10 +1,13 @@
 //! What a training loop needs of a model: forward passes in inference and
 //! training mode, its variables, and its state for checkpoints.
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use candle_core::{Tensor, Var};
 
 use super::sequential::Sequential;
-use crate::Result;
+use crate::{Error, Result};
 
 /// A trainable model on NCHW f32 input.
 pub trait Network: Sync {
@@ -18,6 +21,17 @@ pub trait Network: Sync {
     fn named_state(&self) -> Vec<(String, Var)>;
     /// Input shape without the batch dimension: `[C, H, W]`.
     fn input_shape(&self) -> [usize; 3];
+
+    /// Saves [`Network::named_state`] as safetensors.
+    fn save_state(&self, path: &Path) -> Result<()> {
+        let map: HashMap<String, Tensor> = self
+            .named_state()
+            .into_iter()
+            .map(|(n, v)| (n, v.as_tensor().clone()))
+            .collect();
+        candle_core::safetensors::save(&map, path)
+            .map_err(|e| Error::Msg(format!("{}: {e}", path.display())))
+    }
 }
 
 impl Network for Sequential {

@@ -1,6 +1,5 @@
 //! A small sequential float model (NCHW) whose layers a quantizer can walk.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -689,13 +688,7 @@ impl Sequential {
 
     /// Saves the variables and buffers as safetensors, named "conv1.weight" etc.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let map: HashMap<String, Tensor> = self
-            .named_state()
-            .into_iter()
-            .map(|(n, v)| (n, v.as_tensor().clone()))
-            .collect();
-        candle_core::safetensors::save(&map, path)
-            .map_err(|e| Error::Msg(format!("{}: {e}", path.display())))
+        super::network::Network::save_state(self, path)
     }
 
     /// Loads the variables from a safetensors file written by [`Sequential::save`].
@@ -822,6 +815,7 @@ pub fn mnist_cnn(seed: u64) -> Result<Sequential> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn mnist_cnn_summary_matches_keras() {

@@ -22,7 +22,7 @@ use crate::display::html::{percent, Cell, Table};
 use crate::quant::integer::{integerize, IntegerNetwork, DEFAULT_SHIFT};
 use crate::quant::qat::QatModel;
 use crate::quant::{ptq, Int8Model};
-use crate::train::{Samples, Sequential};
+use crate::train::{Network, Samples, Sequential};
 use crate::{Error, Result};
 
 /// Settings of the QAT step.
@@ -229,19 +229,8 @@ impl QatRun {
         };
         put("rescaling_values.json", json(&rv)?.as_bytes())?;
         let p = dir.join("model_qat.safetensors");
-        save_state(&self.qat, &p)?;
+        self.qat.save_state(&p)?;
         written.push(p);
         Ok(written)
     }
-}
-
-fn save_state(qat: &QatModel, path: &Path) -> Result<()> {
-    use crate::train::Network;
-    let map: std::collections::HashMap<String, candle_core::Tensor> = qat
-        .named_state()
-        .into_iter()
-        .map(|(n, v)| (n, v.as_tensor().clone()))
-        .collect();
-    candle_core::safetensors::save(&map, path)
-        .map_err(|e| Error::Msg(format!("{}: {e}", path.display())))
 }
