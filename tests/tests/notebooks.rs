@@ -359,7 +359,11 @@ const EMG_PARAMS: [(&str, &str); 6] = [
     ("pretrain_subjects", "2"),
     ("qat_epochs", "2"),
     ("stride", "150"),
-    ("out_dir", "../out/notebooks-test/emg-files"),
+    // a Rust expression, as the runner takes values
+    (
+        "out_dir",
+        r#"String::from("../out/notebooks-test/emg-files")"#,
+    ),
 ];
 
 /// Checks the executed EMG notebook: the four accuracies, the table, the files, the plots.
