@@ -305,10 +305,11 @@ mod tests {
             assert!((g - w).abs() < 1e-6, "{g} vs {w}");
         }
         let g = y.sum_all().unwrap().backward().unwrap();
-        // straight through inside (0, alpha), zero outside; alpha gets the clipped ones
+        // straight through inside [0, alpha) (candle's ReLU passes the gradient at 0),
+        // zero below and above; alpha gets the clipped ones
         assert_eq!(
             g.get(&x).unwrap().to_vec1::<f32>().unwrap(),
-            [0.0, 0.0, 1.0, 1.0, 0.5, 0.0]
+            [0.0, 1.0, 1.0, 1.0, 0.5, 0.0]
         );
         // x = 2.0 ties with alpha (half each), x = 3.0 is cut off
         assert_eq!(g.get(&alpha).unwrap().to_vec1::<f32>().unwrap(), [1.5]);
