@@ -351,3 +351,65 @@ fn mnist_notebook_runs_in_jupyter_with_papermill() -> Result<()> {
     check_mnist_outputs(&pm_out)?;
     Ok(())
 }
+
+/// CI settings for kws.ipynb: a few hundred steps on the synthetic corpus.
+const KWS_PARAMS: [(&str, &str); 5] = [
+    ("steps", "150"),
+    ("steps_fine", "50"),
+    ("batch_size", "32"),
+    ("eval_every", "50"),
+    (
+        "out_dir",
+        "String::from(\"../out/notebooks-test/kws-files\")",
+    ),
+];
+
+/// Checks the executed keyword-spotting notebook carries real outputs.
+fn check_kws_outputs(path: &Path) -> Result<()> {
+    let nb: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let text = stdout_text(&nb);
+    let float_acc = number_after(&text, "float accuracy")?;
+    let int8_acc = number_after(&text, "int8 accuracy")?;
+    let rom = number_after(&text, "ROM")?;
+    let macs = number_after(&text, "bytes (best),")?;
+    eprintln!(
+        "{}: float {float_acc}%, int8 {int8_acc}%, ROM {rom} B, {macs} MACs",
+        path.display()
+    );
+    // 4 classes: chance is 25%
+    ensure!(
+        float_acc > 50.0,
+        "float accuracy {float_acc}% is not a trained model"
+    );
+    ensure!(
+        (float_acc - int8_acc).abs() <= 10.0,
+        "int8 accuracy {int8_acc}% is far from float {float_acc}%"
+    );
+    ensure!(rom > 1000.0 && macs > 1e5, "estimates {rom} B, {macs} MACs");
+    ensure!(text.contains("step 50/200"), "no progress line");
+    ensure!(
+        text.contains("within budget"),
+        "the budget check did not pass"
+    );
+    let pngs = outputs(&nb)
+        .into_iter()
+        .filter(|d| d["data"]["image/png"].is_string())
+        .count();
+    ensure!(pngs >= 1, "no image/png display (the feature images)");
+    Ok(())
+}
+
+#[test]
+fn kws_notebook_runs_headless() -> Result<()> {
+    let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let nb = repo().join("notebooks/kws.ipynb");
+    let out = out_dir().join("runner");
+    let mut cmd = Command::new(runner()?);
+    cmd.arg("run").arg(&nb).arg("--out").arg(&out);
+    for (k, v) in KWS_PARAMS {
+        cmd.args(["-p", k, v]);
+    }
+    let (_, secs) = run(&mut cmd, "workbench-notebook run kws.ipynb")?;
+    eprintln!("runner: kws.ipynb in {secs:.1} s");
+    check_kws_outputs(&out.join("kws.ipynb"))
+}

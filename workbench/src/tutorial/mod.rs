@@ -1,4 +1,5 @@
 //! The tutorials' flows end to end, as the CLI and the notebooks run them.
 
 pub mod emg;
+pub mod kws;
 pub mod mnist;

@@ -1,0 +1,156 @@
+//! `workbench kws train`: the keyword-spotting lab's training, conversion and estimates.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+
+use workbench::dataset::speech_commands::SpeechCommandsConfig;
+use workbench::tutorial::kws::{self, Frontend, KwsConfig, KwsModel};
+
+/// Which model is trained.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModelArg {
+    /// ARM's DS-CNN S.
+    DsCnnS,
+    /// The lab's micro_kws_xs.
+    MicroKwsXs,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Corpus in the Speech Commands layout (default: <data dir>/kws-synth).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Data directory (default: $WORKBENCH_DATA, else the user cache).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Comma-separated words to recognize.
+    #[arg(long, default_value = "yes,no")]
+    words: String,
+    /// Front end.
+    #[arg(long, value_enum, default_value = "micro")]
+    frontend: super::kws::Frontend,
+    /// MFCC coefficients kept (with --frontend mfcc).
+    #[arg(long, default_value_t = 40)]
+    coefficients: usize,
+    /// Model.
+    #[arg(long, value_enum, default_value = "ds-cnn-s")]
+    model: ModelArg,
+    /// Steps per learning-rate stage, comma-separated.
+    #[arg(long, default_value = "12000,3000")]
+    steps: String,
+    /// Learning rate per stage, comma-separated.
+    #[arg(long, default_value = "0.001,0.0001")]
+    learning_rate: String,
+    /// Clips per step.
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Steps between validations.
+    #[arg(long, default_value_t = 400)]
+    eval_every: usize,
+    /// Stop after N validations without a lower validation loss (the lab uses 10).
+    #[arg(long)]
+    early_stopping: Option<usize>,
+    /// Validation clips calibrating the int8 model.
+    #[arg(long, default_value_t = 100)]
+    representative: usize,
+    /// Seed of data augmentation, initialisation and batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory for the model, the .tflite and metrics.json.
+    #[arg(long, default_value = "out/kws")]
+    out: PathBuf,
+}
+
+fn list<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>> {
+    s.split(',')
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{what}: {v:?} is not a number"))
+        })
+        .collect()
+}
+
+pub fn train(a: TrainArgs) -> Result<()> {
+    let steps: Vec<u64> = list(&a.steps, "--steps")?;
+    let rates: Vec<f64> = list(&a.learning_rate, "--learning-rate")?;
+    if steps.len() != rates.len() {
+        bail!(
+            "{} step stages but {} learning rates",
+            steps.len(),
+            rates.len()
+        );
+    }
+    let root = match a.data {
+        Some(p) => p,
+        None => workbench::data_dir::resolve(a.data_dir.as_deref()).join("kws-synth"),
+    };
+    let cfg = KwsConfig {
+        data: SpeechCommandsConfig {
+            wanted_words: a.words.split(',').map(|w| w.trim().to_string()).collect(),
+            seed: a.seed,
+            ..SpeechCommandsConfig::default()
+        },
+        frontend: match a.frontend {
+            super::kws::Frontend::Micro => Frontend::Micro,
+            super::kws::Frontend::Mfcc => Frontend::Mfcc(a.coefficients),
+        },
+        model: match a.model {
+            ModelArg::DsCnnS => KwsModel::DsCnnS,
+            ModelArg::MicroKwsXs => KwsModel::MicroKwsXs,
+        },
+        schedule: steps.into_iter().zip(rates).collect(),
+        batch_size: a.batch_size,
+        eval_every: a.eval_every,
+        early_stopping_patience: a.early_stopping,
+        representative: a.representative,
+        seed: a.seed,
+        progress: true,
+    };
+    let (data, run) =
+        kws::run(&root, &cfg).with_context(|| format!("training on {}", root.display()))?;
+    let m = &run.metrics;
+    println!(
+        "classes {:?}; clips train/validation/test {:?}; features {:?}",
+        m.labels, m.clips, data.shape
+    );
+    println!(
+        "best checkpoint: step {} (validation accuracy {:.4})",
+        m.best_step, m.best_val_accuracy
+    );
+    println!(
+        "test accuracy: float {:.4}, int8 {:.4}",
+        m.float_accuracy, m.int8_accuracy
+    );
+    for line in m.per_class_lines() {
+        println!("{line}");
+    }
+    println!("int8 confusion (rows truth, columns predicted):");
+    for (name, row) in m.labels.iter().zip(&m.int8_confusion.counts) {
+        println!("{name:>10}: {row:?}");
+    }
+    println!(
+        "{:>3} {:<18} {:<16} {:>10} {:>8}",
+        "#", "op", "output", "MACs", "params"
+    );
+    for l in &run.estimate.layers {
+        println!(
+            "{:>3} {:<18} {:<16} {:>10} {:>8}",
+            l.index,
+            l.op,
+            format!("{:?}", l.output_shape),
+            l.macs,
+            l.params
+        );
+    }
+    println!(
+        "ROM {} B, RAM {} B worst / {} B best, {} MACs, .tflite {} B",
+        m.rom_bytes, m.ram_bytes_worst, m.ram_bytes_best, m.macs, m.tflite_bytes
+    );
+    for p in run.save(&a.out)? {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
