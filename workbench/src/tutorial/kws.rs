@@ -20,8 +20,8 @@ use crate::quant::ptq::batch_tensor;
 use crate::quant::{self, Int8Model};
 use crate::tflite::runtime::Interpreter;
 use crate::train::{
-    self, fold_batch_norm, train_step_smoothed, Adam, BestCheckpoint, Monitor, PiecewiseConstant,
-    Samples, Sequential,
+    self, fold_batch_norm, train_step_smoothed, Adam, BestCheckpoint, Layer, Monitor,
+    PiecewiseConstant, Samples, Sequential,
 };
 use crate::{Error, Result};
 
@@ -95,6 +95,11 @@ pub struct KwsConfig {
     pub representative: usize,
     /// Seed of initialisation and batch order (default 0).
     pub seed: u64,
+    /// Batch norm momentum (default: the model's, Keras' 0.99). Keras' running
+    /// statistics forget their start (mean 0, variance 1) slowly: the depthwise
+    /// outputs' variance is about 0.01, so the evaluation-mode model is at chance
+    /// until some 600 steps have passed; short runs (tests, CI) use 0.9.
+    pub batch_norm_momentum: Option<f64>,
     /// Show a progress bar, or progress lines without a terminal (default true).
     pub progress: bool,
 }
@@ -111,8 +116,36 @@ impl Default for KwsConfig {
             early_stopping_patience: None,
             representative: 100,
             seed: 0,
+            batch_norm_momentum: None,
             progress: true,
         }
+    }
+}
+
+impl KwsConfig {
+    /// A fresh model as configured (architecture, seed, batch norm momentum) for `data`.
+    ///
+    /// In a notebook, build the model in the cell that trains it: evcxr gives each
+    /// cell its own copy of candle, and backprop needs the model's variables from
+    /// the copy that runs it.
+    pub fn build_model(&self, data: &KwsData) -> Result<Sequential> {
+        let [_, frames, coefficients] = data.shape;
+        let mut model = self
+            .model
+            .build(frames, coefficients, data.labels().len(), self.seed)?;
+        if let Some(m) = self.batch_norm_momentum {
+            if !(0.0..1.0).contains(&m) {
+                return Err(Error::Msg(format!(
+                    "kws: batch norm momentum {m} is not in [0, 1)"
+                )));
+            }
+            for (_, layer) in &mut model.layers {
+                if let Layer::BatchNorm { config, .. } = layer {
+                    config.momentum = m;
+                }
+            }
+        }
+        Ok(model)
     }
 }
 
@@ -160,6 +193,8 @@ pub struct KwsMetrics {
     pub macs: u64,
     /// Size of the int8 `.tflite` file.
     pub tflite_bytes: usize,
+    /// Size of the float `.tflite` file.
+    pub float_tflite_bytes: usize,
     /// Wall time of training, seconds.
     pub train_seconds: f64,
     /// Confusion matrix and per-class scores of the float model on the test set.
@@ -244,6 +279,8 @@ pub struct KwsRun {
     pub metrics: KwsMetrics,
     /// The int8 `.tflite` bytes.
     pub tflite: Vec<u8>,
+    /// The float `.tflite` bytes (float32 weights and activations, softmax output).
+    pub float_tflite: Vec<u8>,
 }
 
 fn progress_bar(steps: u64, show: bool) -> ProgressBar {
@@ -393,6 +430,11 @@ pub fn convert(
     Ok((folded, int8))
 }
 
+/// The float `.tflite` of a (batch-norm folded) model: float32 input, weights and softmax output.
+pub fn float_tflite(folded: &Sequential) -> Result<Vec<u8>> {
+    Ok(crate::tflite::export::write(&quant::build_float(folded, true)?)?)
+}
+
 /// Trains, converts, evaluates and estimates on the corpus in `root`.
 pub fn run(root: &Path, cfg: &KwsConfig) -> Result<(KwsData, KwsRun)> {
     let data = KwsData::open(root, cfg)?;
@@ -403,8 +445,7 @@ pub fn run(root: &Path, cfg: &KwsConfig) -> Result<(KwsData, KwsRun)> {
 /// Like [`run`] on already opened data.
 pub fn run_on(data: &KwsData, cfg: &KwsConfig) -> Result<KwsRun> {
     let classes = data.labels().len();
-    let [_, frames, coefficients] = data.shape;
-    let model = cfg.model.build(frames, coefficients, classes, cfg.seed)?;
+    let model = cfg.build_model(data)?;
     let t0 = Instant::now();
     let history = train(&model, data, cfg)?;
     let train_seconds = t0.elapsed().as_secs_f64();
@@ -414,6 +455,7 @@ pub fn run_on(data: &KwsData, cfg: &KwsConfig) -> Result<KwsRun> {
     let int8_preds = predict_int8(&int8, &data.test)?;
     let est = estimate(&int8.graph);
     let tflite = crate::tflite::export::write(&int8.graph)?;
+    let float_tflite = float_tflite(&folded)?;
     let best = history
         .iter()
         .fold(None::<&ValidationPoint>, |b, p| match b {
@@ -438,6 +480,7 @@ pub fn run_on(data: &KwsData, cfg: &KwsConfig) -> Result<KwsRun> {
         ram_bytes_best: est.ram_bytes_best,
         macs: est.macs,
         tflite_bytes: tflite.len(),
+        float_tflite_bytes: float_tflite.len(),
         train_seconds,
         float_confusion: ConfusionMatrix::from_predictions(&float_preds, &truth, classes)?,
         int8_confusion: ConfusionMatrix::from_predictions(&int8_preds, &truth, classes)?,
@@ -449,6 +492,7 @@ pub fn run_on(data: &KwsData, cfg: &KwsConfig) -> Result<KwsRun> {
         estimate: est,
         metrics,
         tflite,
+        float_tflite,
     })
 }
 
@@ -473,11 +517,12 @@ impl KwsMetrics {
 }
 
 impl KwsRun {
-    /// Writes `model.safetensors` (folded float), `model_int8.tflite`, `model_int8.cc` and `metrics.json` into `dir`.
+    /// Writes `model.safetensors` (folded float), `model_float.tflite`, `model_int8.tflite`, `model_int8.cc` and `metrics.json` into `dir`.
     pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let p = |f: &str| dir.join(f);
         self.model.save(&p("model.safetensors"))?;
+        write(&p("model_float.tflite"), &self.float_tflite)?;
         write(&p("model_int8.tflite"), &self.tflite)?;
         let c = crate::tflite::c_array::to_c_array(&self.tflite, "g_model");
         write(&p("model_int8.cc"), c.as_bytes())?;
@@ -486,6 +531,7 @@ impl KwsRun {
         write(&p("metrics.json"), json.as_bytes())?;
         Ok([
             "model.safetensors",
+            "model_float.tflite",
             "model_int8.tflite",
             "model_int8.cc",
             "metrics.json",

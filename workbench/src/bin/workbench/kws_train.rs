@@ -55,6 +55,9 @@ pub struct TrainArgs {
     /// Validation clips calibrating the int8 model.
     #[arg(long, default_value_t = 100)]
     representative: usize,
+    /// Batch norm momentum (default: Keras' 0.99; short runs need less, e.g. 0.9).
+    #[arg(long)]
+    batch_norm_momentum: Option<f64>,
     /// Seed of data augmentation, initialisation and batch order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -107,6 +110,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         early_stopping_patience: a.early_stopping,
         representative: a.representative,
         seed: a.seed,
+        batch_norm_momentum: a.batch_norm_momentum,
         progress: true,
     };
     let (data, run) =
@@ -146,8 +150,13 @@ pub fn train(a: TrainArgs) -> Result<()> {
         );
     }
     println!(
-        "ROM {} B, RAM {} B worst / {} B best, {} MACs, .tflite {} B",
-        m.rom_bytes, m.ram_bytes_worst, m.ram_bytes_best, m.macs, m.tflite_bytes
+        "ROM {} B, RAM {} B worst / {} B best, {} MACs; int8 .tflite {} B, float .tflite {} B",
+        m.rom_bytes,
+        m.ram_bytes_worst,
+        m.ram_bytes_best,
+        m.macs,
+        m.tflite_bytes,
+        m.float_tflite_bytes
     );
     for p in run.save(&a.out)? {
         println!("wrote {}", p.display());
