@@ -136,17 +136,19 @@ pub fn train(a: TrainArgs) -> Result<()> {
         println!("{name:>10}: {row:?}");
     }
     println!(
-        "{:>3} {:<18} {:<16} {:>10} {:>8}",
-        "#", "op", "output", "MACs", "params"
+        "{:>3} {:<18} {:<16} {:>10} {:>8} {:>9} {:>9}",
+        "#", "op", "output", "MACs", "params", "ROM B", "RAM B"
     );
     for l in &run.estimate.layers {
         println!(
-            "{:>3} {:<18} {:<16} {:>10} {:>8}",
+            "{:>3} {:<18} {:<16} {:>10} {:>8} {:>9} {:>9}",
             l.index,
             l.op,
             format!("{:?}", l.output_shape),
             l.macs,
-            l.params
+            l.params,
+            l.rom_bytes,
+            l.ram_bytes
         );
     }
     println!(
