@@ -131,9 +131,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
     for line in m.per_class_lines() {
         println!("{line}");
     }
-    println!("int8 confusion (rows truth, columns predicted):");
+    println!("int8 confusion matrix (rows: truth, columns: predicted)");
+    let head: Vec<String> = m.labels.iter().map(|l| format!("{l:>10}")).collect();
+    println!("{:>10}  {}", "", head.join(" "));
     for (name, row) in m.labels.iter().zip(&m.int8_confusion.counts) {
-        println!("{name:>10}: {row:?}");
+        let cells: Vec<String> = row.iter().map(|c| format!("{c:>10}")).collect();
+        println!("{name:>10}: {}", cells.join(" "));
     }
     println!(
         "{:>3} {:<18} {:<16} {:>10} {:>8} {:>9} {:>9}",
