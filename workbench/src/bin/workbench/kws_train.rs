@@ -28,6 +28,12 @@ pub struct TrainArgs {
     /// Comma-separated words to recognize.
     #[arg(long, default_value = "yes,no")]
     words: String,
+    /// Silence clips per 100 wanted-word clips (default: 100 / number of classes).
+    #[arg(long)]
+    silence_percentage: Option<f64>,
+    /// Unknown-word clips per 100 wanted-word clips (default: 100 / number of classes).
+    #[arg(long)]
+    unknown_percentage: Option<f64>,
     /// Front end.
     #[arg(long, value_enum, default_value = "micro")]
     frontend: super::kws::Frontend,
@@ -93,6 +99,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let cfg = KwsConfig {
         data: SpeechCommandsConfig {
             wanted_words: a.words.split(',').map(|w| w.trim().to_string()).collect(),
+            silence_percentage: a.silence_percentage,
+            unknown_percentage: a.unknown_percentage,
             seed: a.seed,
             ..SpeechCommandsConfig::default()
         },
