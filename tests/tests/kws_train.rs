@@ -101,7 +101,10 @@ fn train_and_check(
         "{:?}",
         m.labels
     );
-    ensure!(n_test == 18, "{n_test} test clips (3 yes, 3 no, 6 silence, 6 unknown)");
+    ensure!(
+        n_test == 18,
+        "{n_test} test clips (3 yes, 3 no, 6 silence, 6 unknown)"
+    );
     // chance is 0.25
     ensure!(
         m.float_accuracy >= min_accuracy,

@@ -402,7 +402,10 @@ fn check_kws_outputs(path: &Path) -> Result<()> {
         text.contains("step 25/200:") && text.contains("step 200/200:"),
         "no progress lines"
     );
-    ensure!(text.contains("over budget"), "DS-CNN S fits the small budget?");
+    ensure!(
+        text.contains("over budget"),
+        "DS-CNN S fits the small budget?"
+    );
     let displays: Vec<&Value> = outputs(&nb)
         .into_iter()
         .filter(|o| o["output_type"] == "display_data" || o["output_type"] == "execute_result")
@@ -416,7 +419,10 @@ fn check_kws_outputs(path: &Path) -> Result<()> {
         .iter()
         .filter(|d| d["data"]["application/vnd.plotly.v1+json"].is_object())
         .count();
-    ensure!(plots >= 2, "expected accuracy and loss curves, found {plots} plots");
+    ensure!(
+        plots >= 2,
+        "expected accuracy and loss curves, found {plots} plots"
+    );
     let all = std::fs::read_to_string(path)?;
     for key in ["Total params", "DEPTHWISE_CONV_2D", "RAM bytes", "<table"] {
         ensure!(all.contains(key), "the executed notebook has no {key:?}");

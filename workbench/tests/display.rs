@@ -154,7 +154,7 @@ fn estimate_table_with_totals_and_memory() {
                 output_shape: vec![1, 26, 26, 8],
                 macs: 48_672, // 26*26*8*3*3*1
                 params: 80,
-                rom_bytes: 104, // 72 int8 weights + 8 int32 biases
+                rom_bytes: 104,   // 72 int8 weights + 8 int32 biases
                 ram_bytes: 6_192, // 28*28 int8 in + 26*26*8 out
             },
             LayerEstimate {
@@ -173,7 +173,15 @@ fn estimate_table_with_totals_and_memory() {
     let t = rows(&html);
     assert_eq!(
         t[0],
-        ["#", "op", "output", "MACs", "params", "ROM bytes", "RAM bytes"]
+        [
+            "#",
+            "op",
+            "output",
+            "MACs",
+            "params",
+            "ROM bytes",
+            "RAM bytes"
+        ]
     );
     assert_eq!(
         t[1],

@@ -432,7 +432,9 @@ pub fn convert(
 
 /// The float `.tflite` of a (batch-norm folded) model: float32 input, weights and softmax output.
 pub fn float_tflite(folded: &Sequential) -> Result<Vec<u8>> {
-    Ok(crate::tflite::export::write(&quant::build_float(folded, true)?)?)
+    Ok(crate::tflite::export::write(&quant::build_float(
+        folded, true,
+    )?)?)
 }
 
 /// Trains, converts, evaluates and estimates on the corpus in `root`.
