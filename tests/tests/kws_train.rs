@@ -267,3 +267,47 @@ fn micro_kws_xs_trains_converts_and_runs_in_tflite() -> Result<()> {
     assert_eq!(e.macs, 40_000 + 8_000);
     Ok(())
 }
+
+#[test]
+fn batch_norm_momentum_is_applied_and_checked() -> Result<()> {
+    let cfg = KwsConfig {
+        batch_norm_momentum: Some(0.9),
+        ..KwsConfig::default()
+    };
+    let data = KwsData::open(&corpus(), &cfg)?;
+    let m = cfg.build_model(&data)?;
+    let momenta: Vec<f64> = m
+        .layers
+        .iter()
+        .filter_map(|(_, l)| match l {
+            workbench::train::Layer::BatchNorm { config, .. } => Some(config.momentum),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(momenta, vec![0.9; 9]);
+    // the lab's default stays Keras' 0.99
+    let keras = KwsConfig::default().build_model(&data)?;
+    assert!(keras.layers.iter().all(|(_, l)| match l {
+        workbench::train::Layer::BatchNorm { config, .. } => config.momentum == 0.99,
+        _ => true,
+    }));
+    let bad = KwsConfig {
+        batch_norm_momentum: Some(1.5),
+        ..cfg
+    };
+    let e = bad.build_model(&data).unwrap_err().to_string();
+    assert!(e.contains("momentum 1.5"), "{e}");
+    // no steps: a clear error, not a panic
+    let none = KwsConfig {
+        schedule: vec![(0, 1e-3)],
+        ..KwsConfig::default()
+    };
+    let e = kws::train(&none.build_model(&data)?, &data, &none)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("steps (0)") && e.contains("must be positive"),
+        "{e}"
+    );
+    Ok(())
+}

@@ -547,3 +547,34 @@ impl KwsRun {
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tflite::DType;
+
+    #[test]
+    fn float_graph_of_ds_cnn_s_is_float32_with_version_1_ops() {
+        let m = crate::models::ds_cnn_s(49, 40, 4, 0).unwrap();
+        let folded = fold_batch_norm(&m).unwrap();
+        let g = quant::build_float(&folded, true).unwrap();
+        assert!(g.tensors.iter().all(|t| t.quant.is_none()));
+        // every tensor but the reshape's int32 shape is float32
+        let not_f32: Vec<&str> = g
+            .tensors
+            .iter()
+            .filter(|t| t.dtype != DType::F32)
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(not_f32, ["flatten.shape"]);
+        assert_eq!(g.nodes.last().unwrap().op.name(), "SOFTMAX");
+        let bytes = float_tflite(&folded).unwrap();
+        let back = crate::tflite::read(&bytes).unwrap();
+        assert_eq!(back.nodes.len(), g.nodes.len());
+        // TF's converter writes version 1 of each float op
+        let model = crate::tflite::schema::root_as_model(&bytes).unwrap();
+        let codes = model.operator_codes().unwrap();
+        assert_eq!(codes.len(), 6); // conv, depthwise, average pool, reshape, dense, softmax
+        assert!(codes.iter().all(|c| c.version() == 1));
+    }
+}
