@@ -434,3 +434,96 @@ fn emg_notebook_runs_headless_and_renders_in_chromium() -> Result<()> {
     ensure!(plots >= 7, "{plots} plots in the page");
     Ok(())
 }
+
+/// CI settings for kws.ipynb: 200 steps of 32 clips on the synthetic corpus, batch norm
+/// momentum 0.9 (Keras' 0.99 keeps DS-CNN S at chance for ~600 steps).
+const KWS_PARAMS: [(&str, &str); 6] = [
+    ("steps", "150"),
+    ("steps_fine", "50"),
+    ("batch_size", "32"),
+    ("eval_every", "25"),
+    ("batch_norm_momentum", "0.9"),
+    (
+        "out_dir",
+        "String::from(\"../out/notebooks-test/kws-files\")",
+    ),
+];
+
+/// Checks the executed keyword-spotting notebook carries real outputs.
+fn check_kws_outputs(path: &Path) -> Result<()> {
+    let nb: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let text = stdout_text(&nb);
+    let float_acc = number_after(&text, "float accuracy")?;
+    let int8_acc = number_after(&text, "int8 accuracy")?;
+    let rom = number_after(&text, "ROM")?;
+    let macs = number_after(&text, "bytes (best),")?;
+    let mine = number_after(&text, "my model: float accuracy")?;
+    let mine_int8 = number_after(&text, "within budget: int8 test accuracy")?;
+    eprintln!(
+        "{}: DS-CNN S float {float_acc}%, int8 {int8_acc}%, ROM {rom} B, {macs} MACs; \
+         micro_kws_xs float {mine}%, int8 {mine_int8}%",
+        path.display()
+    );
+    // 4 classes: chance is 25%; 18 test clips, one clip is 5.6 points
+    ensure!(
+        float_acc >= 75.0,
+        "float accuracy {float_acc}% is not a trained model"
+    );
+    ensure!(
+        (float_acc - int8_acc).abs() <= 1.0,
+        "int8 accuracy {int8_acc}% is not within a point of float {float_acc}%"
+    );
+    // micro_kws_xs at the CI settings (batches of 32) overfits: ~70%
+    ensure!(mine_int8 >= 50.0, "micro_kws_xs int8 accuracy {mine_int8}%");
+    // DS-CNN S on 49x40: 25*20*64*(10*4 + 4*(9 + 64)) + 64*4 MACs
+    ensure!(
+        macs == 10_624_256.0,
+        "DS-CNN S estimate {macs} MACs, expected 10,624,256"
+    );
+    ensure!(rom > 20_000.0, "ROM estimate {rom} B");
+    ensure!(
+        text.contains("step 25/200:") && text.contains("step 200/200:"),
+        "no progress lines"
+    );
+    ensure!(
+        text.contains("over budget"),
+        "DS-CNN S fits the small budget?"
+    );
+    let displays: Vec<&Value> = outputs(&nb)
+        .into_iter()
+        .filter(|o| o["output_type"] == "display_data" || o["output_type"] == "execute_result")
+        .collect();
+    let pngs = displays
+        .iter()
+        .filter(|d| d["data"]["image/png"].is_string())
+        .count();
+    ensure!(pngs >= 1, "no image/png display (the feature images)");
+    let plots = displays
+        .iter()
+        .filter(|d| d["data"]["application/vnd.plotly.v1+json"].is_object())
+        .count();
+    ensure!(
+        plots >= 2,
+        "expected accuracy and loss curves, found {plots} plots"
+    );
+    let all = std::fs::read_to_string(path)?;
+    for key in ["Total params", "DEPTHWISE_CONV_2D", "RAM bytes", "<table"] {
+        ensure!(all.contains(key), "the executed notebook has no {key:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn kws_notebook_runs_headless() -> Result<()> {
+    let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let nb = repo().join("notebooks/kws.ipynb");
+    let out = out_dir().join("runner");
+    let mut cmd = Command::new(runner()?);
+    cmd.arg("run").arg(&nb).arg("--out").arg(&out);
+    for (k, v) in KWS_PARAMS {
+        cmd.args(["-p", k, v]);
+    }
+    let (_, secs) = run(&mut cmd, "workbench-notebook run kws.ipynb")?;
+    eprintln!("runner: kws.ipynb in {secs:.1} s");
+    check_kws_outputs(&out.join("kws.ipynb"))
+}

@@ -160,7 +160,17 @@ fn aligned_bytes<'a>(fbb: &mut FlatBufferBuilder<'a>, data: &[u8]) -> WIPOffset<
 /// The TFLite runtime version TF records as `min_runtime_version` for an op version.
 fn runtime_version(code: fb::BuiltinOperator, version: i32) -> (u32, u32, u32) {
     match (code, version) {
-        (fb::BuiltinOperator::RESHAPE, 1) => (1, 5, 0),
+        (
+            fb::BuiltinOperator::RESHAPE
+            | fb::BuiltinOperator::CONV_2D
+            | fb::BuiltinOperator::DEPTHWISE_CONV_2D
+            | fb::BuiltinOperator::FULLY_CONNECTED
+            | fb::BuiltinOperator::AVERAGE_POOL_2D
+            | fb::BuiltinOperator::MAX_POOL_2D
+            | fb::BuiltinOperator::SOFTMAX,
+            1,
+        ) => (1, 5, 0),
+        (fb::BuiltinOperator::DEPTHWISE_CONV_2D, 2) => (1, 12, 0),
         (fb::BuiltinOperator::FULLY_CONNECTED, 5) => (2, 0, 0),
         (fb::BuiltinOperator::QUANTIZE, 2) => (1, 15, 0),
         _ => (1, 14, 0),

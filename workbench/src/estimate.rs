@@ -28,6 +28,10 @@ pub struct LayerEstimate {
     pub macs: u64,
     /// Number of constant parameters (weights and biases).
     pub params: usize,
+    /// Bytes of the node's constant inputs (its share of ROM).
+    pub rom_bytes: usize,
+    /// Bytes of the node's distinct non-constant inputs and outputs (live while it runs).
+    pub ram_bytes: usize,
 }
 
 /// Cost of a whole graph.
@@ -105,6 +109,14 @@ pub fn estimate(graph: &Graph) -> Estimate {
             .map(tensor_bytes)
             .sum();
         ram_bytes_best = ram_bytes_best.max(bytes);
+        let rom_bytes = node
+            .inputs
+            .iter()
+            .flatten()
+            .filter_map(|&i| tensor(i))
+            .filter_map(|t| t.data.as_ref())
+            .map(Vec::len)
+            .sum();
         let params = if matches!(node.op, Op::Reshape) {
             0
         } else {
@@ -128,6 +140,8 @@ pub fn estimate(graph: &Graph) -> Estimate {
             output_shape,
             macs: node_macs(graph, node),
             params,
+            rom_bytes,
+            ram_bytes: bytes,
         });
     }
     let macs = layers.iter().map(|l| l.macs).sum();

@@ -154,6 +154,8 @@ fn estimate_table_with_totals_and_memory() {
                 output_shape: vec![1, 26, 26, 8],
                 macs: 48_672, // 26*26*8*3*3*1
                 params: 80,
+                rom_bytes: 104,   // 72 int8 weights + 8 int32 biases
+                ram_bytes: 6_192, // 28*28 int8 in + 26*26*8 out
             },
             LayerEstimate {
                 index: 1,
@@ -161,16 +163,35 @@ fn estimate_table_with_totals_and_memory() {
                 output_shape: vec![1, 13, 13, 8],
                 macs: 0,
                 params: 0,
+                rom_bytes: 0,
+                ram_bytes: 6_760, // 26*26*8 in + 13*13*8 out
             },
         ],
         macs: 48_672,
     };
     let html = est.to_html();
     let t = rows(&html);
-    assert_eq!(t[0], ["#", "op", "output", "MACs", "params"]);
-    assert_eq!(t[1], ["0", "CONV_2D", "1×26×26×8", "48,672", "80"]);
-    assert_eq!(t[2], ["1", "MAX_POOL_2D", "1×13×13×8", "0", "0"]);
-    assert_eq!(t[3], ["", "total", "", "48,672", "80"]);
+    assert_eq!(
+        t[0],
+        [
+            "#",
+            "op",
+            "output",
+            "MACs",
+            "params",
+            "ROM bytes",
+            "RAM bytes"
+        ]
+    );
+    assert_eq!(
+        t[1],
+        ["0", "CONV_2D", "1×26×26×8", "48,672", "80", "104", "6,192"]
+    );
+    assert_eq!(
+        t[2],
+        ["1", "MAX_POOL_2D", "1×13×13×8", "0", "0", "0", "6,760"]
+    );
+    assert_eq!(t[3], ["", "total", "", "48,672", "80", "1,392", "6,192"]);
     assert!(html.contains("ROM 1,392 bytes (int8 1,152, int32 240)"));
     assert!(html.contains("RAM 6,192 bytes best"));
     assert!(html.contains("7,200 bytes worst"));

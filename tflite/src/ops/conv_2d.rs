@@ -57,7 +57,11 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
-/// int8 convolutions (per-channel filters) are version 3, as TF's converter writes them.
-fn version(_op: &Op, _graph: &Graph, _node: &Node) -> i32 {
-    3
+/// int8 convolutions (per-channel filters) are version 3, float ones 1, as TF's converter writes them.
+fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
+    if super::float_input(graph, node) {
+        1
+    } else {
+        3
+    }
 }

@@ -59,7 +59,20 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
-/// int8 depthwise convolutions are version 3, as TF's converter writes them.
-fn version(_op: &Op, _graph: &Graph, _node: &Node) -> i32 {
-    3
+/// int8 depthwise convolutions are version 3; float ones 1, or 2 when dilated, as TF's converter writes them.
+fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
+    match op {
+        Op::DepthwiseConv2d {
+            dilation_w,
+            dilation_h,
+            ..
+        } if super::float_input(graph, node) => {
+            if *dilation_w != 1 || *dilation_h != 1 {
+                2
+            } else {
+                1
+            }
+        }
+        _ => 3,
+    }
 }

@@ -59,13 +59,14 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
-/// int8 is version 4 (TF's converter), 5 with `keep_num_dims`.
-fn version(op: &Op, _graph: &Graph, _node: &Node) -> i32 {
+/// int8 is version 4 (TF's converter), float 1, either 5 with `keep_num_dims`.
+fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
     match op {
         Op::FullyConnected {
             keep_num_dims: true,
             ..
         } => 5,
+        _ if super::float_input(graph, node) => 1,
         _ => 4,
     }
 }

@@ -63,6 +63,16 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     softmax::DEF,
 ];
 
+/// Whether the node's first input is float32 (float ops are version 1 in TF's converter).
+pub(crate) fn float_input(graph: &Graph, node: &Node) -> bool {
+    node.inputs
+        .first()
+        .copied()
+        .flatten()
+        .and_then(|t| graph.tensors.get(t))
+        .is_some_and(|t| t.dtype == DType::F32)
+}
+
 /// The exporter of an op without builtin options.
 pub(crate) fn no_options(_: &Op, _: &Graph, _: &Node, _: &mut FlatBufferBuilder<'_>) -> Options {
     Options::NONE

@@ -71,7 +71,11 @@ pub(super) fn export(
     }
 }
 
-/// int8 pooling is version 2, as TF's converter writes it.
-pub(super) fn version(_op: &Op, _graph: &Graph, _node: &Node) -> i32 {
-    2
+/// int8 pooling is version 2, float 1, as TF's converter writes them.
+pub(super) fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
+    if super::float_input(graph, node) {
+        1
+    } else {
+        2
+    }
 }

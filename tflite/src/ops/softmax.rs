@@ -33,7 +33,11 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
-/// int8 SOFTMAX is version 2, as TF's converter writes it.
-fn version(_op: &Op, _graph: &Graph, _node: &Node) -> i32 {
-    2
+/// int8 SOFTMAX is version 2, float 1, as TF's converter writes them.
+fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
+    if super::float_input(graph, node) {
+        1
+    } else {
+        2
+    }
 }

@@ -5,9 +5,17 @@ use super::html::{escape, shape, thousands, Cell, Table};
 use crate::estimate::{dtype_name, Estimate};
 
 impl Estimate {
-    /// A per-layer table (op, output shape, MACs, params) with totals, then ROM and RAM lines, as HTML.
+    /// A per-layer table (op, output shape, MACs, params, ROM and live RAM bytes) with totals, then ROM and RAM lines, as HTML.
     pub fn to_html(&self) -> String {
-        let mut t = Table::new().header(["#", "op", "output", "MACs", "params"]);
+        let mut t = Table::new().header([
+            "#",
+            "op",
+            "output",
+            "MACs",
+            "params",
+            "ROM bytes",
+            "RAM bytes",
+        ]);
         for l in &self.layers {
             t.row(vec![
                 Cell::num(l.index.to_string()),
@@ -15,6 +23,8 @@ impl Estimate {
                 Cell::text(shape(&l.output_shape)),
                 Cell::num(thousands(l.macs)),
                 Cell::num(thousands(l.params as u64)),
+                Cell::num(thousands(l.rom_bytes as u64)),
+                Cell::num(thousands(l.ram_bytes as u64)),
             ]);
         }
         t.footer(vec![
@@ -23,6 +33,8 @@ impl Estimate {
             Cell::text(""),
             Cell::num(thousands(self.macs)),
             Cell::num(thousands(self.params() as u64)),
+            Cell::num(thousands(self.rom_bytes as u64)),
+            Cell::num(thousands(self.ram_bytes_best as u64)),
         ]);
         let by_type: Vec<String> = self
             .rom_by_type

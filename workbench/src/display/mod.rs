@@ -7,6 +7,7 @@
 pub mod evcxr;
 pub mod html;
 pub mod png;
+pub mod spectrogram;
 
 mod estimate;
 mod metrics;
@@ -15,4 +16,5 @@ mod quant;
 mod summary;
 
 pub use self::png::{digits_png, Image};
+pub use spectrogram::{spectrogram_png, spectrograms_png};
 pub use summary::ModelSummary;

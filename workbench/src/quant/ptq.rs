@@ -94,12 +94,39 @@ pub fn build(model: &Sequential, ranges: &[(f32, f32)]) -> Result<Int8Model> {
             ranges.len()
         )));
     }
+    build_graph(model, Some(ranges))
+}
+
+/// The float32 graph of `model` (same ops and layouts as the int8 one, float32
+/// weights, biases and activations), with a float SOFTMAX appended when `softmax`:
+/// what the TFLite converter writes without quantization.
+pub fn build_float(model: &Sequential, softmax: bool) -> Result<Graph> {
+    let mut g = build_graph(model, None)?.graph;
+    g.description = "workbench float32".into();
+    if softmax {
+        let last = g.outputs[0];
+        let shape = g.tensors[last].shape.clone();
+        if shape.len() != 2 {
+            return Err(Error::Msg(format!(
+                "float graph: a softmax needs a [1, classes] output, got {shape:?}"
+            )));
+        }
+        let out = g.add_tensor(activation("softmax.out", shape, None));
+        g.add_node(Op::Softmax { beta: 1.0 }, vec![Some(last)], vec![out]);
+        g.outputs = vec![out];
+    }
+    Ok(g)
+}
+
+/// The graph of `model`: int8 for calibrated `ranges`, float32 without.
+fn build_graph(model: &Sequential, ranges: Option<&[(f32, f32)]>) -> Result<Int8Model> {
     let [c, h, w] = model.input_shape;
     let mut g = Graph {
         description: "workbench int8 (post-training quantization)".into(),
         ..Graph::default()
     };
-    let input = g.add_tensor(activation("input", vec![1, h, w, c], ranges[0]));
+    let range_of = |i: usize| ranges.map(|r| r[i]);
+    let input = g.add_tensor(activation("input", vec![1, h, w, c], range_of(0)));
     g.inputs = vec![input];
     // The current activation: tensor index and NHWC-or-flat shape.
     let mut cur = input;
@@ -110,9 +137,9 @@ pub fn build(model: &Sequential, ranges: &[(f32, f32)]) -> Result<Int8Model> {
     let mut layer_inputs = Vec::new();
     for (i, (name, layer)) in model.layers.iter().enumerate() {
         layer_inputs.push(cur);
-        let range = ranges[i + 1];
+        let range = range_of(i + 1);
         let in_shape = g.tensors[cur].shape.clone();
-        let (in_scale, _) = tensor_quant(&g, cur);
+        let in_scale = ranges.map(|_| tensor_quant(&g, cur).0);
         let out = match layer {
             Layer::Conv2d {
                 weight,
@@ -363,7 +390,7 @@ pub fn build(model: &Sequential, ranges: &[(f32, f32)]) -> Result<Int8Model> {
         input,
         layer_outputs,
         layer_inputs,
-        ranges: ranges.to_vec(),
+        ranges: ranges.map(<[_]>::to_vec).unwrap_or_default(),
     })
 }
 
@@ -398,8 +425,17 @@ pub fn append_softmax(q: &mut Int8Model) -> Result<()> {
     Ok(())
 }
 
-/// An int8 activation tensor quantized for `range`.
-fn activation(name: &str, shape: Vec<usize>, range: (f32, f32)) -> tflite::Tensor {
+/// An int8 activation tensor quantized for `range`; float32 without a range.
+fn activation(name: &str, shape: Vec<usize>, range: Option<(f32, f32)>) -> tflite::Tensor {
+    let Some(range) = range else {
+        return tflite::Tensor {
+            name: name.into(),
+            shape,
+            dtype: DType::F32,
+            quant: None,
+            data: None,
+        };
+    };
     let (scale, zp) = params::asymmetric(range.0, range.1);
     tflite::Tensor {
         name: name.into(),
@@ -410,6 +446,11 @@ fn activation(name: &str, shape: Vec<usize>, range: (f32, f32)) -> tflite::Tenso
     }
 }
 
+/// Float32 constant tensor bytes.
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
 /// Adds per-channel int8 weights (first axis = output channel) and int32 biases.
 fn weights_and_bias(
     g: &mut Graph,
@@ -417,9 +458,19 @@ fn weights_and_bias(
     w: &[f32],
     shape: Vec<usize>,
     b: &[f32],
-    input_scale: f32,
+    input_scale: Option<f32>,
 ) -> Result<(usize, usize)> {
     let o = shape[0];
+    let Some(input_scale) = input_scale else {
+        let filter = g.add_tensor(tflite::Tensor {
+            name: format!("{name}.weight"),
+            shape,
+            dtype: DType::F32,
+            quant: None,
+            data: Some(f32_bytes(w)),
+        });
+        return Ok((filter, float_bias(g, name, b)));
+    };
     let (scales, q) = params::symmetric_per_channel(w, o);
     let bias = params::bias_i32(b, input_scale, &scales);
     let filter = g.add_tensor(tflite::Tensor {
@@ -455,11 +506,27 @@ fn depthwise_weights_and_bias(
     w: &[f32],
     [o, kh, kw]: [usize; 3],
     b: &[f32],
-    input_scale: f32,
+    input_scale: Option<f32>,
 ) -> Result<(usize, usize)> {
-    let (scales, q) = params::symmetric_per_channel(w, o);
     // [O, kh*kw] -> [kh*kw, O]
     let taps = kh * kw;
+    let Some(input_scale) = input_scale else {
+        let mut hwo = vec![0f32; w.len()];
+        for c in 0..o {
+            for t in 0..taps {
+                hwo[t * o + c] = w[c * taps + t];
+            }
+        }
+        let filter = g.add_tensor(tflite::Tensor {
+            name: format!("{name}.weight"),
+            shape: vec![1, kh, kw, o],
+            dtype: DType::F32,
+            quant: None,
+            data: Some(f32_bytes(&hwo)),
+        });
+        return Ok((filter, float_bias(g, name, b)));
+    };
+    let (scales, q) = params::symmetric_per_channel(w, o);
     let mut hwo = vec![0u8; q.len()];
     for c in 0..o {
         for t in 0..taps {
@@ -490,6 +557,17 @@ fn depthwise_weights_and_bias(
         data: Some(bias.iter().flat_map(|v| v.to_le_bytes()).collect()),
     });
     Ok((filter, bias_t))
+}
+
+/// Adds a float32 bias tensor.
+fn float_bias(g: &mut Graph, name: &str, b: &[f32]) -> usize {
+    g.add_tensor(tflite::Tensor {
+        name: format!("{name}.bias"),
+        shape: vec![b.len()],
+        dtype: DType::F32,
+        quant: None,
+        data: Some(f32_bytes(b)),
+    })
 }
 
 /// Reorders dense weights `[o, c*h*w]` (candle's CHW flatten) to `[o, h*w*c]` (TFLite's NHWC flatten).

@@ -2,4 +2,5 @@
 
 pub mod emg;
 pub mod emg_qat;
+pub mod kws;
 pub mod mnist;

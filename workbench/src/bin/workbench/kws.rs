@@ -15,6 +15,8 @@ use workbench::npy;
 pub enum KwsCmd {
     /// Audio features as float32 NPY (N, frames, coefficients): (N, 49, 40) for 1 s clips.
     Features(FeaturesArgs),
+    /// Train DS-CNN S or micro_kws_xs as the lab does, convert to int8, evaluate and estimate.
+    Train(super::kws_train::TrainArgs),
 }
 
 /// Which front end computes the features.
@@ -92,6 +94,7 @@ pub fn run(cmd: KwsCmd) -> Result<()> {
             npy::write_npy(&a.output, &y)?;
             println!("wrote {} {:?} float32", a.output.display(), y.shape);
         }
+        KwsCmd::Train(a) => super::kws_train::train(a)?,
     }
     Ok(())
 }

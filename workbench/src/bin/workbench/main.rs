@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 mod kws;
+mod kws_train;
 
 use workbench::tflite::runtime::Kernels;
 use workbench::tutorial::mnist::{self, MnistConfig};
@@ -89,7 +90,7 @@ enum Cmd {
         #[command(subcommand)]
         cmd: emg::EmgCmd,
     },
-    /// Keyword spotting: audio features.
+    /// Keyword spotting: audio features, training.
     Kws {
         #[command(subcommand)]
         cmd: kws::KwsCmd,
