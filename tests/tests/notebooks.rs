@@ -514,7 +514,7 @@ fn check_kws_outputs(path: &Path) -> Result<()> {
 }
 
 #[test]
-fn kws_notebook_runs_headless() -> Result<()> {
+fn kws_notebook_runs_headless_and_renders_in_chromium() -> Result<()> {
     let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let nb = repo().join("notebooks/kws.ipynb");
     let out = out_dir().join("runner");
@@ -525,5 +525,13 @@ fn kws_notebook_runs_headless() -> Result<()> {
     }
     let (_, secs) = run(&mut cmd, "workbench-notebook run kws.ipynb")?;
     eprintln!("runner: kws.ipynb in {secs:.1} s");
-    check_kws_outputs(&out.join("kws.ipynb"))
+    let executed = out.join("kws.ipynb");
+    check_kws_outputs(&executed)?;
+    // accuracy and loss curves; the feature pictures
+    let (plots, images) = browser_check(&executed, "kws")?;
+    ensure!(
+        plots >= 2 && images >= 1,
+        "{plots} plots, {images} images in the page"
+    );
+    Ok(())
 }
