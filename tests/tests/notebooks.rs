@@ -297,6 +297,20 @@ fn browser_check(executed: &Path, name: &str) -> Result<(u64, u64)> {
     ))
 }
 
+/// Runs `notebooks/<name>.ipynb` in `workbench-notebook` with `params`; returns the executed notebook.
+fn run_in_runner(name: &str, params: &[(&str, &str)]) -> Result<PathBuf> {
+    let nb = repo().join(format!("notebooks/{name}.ipynb"));
+    let out = out_dir().join("runner");
+    let mut cmd = Command::new(runner()?);
+    cmd.arg("run").arg(&nb).arg("--out").arg(&out);
+    for (k, v) in params {
+        cmd.args(["-p", k, v]);
+    }
+    let (_, secs) = run(&mut cmd, &format!("workbench-notebook run {name}.ipynb"))?;
+    eprintln!("runner: {name}.ipynb in {secs:.1} s");
+    Ok(out.join(format!("{name}.ipynb")))
+}
+
 /// CI settings: two epochs on 10,000 images.
 const MNIST_PARAMS: [(&str, &str); 3] = [
     ("epochs", "2"),
@@ -307,18 +321,8 @@ const MNIST_PARAMS: [(&str, &str); 3] = [
 #[test]
 fn mnist_notebook_runs_headless_and_renders_in_chromium() -> Result<()> {
     let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let nb = repo().join("notebooks/mnist.ipynb");
-    let out = out_dir().join("runner");
-
     // 1. The headless runner.
-    let mut cmd = Command::new(runner()?);
-    cmd.arg("run").arg(&nb).arg("--out").arg(&out);
-    for (k, v) in MNIST_PARAMS {
-        cmd.args(["-p", k, v]);
-    }
-    let (_, secs) = run(&mut cmd, "workbench-notebook run mnist.ipynb")?;
-    eprintln!("runner: mnist.ipynb in {secs:.1} s");
-    let executed = out.join("mnist.ipynb");
+    let executed = run_in_runner("mnist", &MNIST_PARAMS)?;
     check_mnist_outputs(&executed)?;
 
     // 2. The HTML export in a real browser.
@@ -418,16 +422,7 @@ fn check_emg_outputs(path: &Path) -> Result<()> {
 #[test]
 fn emg_notebook_runs_headless_and_renders_in_chromium() -> Result<()> {
     let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let nb = repo().join("notebooks/emg.ipynb");
-    let out = out_dir().join("runner");
-    let mut cmd = Command::new(runner()?);
-    cmd.arg("run").arg(&nb).arg("--out").arg(&out);
-    for (k, v) in EMG_PARAMS {
-        cmd.args(["-p", k, v]);
-    }
-    let (_, secs) = run(&mut cmd, "workbench-notebook run emg.ipynb")?;
-    eprintln!("runner: emg.ipynb in {secs:.1} s");
-    let executed = out.join("emg.ipynb");
+    let executed = run_in_runner("emg", &EMG_PARAMS)?;
     check_emg_outputs(&executed)?;
     // raw data and trimmed (2), two windows, learning curve, macro accuracy, QAT curve
     let (plots, _) = browser_check(&executed, "emg")?;
@@ -516,16 +511,7 @@ fn check_kws_outputs(path: &Path) -> Result<()> {
 #[test]
 fn kws_notebook_runs_headless_and_renders_in_chromium() -> Result<()> {
     let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let nb = repo().join("notebooks/kws.ipynb");
-    let out = out_dir().join("runner");
-    let mut cmd = Command::new(runner()?);
-    cmd.arg("run").arg(&nb).arg("--out").arg(&out);
-    for (k, v) in KWS_PARAMS {
-        cmd.args(["-p", k, v]);
-    }
-    let (_, secs) = run(&mut cmd, "workbench-notebook run kws.ipynb")?;
-    eprintln!("runner: kws.ipynb in {secs:.1} s");
-    let executed = out.join("kws.ipynb");
+    let executed = run_in_runner("kws", &KWS_PARAMS)?;
     check_kws_outputs(&executed)?;
     // accuracy and loss curves; the feature pictures
     let (plots, images) = browser_check(&executed, "kws")?;

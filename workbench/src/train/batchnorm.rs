@@ -14,12 +14,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, Var, WithDType};
 use rayon::prelude::*;
 
 use super::conv::{apply_activation, mask_gradient};
-use super::host::{cpu_slice, from_host, with_host};
+use super::host::{cpu_forward3, from_host, with_host, Forward3};
 use super::sequential::Activation;
 use crate::{Error, Result};
 
@@ -83,36 +82,9 @@ struct BatchNormOp {
     stats: Arc<Mutex<Option<Stats>>>,
 }
 
-impl BatchNormOp {
-    /// The values of channel `c` (one slice per sample).
-    fn channel<'a, T>(&self, x: &'a [T], c: usize) -> impl Iterator<Item = &'a [T]> + 'a {
-        let (cs, s) = (self.c * self.s, self.s);
-        (0..self.n).map(move |n| &x[n * cs + c * s..][..s])
-    }
-
-    fn stats<T: WithDType>(&self, x: &[T]) -> Stats {
-        let count = self.n * self.s;
-        let (mean, var): (Vec<f64>, Vec<f64>) = (0..self.c)
-            .into_par_iter()
-            .map(|c| {
-                let sum: f64 = self
-                    .channel(x, c)
-                    .map(|p| p.iter().map(|v| v.to_f64()).sum::<f64>())
-                    .sum();
-                let mean = sum / count as f64;
-                let sq: f64 = self
-                    .channel(x, c)
-                    .map(|p| {
-                        p.iter()
-                            .map(|v| (v.to_f64() - mean) * (v.to_f64() - mean))
-                            .sum::<f64>()
-                    })
-                    .sum();
-                (mean, sq / count as f64)
-            })
-            .unzip();
-        Stats { mean, var, count }
-    }
+impl Forward3 for BatchNormOp {
+    const NAME: &'static str = "batch_norm";
+    const OPERANDS: &'static str = "input, gamma and beta";
 
     fn fwd<T: WithDType>(&self, x: &[T], gamma: &[T], beta: &[T]) -> Vec<T> {
         let st = self.stats(x);
@@ -143,6 +115,38 @@ impl BatchNormOp {
             *s = Some(st);
         }
         out
+    }
+}
+
+impl BatchNormOp {
+    /// The values of channel `c` (one slice per sample).
+    fn channel<'a, T>(&self, x: &'a [T], c: usize) -> impl Iterator<Item = &'a [T]> + 'a {
+        let (cs, s) = (self.c * self.s, self.s);
+        (0..self.n).map(move |n| &x[n * cs + c * s..][..s])
+    }
+
+    fn stats<T: WithDType>(&self, x: &[T]) -> Stats {
+        let count = self.n * self.s;
+        let (mean, var): (Vec<f64>, Vec<f64>) = (0..self.c)
+            .into_par_iter()
+            .map(|c| {
+                let sum: f64 = self
+                    .channel(x, c)
+                    .map(|p| p.iter().map(|v| v.to_f64()).sum::<f64>())
+                    .sum();
+                let mean = sum / count as f64;
+                let sq: f64 = self
+                    .channel(x, c)
+                    .map(|p| {
+                        p.iter()
+                            .map(|v| (v.to_f64() - mean) * (v.to_f64() - mean))
+                            .sum::<f64>()
+                    })
+                    .sum();
+                (mean, sq / count as f64)
+            })
+            .unzip();
+        Stats { mean, var, count }
     }
 
     /// Gradients of x, gamma and beta.
@@ -214,29 +218,7 @@ impl CustomOp3 for BatchNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let name = self.name();
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                CpuStorage::F32(self.fwd::<f32>(
-                    cpu_slice(s1, l1, name)?,
-                    cpu_slice(s2, l2, name)?,
-                    cpu_slice(s3, l3, name)?,
-                ))
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                CpuStorage::F64(self.fwd::<f64>(
-                    cpu_slice(s1, l1, name)?,
-                    cpu_slice(s2, l2, name)?,
-                    cpu_slice(s3, l3, name)?,
-                ))
-            }
-            _ => candle_core::bail!(
-                "batch_norm: expected f32 or f64 input, gamma and beta of one dtype, got {:?}, {:?}, {:?}",
-                s1.dtype(),
-                s2.dtype(),
-                s3.dtype()
-            ),
-        };
+        let out = cpu_forward3(self, (s1, l1), (s2, l2), (s3, l3))?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -403,15 +385,8 @@ pub fn update_running_stats(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::testing::rand_f64 as rand_t;
     use candle_core::Device;
-    use rand::{rngs::StdRng, Rng, SeedableRng};
-
-    fn rand_t(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
 
     #[test]
     fn train_forward_by_hand() {

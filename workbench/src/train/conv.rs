@@ -2,7 +2,6 @@
 //! CPU backward: im2col + GEMM forward, GEMM + col2im backward, parallel over
 //! the samples of a batch.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use std::any::Any;
 use std::sync::Mutex;
@@ -10,7 +9,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat};
-use super::host::{cpu_slice, from_host, with_host};
+use super::host::{cpu_forward3, from_host, with_host, Forward3};
 use super::sequential::{Activation, Padding};
 
 /// Output size and padding before the first element along one axis, by
@@ -242,7 +241,10 @@ pub(super) fn mask_gradient<T: WithDType>(act: Activation, gpre: &mut [T], y: &[
     }
 }
 
-impl Conv2dOp {
+impl Forward3 for Conv2dOp {
+    const NAME: &'static str = "conv2d";
+    const OPERANDS: &'static str = "input, weight and bias";
+
     fn fwd<T: WithDType>(&self, x: &[T], w: &[T], b: &[T]) -> Vec<T> {
         let g = self.g;
         let (k, p) = (g.k(), g.p());
@@ -273,7 +275,9 @@ impl Conv2dOp {
         }
         out
     }
+}
 
+impl Conv2dOp {
     /// Gradients of input (if wanted), weight and bias.
     fn bwd<T: WithDType>(
         &self,
@@ -435,28 +439,7 @@ impl CustomOp3 for Conv2dOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = self.g;
         let shape = Shape::from((g.n, g.o, g.oh, g.ow));
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                CpuStorage::F32(self.fwd::<f32>(
-                    cpu_slice(s1, l1, "conv2d")?,
-                    cpu_slice(s2, l2, "conv2d")?,
-                    cpu_slice(s3, l3, "conv2d")?,
-                ))
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                CpuStorage::F64(self.fwd::<f64>(
-                    cpu_slice(s1, l1, "conv2d")?,
-                    cpu_slice(s2, l2, "conv2d")?,
-                    cpu_slice(s3, l3, "conv2d")?,
-                ))
-            }
-            _ => candle_core::bail!(
-                "conv2d: expected f32 or f64 input, weight and bias of one dtype, got {:?}, {:?}, {:?}",
-                s1.dtype(),
-                s2.dtype(),
-                s3.dtype()
-            ),
-        };
+        let out = cpu_forward3(self, (s1, l1), (s2, l2), (s3, l3))?;
         Ok((out, shape))
     }
 
@@ -572,31 +555,8 @@ pub fn conv2d_fused(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::testing::{max_abs_diff, rand_t};
     use candle_core::{DType, Device, Var};
-    use rand::{rngs::StdRng, Rng, SeedableRng};
-
-    fn rand_t(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu)
-            .unwrap()
-            .to_dtype(dtype)
-            .unwrap()
-    }
-
-    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-        assert_eq!(a.dims(), b.dims());
-        let d = (a.to_dtype(DType::F64).unwrap() - b.to_dtype(DType::F64).unwrap()).unwrap();
-        d.abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
-    }
 
     #[test]
     fn same_padding_puts_the_extra_after_by_hand() {

@@ -13,12 +13,11 @@
 //! gradients over output channels, each summing its samples in order, so
 //! results do not depend on the thread count.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 use super::conv::{apply_activation, conv_out_size, mask_gradient, sum};
-use super::host::{cpu_slice, from_host, with_host};
+use super::host::{cpu_forward3, from_host, with_host, Forward3};
 use super::sequential::{Activation, Padding};
 
 /// The geometry of one depthwise convolution.
@@ -186,7 +185,10 @@ struct DepthwiseOp {
     activation: Activation,
 }
 
-impl DepthwiseOp {
+impl Forward3 for DepthwiseOp {
+    const NAME: &'static str = "depthwise_conv2d";
+    const OPERANDS: &'static str = "input, weight and bias";
+
     fn fwd<T: WithDType>(&self, x: &[T], w: &[T], b: &[T]) -> Vec<T> {
         let g = self.g;
         let (o, hw, ohw, kk) = (g.o(), g.hw(), g.ohw(), g.kh * g.kw);
@@ -210,7 +212,9 @@ impl DepthwiseOp {
             });
         out
     }
+}
 
+impl DepthwiseOp {
     /// Gradients of input (if wanted), weight and bias.
     fn bwd<T: WithDType>(
         &self,
@@ -287,29 +291,7 @@ impl CustomOp3 for DepthwiseOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = self.g;
         let shape = Shape::from((g.n, g.o(), g.oh, g.ow));
-        let name = self.name();
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                CpuStorage::F32(self.fwd::<f32>(
-                    cpu_slice(s1, l1, name)?,
-                    cpu_slice(s2, l2, name)?,
-                    cpu_slice(s3, l3, name)?,
-                ))
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                CpuStorage::F64(self.fwd::<f64>(
-                    cpu_slice(s1, l1, name)?,
-                    cpu_slice(s2, l2, name)?,
-                    cpu_slice(s3, l3, name)?,
-                ))
-            }
-            _ => candle_core::bail!(
-                "depthwise_conv2d: expected f32 or f64 input, weight and bias of one dtype, got {:?}, {:?}, {:?}",
-                s1.dtype(),
-                s2.dtype(),
-                s3.dtype()
-            ),
-        };
+        let out = cpu_forward3(self, (s1, l1), (s2, l2), (s3, l3))?;
         Ok((out, shape))
     }
 
@@ -425,31 +407,8 @@ pub fn depthwise_conv2d_fused(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::testing::{max_abs_diff, rand_t};
     use candle_core::{DType, Device, Var};
-    use rand::{rngs::StdRng, Rng, SeedableRng};
-
-    fn rand_t(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu)
-            .unwrap()
-            .to_dtype(dtype)
-            .unwrap()
-    }
-
-    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-        assert_eq!(a.dims(), b.dims());
-        let d = (a.to_dtype(DType::F64).unwrap() - b.to_dtype(DType::F64).unwrap()).unwrap();
-        d.abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
-    }
 
     /// (input shape, multiplier, kernel, stride, padding, dilation)
     type Case = (

@@ -1,6 +1,50 @@
 //! Access to the host memory behind CPU tensors, for the custom ops.
 
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Layout, Storage, Tensor, WithDType};
+
+/// A custom op whose CPU forward is one generic function of three slices of one dtype.
+pub(crate) trait Forward3 {
+    /// The op's name in error messages.
+    const NAME: &'static str;
+    /// What the three operands are, e.g. "input, weight and bias".
+    const OPERANDS: &'static str;
+    /// The forward pass on contiguous f32 or f64 operands.
+    fn fwd<T: WithDType>(&self, a: &[T], b: &[T], c: &[T]) -> Vec<T>;
+}
+
+/// Runs `op`'s forward on three CPU storages of one dtype, f32 or f64.
+pub(crate) fn cpu_forward3<O: Forward3>(
+    op: &O,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    (s3, l3): (&CpuStorage, &Layout),
+) -> candle_core::Result<CpuStorage> {
+    let name = O::NAME;
+    Ok(match (s1, s2, s3) {
+        (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
+            CpuStorage::F32(op.fwd::<f32>(
+                cpu_slice(s1, l1, name)?,
+                cpu_slice(s2, l2, name)?,
+                cpu_slice(s3, l3, name)?,
+            ))
+        }
+        (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
+            CpuStorage::F64(op.fwd::<f64>(
+                cpu_slice(s1, l1, name)?,
+                cpu_slice(s2, l2, name)?,
+                cpu_slice(s3, l3, name)?,
+            ))
+        }
+        _ => candle_core::bail!(
+            "{name}: expected f32 or f64 {} of one dtype, got {:?}, {:?}, {:?}",
+            O::OPERANDS,
+            s1.dtype(),
+            s2.dtype(),
+            s3.dtype()
+        ),
+    })
+}
 
 /// The contiguous elements of a CPU storage seen through `layout`.
 pub(crate) fn cpu_slice<'a, T: WithDType>(

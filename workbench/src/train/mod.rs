@@ -21,6 +21,8 @@ mod host;
 pub mod network;
 pub mod pool;
 pub mod sequential;
+#[cfg(test)]
+mod testing;
 mod threads;
 
 pub use adam::Adam;

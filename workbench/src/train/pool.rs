@@ -389,6 +389,7 @@ pub fn avg_pool2d(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::testing::rand_f64 as rand_t;
     use candle_core::{DType, Device, Var};
 
     #[test]
@@ -453,14 +454,6 @@ mod tests {
             gx.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
             [0., 3., 0.]
         );
-    }
-
-    fn rand_t(shape: &[usize], seed: u64) -> Tensor {
-        use rand::{rngs::StdRng, Rng, SeedableRng};
-        let mut rng = StdRng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
     }
 
     /// (kernel, stride, padding) cases, on a 7x8 input.
