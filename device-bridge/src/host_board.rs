@@ -116,75 +116,52 @@ impl HostBoard {
     /// Serves a host board on the far end of a new pseudo-terminal; returns
     /// the board and the host end, to open with [`crate::transport::Serial::from_port`].
     pub fn spawn_pty(cfg: HostBoardConfig) -> std::io::Result<(HostBoard, serialport::TTYPort)> {
-        let (host_end, mut board_end) =
-            serialport::TTYPort::pair().map_err(std::io::Error::other)?;
-        use serialport::SerialPort;
-        board_end
-            .set_timeout(Duration::from_millis(20))
-            .map_err(std::io::Error::other)?;
-        let reset = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (r, s) = (reset.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut board = new_board(cfg);
-            let mut writer = match board_end.try_clone_native() {
-                Ok(w) => w,
-                Err(_) => return,
-            };
-            let mut tx = StreamTx {
-                w: &mut writer,
-                failed: false,
-            };
-            board.boot(&mut tx);
-            let mut buf = [0u8; 4096];
-            while !s.load(Ordering::Relaxed) && !tx.failed {
-                let n = match board_end.read(&mut buf) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => 0,
-                    Err(_) => break,
-                };
-                feed(&mut board, &buf[..n], &mut tx, &r);
-            }
-        });
-        Ok((
-            HostBoard {
-                addr: None,
-                reset,
-                stop,
-                thread: Some(thread),
-            },
-            host_end,
-        ))
+        let (host_end, board_end) = serialport::TTYPort::pair().map_err(std::io::Error::other)?;
+        Ok((Self::serve_port(board_end, None, cfg, true)?, host_end))
     }
 
     /// Serves a host board on the master side of a new pseudo-terminal for
     /// other programs (e.g. an MLPerf runner); returns the path they open.
     pub fn spawn_pty_device(cfg: HostBoardConfig) -> std::io::Result<(HostBoard, String)> {
         use serialport::SerialPort;
-        let (mut master, slave) = serialport::TTYPort::pair().map_err(std::io::Error::other)?;
+        let (master, slave) = serialport::TTYPort::pair().map_err(std::io::Error::other)?;
         let path = slave
             .name()
             .ok_or_else(|| std::io::Error::other("pseudo-terminal has no name"))?;
-        master
-            .set_timeout(Duration::from_millis(20))
+        // Holding the slave open keeps the master readable while no client is attached.
+        Ok((Self::serve_port(master, Some(slave), cfg, false)?, path))
+    }
+
+    /// Runs a board on `port` in a thread (printing the boot banner first if `boot`);
+    /// `keep` stays open as long as the thread runs.
+    fn serve_port(
+        mut port: serialport::TTYPort,
+        keep: Option<serialport::TTYPort>,
+        cfg: HostBoardConfig,
+        boot: bool,
+    ) -> std::io::Result<HostBoard> {
+        use serialport::SerialPort;
+        port.set_timeout(Duration::from_millis(20))
             .map_err(std::io::Error::other)?;
         let reset = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let (r, s) = (reset.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
-            // Holding the slave open keeps the master readable while no client is attached.
-            let _slave = slave;
+            let _keep = keep;
             let mut board = new_board(cfg);
-            let Ok(mut writer) = master.try_clone_native() else {
+            let Ok(mut writer) = port.try_clone_native() else {
                 return;
             };
             let mut tx = StreamTx {
                 w: &mut writer,
                 failed: false,
             };
+            if boot {
+                board.boot(&mut tx);
+            }
             let mut buf = [0u8; 4096];
             while !s.load(Ordering::Relaxed) && !tx.failed {
-                let n = match master.read(&mut buf) {
+                let n = match port.read(&mut buf) {
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::TimedOut => 0,
                     Err(_) => break,
@@ -192,15 +169,12 @@ impl HostBoard {
                 feed(&mut board, &buf[..n], &mut tx, &r);
             }
         });
-        Ok((
-            HostBoard {
-                addr: None,
-                reset,
-                stop,
-                thread: Some(thread),
-            },
-            path,
-        ))
+        Ok(HostBoard {
+            addr: None,
+            reset,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// Blocks until the board's thread ends (for a board served by the CLI).
