@@ -21,8 +21,6 @@
 use candle_core::{DType, Tensor, Var};
 
 use super::ptq::{self, Int8Model};
-use crate::train::conv::conv2d_fused;
-use crate::train::depthwise::depthwise_conv2d_fused;
 use crate::train::{fold_batch_norm, Activation, Layer, Network, Sequential};
 use crate::{Error, Result};
 
@@ -138,52 +136,8 @@ impl QatModel {
         let mut x = pact(x, &self.input_clip)?;
         for ((name, layer), clip) in self.model.layers.iter().zip(&self.clips) {
             x = match layer {
-                Layer::Conv2d {
-                    weight,
-                    bias,
-                    stride,
-                    padding,
-                    dilation,
-                    activation,
-                } => conv2d_fused(
-                    &x,
-                    &fake_quant_weight(weight)?,
-                    bias,
-                    *stride,
-                    *padding,
-                    *dilation,
-                    *activation,
-                )?,
-                Layer::DepthwiseConv2d {
-                    weight,
-                    bias,
-                    stride,
-                    padding,
-                    dilation,
-                    activation,
-                } => depthwise_conv2d_fused(
-                    &x,
-                    &fake_quant_weight(weight)?,
-                    bias,
-                    *stride,
-                    *padding,
-                    *dilation,
-                    *activation,
-                )?,
-                Layer::Linear {
-                    weight,
-                    bias,
-                    activation,
-                } => {
-                    let o = weight.dim(0)?;
-                    let y = x
-                        .matmul(&fake_quant_weight(weight)?.t()?)?
-                        .broadcast_add(&bias.reshape((1, o))?)?;
-                    match activation {
-                        Activation::None => y,
-                        Activation::Relu => y.relu()?,
-                        Activation::Relu6 => y.clamp(0f32, 6f32)?,
-                    }
+                Layer::Conv2d { .. } | Layer::DepthwiseConv2d { .. } | Layer::Linear { .. } => {
+                    layer.forward_with_weight(&x, fake_quant_weight)?
                 }
                 Layer::BatchNorm { .. } => {
                     return Err(Error::Msg(format!(
@@ -202,8 +156,8 @@ impl QatModel {
 
     /// The folded float model with its weights replaced by their fake-quantized values.
     pub fn quantized_weights_model(&self) -> Result<Sequential> {
-        let mut m = fold_batch_norm(&self.model)?;
-        for (_, layer) in &mut m.layers {
+        let m = self.model.deep_copy()?;
+        for (_, layer) in &m.layers {
             if let Layer::Conv2d { weight, .. }
             | Layer::DepthwiseConv2d { weight, .. }
             | Layer::Linear { weight, .. } = layer

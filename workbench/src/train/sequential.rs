@@ -388,6 +388,16 @@ impl Layer {
 
     /// Runs the layer on a batch (the fused activation included).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with_weight(x, |w| Ok(w.clone()))
+    }
+
+    /// [`Layer::forward`] with the weight of a convolution or dense layer
+    /// replaced by `map(weight)` (e.g. its fake-quantized value).
+    pub fn forward_with_weight(
+        &self,
+        x: &Tensor,
+        map: impl FnOnce(&Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
         super::threads::tame_candle_threads();
         match self {
             Layer::Conv2d {
@@ -397,7 +407,15 @@ impl Layer {
                 padding,
                 dilation,
                 activation,
-            } => conv2d_fused(x, weight, bias, *stride, *padding, *dilation, *activation),
+            } => conv2d_fused(
+                x,
+                &map(weight)?,
+                bias,
+                *stride,
+                *padding,
+                *dilation,
+                *activation,
+            ),
             Layer::MaxPool2d { kernel, stride } => max_pool2d(x, *kernel, *stride),
             Layer::DepthwiseConv2d {
                 weight,
@@ -406,7 +424,15 @@ impl Layer {
                 padding,
                 dilation,
                 activation,
-            } => depthwise_conv2d_fused(x, weight, bias, *stride, *padding, *dilation, *activation),
+            } => depthwise_conv2d_fused(
+                x,
+                &map(weight)?,
+                bias,
+                *stride,
+                *padding,
+                *dilation,
+                *activation,
+            ),
             Layer::BatchNorm {
                 gamma,
                 beta,
@@ -458,7 +484,7 @@ impl Layer {
                     )));
                 }
                 let y = x
-                    .matmul(&weight.t()?)?
+                    .matmul(&map(weight)?.t()?)?
                     .broadcast_add(&bias.reshape((1, o))?)?;
                 debug_assert_eq!(y.dims(), [n, o]);
                 apply_activation(y, *activation)
