@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up the Rust notebook platform, touching nothing global:
-#   - evcxr_jupyter 0.22.0 (--locked) in <repo>/.tools/evcxr-0.22.0/bin (git-ignored);
-#     its build cache is ~/.cache/workbench/evcxr-0.22.0-target, so a rebuild is a relink;
+#   - evcxr_jupyter 0.22.0 from its released source with notebooks/kernel/*.patch applied
+#     (a cell's printed lines are published before the kernel reports the cell done; see
+#     notebooks/kernel/README.md), built --locked into <repo>/.tools/evcxr-0.22.0-patched/bin
+#     (git-ignored); its build cache is ~/.cache/workbench/evcxr-0.22.0-target;
 #   - a Jupyter venv <repo>/.venv-jupyter (JupyterLab, nbclient, nbconvert, papermill,
 #     plotly's JupyterLab renderer) with the evcxr kernel registered inside it
 #     (<repo>/.venv-jupyter/share/jupyter/kernels/rust, found through JUPYTER_PATH);
@@ -13,20 +15,47 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 evcxr_version=0.22.0
-tools="$repo/.tools/evcxr-$evcxr_version"
+patch_file="$repo/notebooks/kernel/evcxr-$evcxr_version-output-order.patch"
+patch_hash="$(sha256sum "$patch_file" | cut -c1-12)"
+tools="$repo/.tools/evcxr-$evcxr_version-patched"
 venv="${JUPYTER_VENV:-$repo/.venv-jupyter}"
 kernels="$venv/share/jupyter"
 log() { echo "setup-notebooks: $*"; }
 die() { echo "setup-notebooks: error: $*" >&2; exit 1; }
 
-# 1. evcxr_jupyter
-if [[ -x "$tools/bin/evcxr_jupyter" ]] && grep -qs "evcxr_jupyter $evcxr_version" "$tools/.crates.toml"; then
-  log "evcxr_jupyter $evcxr_version is in $tools"
+# 1. evcxr_jupyter, patched. The stamp names the version and the patch's hash, so a changed
+#    patch rebuilds the kernel.
+stamp_kernel="$tools/.workbench-kernel"
+if [[ -x "$tools/bin/evcxr_jupyter" && "$(cat "$stamp_kernel" 2>/dev/null)" == "$evcxr_version $patch_hash" ]]; then
+  log "evcxr_jupyter $evcxr_version (patch $patch_hash) is in $tools"
 else
-  log "building evcxr_jupyter $evcxr_version --locked into $tools (about 9 minutes cold on 2 cores)"
   command -v cargo >/dev/null || die "cargo not found: install the Rust toolchain"
-  cargo install evcxr_jupyter --version "$evcxr_version" --locked --root "$tools" \
+  src="$repo/.tools/src"
+  rm -rf "$src" && mkdir -p "$src/fetch/src"
+  # Cargo downloads (and checks against the crates.io index) the released sources of both
+  # crates: a throw-away package that depends on them exactly.
+  cat > "$src/fetch/Cargo.toml" <<TOML
+[package]
+name = "fetch-evcxr-sources"
+version = "0.0.0"
+edition = "2021"
+[workspace]
+[dependencies]
+evcxr = "=$evcxr_version"
+evcxr_jupyter = "=$evcxr_version"
+TOML
+  : > "$src/fetch/src/lib.rs"
+  cargo fetch -q --manifest-path "$src/fetch/Cargo.toml" || die "cargo fetch of evcxr $evcxr_version failed"
+  registry_src="$(cargo metadata -q --format-version 1 --manifest-path "$src/fetch/Cargo.toml" \
+    | python3 -c 'import json,sys,os; m=json.load(sys.stdin); print("\n".join(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"] in ("evcxr","evcxr_jupyter")))')"
+  for dir in $registry_src; do cp -r "$dir" "$src/"; done
+  [[ -d "$src/evcxr-$evcxr_version" && -d "$src/evcxr_jupyter-$evcxr_version" ]] || die "evcxr sources not found in cargo's registry"
+  patch -s -p1 -d "$src" < <(sed -e 's#^--- orig/#--- a/#' -e 's#^+++ new/#+++ b/#' "$patch_file") \
+    || die "$patch_file does not apply to evcxr $evcxr_version"
+  log "building patched evcxr_jupyter $evcxr_version --locked into $tools (about 9 minutes cold on 2 cores)"
+  cargo install -q --path "$src/evcxr_jupyter-$evcxr_version" --locked --force --root "$tools" \
     --target-dir "${EVCXR_BUILD_DIR:-$HOME/.cache/workbench/evcxr-$evcxr_version-target}"
+  echo "$evcxr_version $patch_hash" > "$stamp_kernel"
 fi
 
 # 2. Jupyter venv with pinned packages
