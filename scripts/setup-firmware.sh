@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the Cortex-M4 firmware (device-firmware/) needs: QEMU, the ARM
+# Installs what the Cortex-M4 firmware (device-bridge/firmware/) needs: QEMU, the ARM
 # GNU linker, and a Rust 1.96 toolchain with the rust-src needed by
 # `-Zbuild-std=core,alloc`, extracted from Debian bookworm-security's
 # `rustc-web` packages into the git-ignored `.tools/` (the rustup toolchain

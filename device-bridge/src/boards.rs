@@ -15,10 +15,10 @@ use crate::transport::{Serial, Tcp, Transport, DEFAULT_BAUD};
 pub const QEMU_BOARD: &str = "qemu-mps2-an386";
 
 /// Where a preloaded model goes (`-device loader`): the firmware's model
-/// storage, the start of the board's PSRAM (`.model` in `device-firmware/memory.x`).
+/// storage, the start of the board's PSRAM (`.model` in `device-bridge/firmware/memory.x`).
 pub const QEMU_MODEL_ADDR: u32 = 0x2100_0000;
 
-/// The preload header's magic (`ModelStore` in `device-firmware/src/main.rs`).
+/// The preload header's magic (`ModelStore` in `device-bridge/firmware/src/main.rs`).
 const PRELOAD_MAGIC: &[u8; 4] = b"WBML";
 
 /// Writes `model` behind the firmware's preload header (magic, size, CRC-32,
@@ -31,7 +31,7 @@ fn preload_image(model: &Path) -> Result<PathBuf> {
     let mut img = Vec::with_capacity(bytes.len() + 16);
     img.extend_from_slice(PRELOAD_MAGIC);
     img.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    img.extend_from_slice(&device_protocol::crc::crc32(&bytes).to_le_bytes());
+    img.extend_from_slice(&device_bridge_protocol::crc::crc32(&bytes).to_le_bytes());
     img.extend_from_slice(&[0; 4]);
     img.extend_from_slice(&bytes);
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -99,7 +99,7 @@ pub fn qemu_firmware() -> std::result::Result<(PathBuf, PathBuf), String> {
     let fw = match std::env::var_os("DEVICE_FIRMWARE") {
         Some(p) => PathBuf::from(p),
         None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../device-firmware/target/thumbv7em-none-eabi/release/device-firmware"),
+            .join("firmware/target/thumbv7em-none-eabi/release/device-bridge-firmware"),
     };
     if !fw.exists() {
         return Err(format!(
@@ -316,11 +316,11 @@ pub fn list() -> Vec<Reachable> {
     let mut v = vec![
         Reachable {
             name: "host".into(),
-            note: "device-board logic in this process, over TCP".into(),
+            note: "device-bridge-board logic in this process, over TCP".into(),
         },
         Reachable {
             name: "host-pty".into(),
-            note: "device-board logic in this process, over a pseudo-terminal".into(),
+            note: "device-bridge-board logic in this process, over a pseudo-terminal".into(),
         },
     ];
     v.push(Reachable {

@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use device_protocol::crc::crc32;
-use device_protocol::msg::{Counter, ErrorCode, ModelInfo, Request, Response};
-use device_protocol::PROTOCOL_VERSION;
+use device_bridge_protocol::crc::crc32;
+use device_bridge_protocol::msg::{Counter, ErrorCode, ModelInfo, Request, Response};
+use device_bridge_protocol::PROTOCOL_VERSION;
 
 use crate::error::{Error, Result};
 use crate::link::{unexpected, Link, LinkStats};
@@ -102,7 +102,7 @@ impl Device {
             }),
             r => unexpected("hello", &r),
         })?;
-        let chunk = usize::from(info.max_chunk).min(device_protocol::MAX_CHUNK);
+        let chunk = usize::from(info.max_chunk).min(device_bridge_protocol::MAX_CHUNK);
         Ok(Device {
             link,
             info,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use device_protocol::msg::ErrorCode;
+pub use device_bridge_protocol::msg::ErrorCode;
 
 /// Everything that can go wrong talking to a board.
 #[derive(Debug, thiserror::Error)]

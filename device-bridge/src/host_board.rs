@@ -1,4 +1,4 @@
-//! The `host` board: `device-board`'s logic in a thread of this process,
+//! The `host` board: `device-bridge-board`'s logic in a thread of this process,
 //! served on a TCP port or the far end of a pseudo-terminal, so the whole
 //! protocol path is exercised without hardware or an emulator.
 
@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use device_board::{Board, Clock, Config, Tx};
-use device_protocol::msg::Counter;
+use device_bridge_board::{Board, Clock, Config, Tx};
+use device_bridge_protocol::msg::Counter;
 
 /// The host board's name in `hello`.
 pub const NAME: &str = "host";

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use device_protocol::cobs::{Accumulator, Feed};
-use device_protocol::frame::{self, MAX_FRAME, MAX_WIRE};
-use device_protocol::msg::{Request, Response};
-use device_protocol::{MAX_PAYLOAD, PROTOCOL_VERSION};
+use device_bridge_protocol::cobs::{Accumulator, Feed};
+use device_bridge_protocol::frame::{self, MAX_FRAME, MAX_WIRE};
+use device_bridge_protocol::msg::{Request, Response};
+use device_bridge_protocol::{MAX_PAYLOAD, PROTOCOL_VERSION};
 
 use crate::error::{Error, Result};
 use crate::transport::Transport;
@@ -156,7 +156,7 @@ impl Link {
                             message: format!("undecodable reply (tag {:#04x}): {e}", fr.tag),
                         })?;
                     if let Response::Error { code, a, b, text } = resp {
-                        if code == device_protocol::msg::ErrorCode::Version {
+                        if code == device_bridge_protocol::msg::ErrorCode::Version {
                             return Err(Error::Version {
                                 board: a as u8,
                                 host: b as u8,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use device_protocol::mlperf::{parse_line, Line, DB_HEX_PER_COMMAND, TERMINATOR};
+use device_bridge_protocol::mlperf::{parse_line, Line, DB_HEX_PER_COMMAND, TERMINATOR};
 
 use crate::error::{Error, Result};
 use crate::transport::Transport;

@@ -37,7 +37,7 @@ struct BoardArgs {
 enum Cmd {
     /// What the bridge can reach: built-in boards, the emulator, serial ports.
     Boards,
-    /// Serve the host board (device-board logic) to other programs until killed.
+    /// Serve the host board (device-bridge-board logic) to other programs until killed.
     ServeHost {
         /// TCP port on 127.0.0.1 (0: any free port).
         #[arg(long, default_value_t = 0, conflicts_with = "pty")]

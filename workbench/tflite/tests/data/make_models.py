@@ -4,7 +4,7 @@ int8 tensor after one run of the real TFLite interpreter (reference kernels).
   tiny_int8.tflite    conv, depthwise, add, max/avg pool, reshape, FC, softmax
   dw_fc_int8.tflite   strided conv with bias, depthwise multiplier 2, FC + RELU on a 4-D input
 
-Run with the project venv: .venv/bin/python tflite/tests/data/make_models.py
+Run with the project venv: .venv/bin/python workbench/tflite/tests/data/make_models.py
 Existing .tflite files are kept (the converter is not deterministic across
 versions); the *_expected.txt files are always rewritten.
 """

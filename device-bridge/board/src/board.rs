@@ -4,15 +4,15 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use device_protocol::cobs::{Accumulator, Feed};
-use device_protocol::crc::crc32;
-use device_protocol::frame::{self, MAX_FRAME, MAX_WIRE};
-use device_protocol::mlperf::{self, Command};
-use device_protocol::msg::{
+use device_bridge_protocol::cobs::{Accumulator, Feed};
+use device_bridge_protocol::crc::crc32;
+use device_bridge_protocol::frame::{self, MAX_FRAME, MAX_WIRE};
+use device_bridge_protocol::mlperf::{self, Command};
+use device_bridge_protocol::msg::{
     BoardInfo, Counter, IoInfo, ModelInfo, OpCount, Request, Response, MAX_IO, MAX_OPS,
     PROFILE_PAGE,
 };
-use device_protocol::{MAX_CHUNK, MAX_PAYLOAD, PROTOCOL_VERSION};
+use device_bridge_protocol::{MAX_CHUNK, MAX_PAYLOAD, PROTOCOL_VERSION};
 
 use crate::berr;
 use crate::error::{BoardError, Result};
@@ -578,7 +578,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, A: AsRef<[u8]> + AsMut<[u8]>, C: Clock> Board
             Ok(Command::Profile) => {
                 let _ = write!(
                     w,
-                    "m-profile-[workbench device-board {}]\r\n",
+                    "m-profile-[workbench device-bridge-board {}]\r\n",
                     env!("CARGO_PKG_VERSION")
                 );
                 let _ = match self.loaded {

@@ -2,7 +2,7 @@
 //!
 //! A [`Board`] is fed received bytes one at a time ([`Board::on_byte`]) and
 //! writes its replies to a [`Tx`]; it reads time from a [`Clock`]. It speaks
-//! the binary bridge protocol (`device-protocol` frames) and, on the same
+//! the binary bridge protocol (`device-bridge-protocol` frames) and, on the same
 //! link, the MLPerf Tiny runner's `%`-terminated text commands. Models are
 //! real `.tflite` bytes, parsed with TFLite's generated flatbuffer schema and
 //! run on `kernels-int8` with the host interpreter's preparation, so outputs
@@ -36,7 +36,7 @@ pub mod model;
     missing_docs
 )]
 #[rustfmt::skip]
-#[path = "../../tflite/src/schema_generated.rs"]
+#[path = "../../../workbench/tflite/src/schema_generated.rs"]
 mod schema_generated;
 
 pub(crate) use schema_generated::tflite as schema;

@@ -6,7 +6,7 @@
 //! - [`SysTickClock`]: the count source (SysTick; a real M4 can use DWT CYCCNT);
 //! - `memory.x` and the static buffers: where code, arena and model live.
 //!
-//! Everything else is `device-board`: the protocol, the `.tflite` parser,
+//! Everything else is `device-bridge-board`: the protocol, the `.tflite` parser,
 //! the arena planner and `kernels-int8`.
 #![no_std]
 #![no_main]
@@ -18,8 +18,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
-use device_board::{Board, Clock, Config, Tx};
-use device_protocol::msg::Counter;
+use device_bridge_board::{Board, Clock, Config, Tx};
+use device_bridge_protocol::msg::Counter;
 
 mod uart;
 

@@ -3,7 +3,7 @@
 
 use core::fmt::{self, Write};
 
-pub use device_protocol::msg::ErrorCode;
+pub use device_bridge_protocol::msg::ErrorCode;
 
 /// Longest error message kept.
 pub const MSG_LEN: usize = 200;

@@ -1,11 +1,11 @@
 //! The board fed bytes directly (no transport): frames split anywhere and
 //! surrounded by garbage are answered; the arena planner reuses memory.
 
-use device_board::{Board, Clock, Config, Tx};
-use device_protocol::cobs::{Accumulator, Feed};
-use device_protocol::frame::{self, MAX_FRAME, MAX_WIRE};
-use device_protocol::msg::{Counter, Request, Response};
-use device_protocol::{MAX_PAYLOAD, PROTOCOL_VERSION};
+use device_bridge_board::{Board, Clock, Config, Tx};
+use device_bridge_protocol::cobs::{Accumulator, Feed};
+use device_bridge_protocol::frame::{self, MAX_FRAME, MAX_WIRE};
+use device_bridge_protocol::msg::{Counter, Request, Response};
+use device_bridge_protocol::{MAX_PAYLOAD, PROTOCOL_VERSION};
 
 struct Count(u64);
 impl Clock for Count {
@@ -90,17 +90,17 @@ fn corrupted_frame_gets_no_reply() {
 fn arena_planner_reuses_dead_activations() {
     let model = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../tests/refs/conv_channels.tflite"
+        "/../../tests/refs/conv_channels.tflite"
     ))
     .unwrap();
-    let plan = device_board::model::prepare(&model, 1 << 20).unwrap();
+    let plan = device_bridge_board::model::prepare(&model, 1 << 20).unwrap();
     // conv_channels: 9x8 activations of 1, 16, 3, 32 channels, then 5x6x7 (int8).
     let all = 9 * 8 * (1 + 16 + 3 + 32) + 5 * 6 * 7;
     assert!(plan.activations < all, "{} of {all}", plan.activations);
     // At least the largest producer/consumer pair must be live at once.
     assert!(plan.activations >= 9 * 8 * (3 + 32));
-    let e = device_board::model::prepare(&model, plan.activations + plan.scratch - 1).unwrap_err();
-    assert_eq!(e.code, device_board::ErrorCode::ArenaTooSmall);
+    let e = device_bridge_board::model::prepare(&model, plan.activations + plan.scratch - 1).unwrap_err();
+    assert_eq!(e.code, device_bridge_board::ErrorCode::ArenaTooSmall);
 }
 
 /// xorshift64: reproducible pseudo-random bytes.
@@ -134,7 +134,7 @@ fn mutated_models_are_rejected_or_run_without_panics() {
                 let i = (rng.next() % m.len() as u64) as usize;
                 m[i] = rng.next() as u8;
             }
-            match device_board::model::prepare(&m, 1 << 20) {
+            match device_bridge_board::model::prepare(&m, 1 << 20) {
                 Ok(plan) => {
                     ok += 1;
                     let mut arena = vec![0u8; plan.activations + plan.scratch];
