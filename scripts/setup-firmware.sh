@@ -12,17 +12,19 @@ root=$PWD
 tools=$root/.tools/rust-web
 
 export DEBIAN_FRONTEND=noninteractive
+# scripts/test.sh runs this beside setup-notebooks.sh: apt takes turns on one lock file.
+apt_get() { flock /tmp/workbench-apt.lock apt-get "$@"; }
 if ! command -v qemu-system-arm >/dev/null || ! command -v arm-none-eabi-gcc >/dev/null; then
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi
+    apt_get update -q
+    apt_get install -y -q --no-install-recommends qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi
 fi
 
 if [ ! -x "$tools/usr/bin/rustc" ]; then
-    apt-get update -q
+    apt_get update -q
     mkdir -p "$root/.tools/debs" "$tools"
     cd "$root/.tools/debs"
     ver=1.96
-    apt-get download rustc-web "libstd-rust-web-$ver" libstd-rust-web-dev rust-web-src libllvm22
+    apt_get download rustc-web "libstd-rust-web-$ver" libstd-rust-web-dev rust-web-src libllvm22
     for deb in ./*.deb; do dpkg -x "$deb" "$tools"; done
     cd "$root"
 fi

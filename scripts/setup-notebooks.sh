@@ -108,7 +108,8 @@ if command -v chromium >/dev/null 2>&1; then
   log "chromium: $(chromium --version 2>/dev/null | head -1)"
 elif [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
   log "installing chromium (apt)"
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+  # scripts/test.sh runs this beside setup-firmware.sh: apt takes turns on one lock file.
+  flock /tmp/workbench-apt.lock sh -c 'apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null' \
     || die "apt-get install chromium failed"
 else
   die "chromium is missing and cannot be installed here (needs root and apt): install Debian's chromium"

@@ -1,35 +1,89 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs the Python references
-# (a git-ignored venv) and the notebook platform (evcxr_jupyter, a Jupyter venv,
-# chromium), then checks formatting and lints and runs every test.
+# (a git-ignored venv) and the notebook platform (the patched evcxr_jupyter, a
+# Jupyter venv, chromium) and the Cortex-M4 firmware tools, then checks
+# formatting and lints and runs every test binary, even when one fails.
+# Ends with one line: "tests: N passed, N failed, N skipped", and exits
+# non-zero if a check or a test failed.
 # Environment: WORKBENCH_DATA (default ../shared/data beside the repo),
 # CARGO_TARGET_DIR (default ~/.cache/workbench/target, a cache outside the clone).
-set -euo pipefail
+set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export WORKBENCH_DATA=${WORKBENCH_DATA:-$root/../shared/data}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/workbench/target}
 export WORKBENCH_PYTHON=${WORKBENCH_PYTHON:-$root/.venv/bin/python}
 t0=$(date +%s)
-step() { echo "== $* ($(( $(date +%s) - t0 )) s)"; }
+logs="$root/out/test-logs"
+mkdir -p "$logs"
+failed=()
+step() { echo "== $* ($(($(date +%s) - t0)) s)"; }
+# Runs a named step; a failure is recorded and the run goes on.
+check() {
+  local name=$1
+  shift
+  local s=$(date +%s)
+  if "$@"; then
+    echo "== $name: ok ($(($(date +%s) - s)) s)"
+  else
+    echo "== $name: FAILED ($(($(date +%s) - s)) s)"
+    failed+=("$name")
+  fi
+}
 
-step "python references (scripts/setup-venv.sh)"
-bash scripts/setup-venv.sh
+# Set-up. Downloads and installs (pip, apt) run in the background while the
+# workspace compiles; each writes its log to out/test-logs/ and is waited for
+# before the first step that needs it.
+step "set-up in the background: python references, Jupyter venv and kernel, firmware tools"
+bash scripts/setup-venv.sh >"$logs/setup-venv.log" 2>&1 &
+venv_pid=$!
+# Both use apt (they take turns on a lock file); the kernel build inside setup-notebooks
+# overlaps the workspace build below.
+bash scripts/setup-firmware.sh >"$logs/setup-firmware.log" 2>&1 &
+firmware_pid=$!
+bash scripts/setup-notebooks.sh >"$logs/setup-notebooks.log" 2>&1 &
+notebooks_pid=$!
+waitfor() {
+  local name=$1 pid=$2
+  if wait "$pid"; then
+    echo "== $name: ok ($(($(date +%s) - t0)) s since start)"
+    tail -n 2 "$logs/$name.log"
+  else
+    echo "== $name: FAILED (log: out/test-logs/$name.log)"
+    tail -n 30 "$logs/$name.log"
+    failed+=("$name")
+  fi
+}
 
-step "notebook platform (scripts/setup-notebooks.sh: evcxr_jupyter, Jupyter venv, chromium)"
-bash scripts/setup-notebooks.sh
+check "cargo fmt --check" cargo fmt --all -- --check
 
-step "cargo fmt --check"
-cargo fmt --all -- --check
+step "build the workspace and its tests (release: tests train real networks)"
+check "cargo build" cargo test --workspace --release --no-run -q
 
-step "cargo clippy"
-cargo clippy --workspace --all-targets --release -- -D warnings
+check "cargo clippy" cargo clippy --workspace --all-targets --release -q -- -D warnings
 
-step "Cortex-M4 firmware for the qemu-mps2-an386 board (scripts/setup-firmware.sh, build-firmware.sh)"
-bash scripts/setup-firmware.sh
-bash scripts/build-firmware.sh
+waitfor setup-firmware "$firmware_pid"
+check "firmware build (device-bridge/firmware)" bash scripts/build-firmware.sh -q
+waitfor setup-venv "$venv_pid"
+waitfor setup-notebooks "$notebooks_pid"
 
-step "cargo test (release: tests train real networks)"
-cargo test --workspace --release
+step "cargo test --no-fail-fast"
+cargo test --workspace --release --no-fail-fast 2>&1 | tee "$logs/cargo-test.log"
+test_status=${PIPESTATUS[0]}
+[[ $test_status == 0 ]] || failed+=("cargo test")
 
+# One summary line over every test binary (unit, integration and doc tests).
+read -r passed failed_tests ignored < <(awk '
+  /^test result:/ { for (i = 1; i <= NF; i++) {
+      if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
+  END { print p + 0, f + 0, g + 0 }' "$logs/cargo-test.log")
+if [[ $test_status != 0 && $failed_tests == 0 ]]; then
+  failed_tests=1 # a test binary that did not build or crashed counts once
+fi
 step "done"
+if ((${#failed[@]})); then
+  echo "failed steps: ${failed[*]}"
+  grep -E '^test .* \.\.\. FAILED$' "$logs/cargo-test.log" | sed 's/^/  /'
+fi
+echo "tests: $passed passed, $failed_tests failed, $ignored skipped"
+((${#failed[@]} == 0))

@@ -356,6 +356,43 @@ fn mnist_notebook_runs_in_jupyter_with_papermill() -> Result<()> {
     Ok(())
 }
 
+/// Runs and cells of the output-order check: each run starts the kernel afresh; with two
+/// busy processes beside it, the unpatched kernel lost lines in most runs (see
+/// notebooks/kernel/README.md).
+const OUTPUT_ORDER_RUNS: &str = "12";
+const OUTPUT_ORDER_GROUPS: &str = "5";
+
+/// Every line a cell prints reaches Jupyter before the kernel reports the cell done: cells
+/// that print right before finishing, print a lot, print then display, and print to stderr,
+/// executed through nbclient many times in a row on a loaded machine.
+#[test]
+fn jupyter_kernel_delivers_every_printed_line() -> Result<()> {
+    let venv = jupyter_venv()?;
+    // Its own working folder: plain Rust cells, no evcxr.toml, no shared build folder.
+    let dir = out_dir().join("output-order");
+    std::fs::create_dir_all(&dir)?;
+    let report = dir.join("report.json");
+    let (stdout, secs) = run(
+        Command::new(venv.join("bin/python"))
+            .arg(repo().join("tests/jupyter/output_order.py"))
+            .args(["--runs", OUTPUT_ORDER_RUNS, "--groups", OUTPUT_ORDER_GROUPS])
+            .args(["--load", "2", "--report"])
+            .arg(&report)
+            .current_dir(&dir)
+            .env("JUPYTER_PATH", venv.join("share/jupyter")),
+        "output_order.py (evcxr kernel through nbclient)",
+    )?;
+    eprintln!("{stdout}");
+    let summary: Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+    eprintln!("output order: {summary} ({secs:.1} s)");
+    ensure!(
+        summary["runs"].as_u64() == OUTPUT_ORDER_RUNS.parse().ok()
+            && summary["cells_with_losses"] == 0,
+        "cells lost output: {summary}"
+    );
+    Ok(())
+}
+
 /// CI settings for the EMG notebook: a few epochs, two pre-training subjects, windows every 150 samples.
 const EMG_PARAMS: [(&str, &str); 6] = [
     ("epochs", "3"),
