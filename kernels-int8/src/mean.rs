@@ -8,11 +8,11 @@
 //!   element count rounding half away from zero;
 //! - same input and output scale and zero point: [`mean_same_quantization`]
 //!   (the raw integers summed in i32 and divided, truncating);
-//! - otherwise: [`mean_rescale`] (`QuantizedMeanOrSum`): the mean in float,
-//!   rescaled in float and rounded.
+//! - otherwise: [`mean_rescale`] (`QuantizedMeanOrSum`): the zero-point-corrected
+//!   sum times one multiplier with `1 / count` folded in ([`prepare_rescale`]).
 
 use crate::reduce::{for_each, reduced_count, MAX_DIMS};
-use crate::requant::{multiply_by_quantized_multiplier, quantize_multiplier, round_f32};
+use crate::requant::{multiply_by_quantized_multiplier, quantize_multiplier};
 
 /// Which int8 MEAN path TFLite takes (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,11 +105,26 @@ pub fn mean_same_quantization(
     }
 }
 
-/// Int8 mean over the axes in `mask` with rescaling (TFLite's `QuantizedMeanOrSum`, mean).
+/// Multiplier and shift of `s_in / (s_out * count)` for [`mean_rescale`]: TFLite's `s_in / s_out`
+/// multiplier with `1 / count` folded in (integer division of the multiplier, shifted up first).
+pub fn prepare_rescale(input_scale: f32, output_scale: f32, count: usize) -> (i32, i32) {
+    let (multiplier, shift) = prepare(input_scale, output_scale);
+    if count == 0 {
+        return (multiplier, shift);
+    }
+    // Shift the multiplier up by floor(log2(count)) bits (at most 32, and not
+    // past a total shift of -31) before dividing, to keep its precision.
+    let extra = (63 - (count as u64).leading_zeros() as i32).min(32).min(31 + shift);
+    let folded = ((i64::from(multiplier) << extra) / count as i64) as i32;
+    (folded, shift - extra)
+}
+
+/// Int8 mean over the axes in `mask` with rescaling (TFLite's `QuantizedMeanOrSum`, mean):
+/// `clamp(zp_out + M * (sum - zp_in * count))` with `M` from [`prepare_rescale`].
 pub fn mean_rescale(
-    input_scale: f32,
+    multiplier: i32,
+    shift: i32,
     input_zero_point: i32,
-    output_scale: f32,
     output_zero_point: i32,
     shape: &[usize],
     mask: &[bool; MAX_DIMS],
@@ -119,17 +134,14 @@ pub fn mean_rescale(
 ) {
     sums.fill(0);
     for_each(shape, mask, input, |o, v| sums[o] += i32::from(v));
-    let count = reduced_count(shape, mask);
+    let count = reduced_count(shape, mask) as i32;
     if count == 0 {
         return;
     }
-    // All in float as in TFLite: scale, bias, the mean, and the rounding.
-    let scale = input_scale / output_scale;
-    let bias = -(input_zero_point as f32) * scale;
     for (o, &s) in output.iter_mut().zip(sums.iter()) {
-        let mean = s as f32 / count as f32;
-        let r = (round_f32(mean * scale + bias) + output_zero_point as f32).clamp(-128.0, 127.0);
-        *o = r as i8;
+        let shifted = s.wrapping_sub(input_zero_point.wrapping_mul(count));
+        let v = multiply_by_quantized_multiplier(shifted, multiplier, shift).wrapping_add(output_zero_point);
+        *o = v.clamp(-128, 127) as i8;
     }
 }
 

@@ -38,7 +38,9 @@ def convert(model, shapes, rng, int8):
     if int8:
         def rep():
             for _ in range(40):
-                yield [rng.uniform(-3, 3, size=(1, *s)).astype(np.float32) for s in shapes]
+                # Keyed by input name: the converter's input order need not be Keras's.
+                yield {f"in{k}": rng.uniform(-3, 3, size=(1, *s)).astype(np.float32)
+                       for k, s in enumerate(shapes)}
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = rep
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -78,7 +80,8 @@ def dump(name, tfl, rng):
     it = Interpreter(model_content=tfl, experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
                      experimental_preserve_all_tensors=True)
     for d in it.get_input_details():
-        it.resize_tensor_input(d["index"], [BATCH, *d["shape"][1:]])
+        sig = d["shape_signature"]
+        it.resize_tensor_input(d["index"], [BATCH if s < 0 else s for s in sig])
     it.allocate_tensors()
     for d in it.get_input_details():
         if d["dtype"] == np.float32:
@@ -132,7 +135,7 @@ MODELS = {
     "pad": ([(4, 3, 2)], lambda x: [layers.ZeroPadding2D(((1, 2), (0, 1)))(x),
                                     ops.pad(x, ((0, 0), (1, 0), (0, 2), (1, 1)), constant_values=0.75)]),
     "concat": ([(3, 4, 2), (3, 4, 3)], lambda a, b: layers.Concatenate()([a, b * 4.0])),
-    "binary": ([(3, 4, 5), (1, 5)], lambda a, b: [
+    "binary": ([(3, 4, 5), (1, 1, 5)], lambda a, b: [
         layers.Add()([a, b]), a - b, a * b, ops.square(a - b),
         ops.maximum(a, b), ops.minimum(a, b)]),
     "activations": ([(3, 8)], lambda x: [
@@ -141,7 +144,7 @@ MODELS = {
         layers.Activation("sigmoid")(x), layers.Activation("tanh")(x),
         layers.Activation("hard_swish")(x * 2.0)]),
     "movement": ([(4, 3, 6)], lambda x: [
-        layers.Permute((3, 1, 2))(x), ops.take(x, np.array([5, 0, 2, 2]), axis=3 - 1 + 1 - 1),
+        layers.Permute((3, 1, 2))(x), ops.take(x, np.array([5, 0, 2, 2]), axis=3),
         *split3(x), x[:, 1:4:2, ::-1, 2], x[:, ..., 1:5],
         ops.stack([u * 2.0 for u in ops.unstack(x, axis=2)][::-1], axis=2), layers.Flatten()(x)]),
     "nn": ([(7, 6, 3)], lambda x: [
@@ -161,7 +164,7 @@ def main():
         if only and name not in only:
             continue
         keras.utils.set_random_seed(1000 + i)
-        xs = [keras.Input(s) for s in shapes]
+        xs = [keras.Input(s, name=f"in{k}") for k, s in enumerate(shapes)]
         ys = body(*xs)
         model = keras.Model(xs if len(xs) > 1 else xs[0], ys)
         for int8 in (True, False):
