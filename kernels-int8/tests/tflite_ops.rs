@@ -184,6 +184,31 @@ fn compare(ctx: &str, got: Got, want: &T) {
     }
 }
 
+/// A data-movement op on int8, int32 or f32 (the same generic kernel for each).
+macro_rules! movement {
+    ($x:expr, $y:expr, |$i:ident, $o:ident| $body:expr) => {{
+        let (x, y): (&T, &T) = ($x, $y);
+        if x.is_f32() {
+            let mut out = vec![0f32; y.floats.len()];
+            let ($i, $o) = (&x.floats[..], &mut out[..]);
+            $body;
+            vec![Got::F32(out)]
+        } else if x.dtype == "int32" {
+            let xi = x.i32();
+            let mut out = vec![0i32; y.ints.len()];
+            let ($i, $o) = (&xi[..], &mut out[..]);
+            $body;
+            vec![Got::I32(out)]
+        } else {
+            let xi = x.i8();
+            let mut out = vec![0i8; y.ints.len()];
+            let ($i, $o) = (&xi[..], &mut out[..]);
+            $body;
+            vec![Got::I8(out)]
+        }
+    }};
+}
+
 /// Runs one op; returns the outputs it produced, or why it was skipped.
 fn run(m: &Model, op: &Op) -> Result<Vec<Got>, String> {
     let t = |k: usize| &m.tensors[&op.ins[k].unwrap()];
@@ -302,7 +327,14 @@ fn run(m: &Model, op: &Op) -> Result<Vec<Got>, String> {
             let axis = op.opt("axis");
             let axis = (if axis < 0 { axis + rank } else { axis }) as usize;
             let ins: Vec<&T> = (0..op.ins.len()).map(t).collect();
-            if f32_out {
+            if y.dtype == "int32" {
+                let owned: Vec<Vec<i32>> = ins.iter().map(|i| i.i32()).collect();
+                let datas: Vec<(&[usize], &[i32])> =
+                    ins.iter().zip(&owned).map(|(i, d)| (&i.shape[..], &d[..])).collect();
+                let mut out = vec![0i32; y.ints.len()];
+                concatenation::concatenation(axis, &datas, &mut out);
+                vec![Got::I32(out)]
+            } else if f32_out {
                 let datas: Vec<(&[usize], &[f32])> =
                     ins.iter().map(|i| (&i.shape[..], &i.floats[..])).collect();
                 let mut out = vec![0f32; y.floats.len()];
@@ -390,9 +422,7 @@ fn run(m: &Model, op: &Op) -> Result<Vec<Got>, String> {
         "TRANSPOSE" => {
             let x = x();
             let perm: Vec<usize> = ints_of(1).iter().map(|&p| p as usize).collect();
-            movement(x, y, |i, o| transpose::transpose(&x.shape, &perm, i, o), |i, o| {
-                transpose::transpose(&x.shape, &perm, i, o)
-            })
+            movement!(x, y, |i, o| transpose::transpose(&x.shape, &perm, i, o))
         }
         "GATHER" => {
             let x = x();
@@ -400,13 +430,11 @@ fn run(m: &Model, op: &Op) -> Result<Vec<Got>, String> {
             let axis = op.opt("axis");
             let axis = (if axis < 0 { axis + x.shape.len() as i64 } else { axis }) as usize;
             let idx = ints_of(1);
-            movement(x, y, |i, o| gather::gather(&x.shape, axis, i, &idx, o), |i, o| {
-                gather::gather(&x.shape, axis, i, &idx, o)
-            })
+            movement!(x, y, |i, o| gather::gather(&x.shape, axis, i, &idx, o))
         }
         "RESHAPE" | "SQUEEZE" | "EXPAND_DIMS" => {
             let x = x();
-            movement(x, y, |i, o| o.copy_from_slice(i), |i, o| o.copy_from_slice(i))
+            movement!(x, y, |i, o| o.copy_from_slice(i))
         }
         "SHAPE" => vec![Got::I32(x().shape.iter().map(|&d| d as i32).collect())],
         "STRIDED_SLICE" => {
@@ -425,15 +453,7 @@ fn run(m: &Model, op: &Op) -> Result<Vec<Got>, String> {
             };
             let spec = strided_slice::prepare(&x.shape, &attrs).unwrap();
             assert_eq!(&spec.output_shape[..spec.output_rank], &y.shape[..], "strided slice shape");
-            if x.dtype == "int32" {
-                let mut out = vec![0i32; y.ints.len()];
-                strided_slice::strided_slice(&spec, &x.shape, &x.i32(), &mut out);
-                vec![Got::I32(out)]
-            } else {
-                movement(x, y, |i, o| strided_slice::strided_slice(&spec, &x.shape, i, o), |i, o| {
-                    strided_slice::strided_slice(&spec, &x.shape, i, o)
-                })
-            }
+            movement!(x, y, |i, o| strided_slice::strided_slice(&spec, &x.shape, i, o))
         }
         "PACK" => {
             let axis = op.opt("axis");
@@ -545,26 +565,9 @@ fn run(m: &Model, op: &Op) -> Result<Vec<Got>, String> {
                 vec![Got::I8(out)]
             }
         }
+        "REDUCE_PROD" => return Err("REDUCE_PROD: shape arithmetic, folded at prepare".into()),
         other => return Err(format!("{other}: no kernel here")),
     })
-}
-
-/// A data-movement op on int8 or f32 (the same generic kernel for both).
-fn movement(
-    x: &T,
-    y: &T,
-    f8: impl Fn(&[i8], &mut [i8]),
-    ff: impl Fn(&[f32], &mut [f32]),
-) -> Vec<Got> {
-    if x.is_f32() {
-        let mut out = vec![0f32; y.floats.len()];
-        ff(&x.floats, &mut out);
-        vec![Got::F32(out)]
-    } else {
-        let mut out = vec![0i8; y.ints.len()];
-        f8(&x.i8(), &mut out);
-        vec![Got::I8(out)]
-    }
 }
 
 /// CONV_2D, DEPTHWISE_CONV_2D and the pools, int8 or f32.
