@@ -123,9 +123,15 @@ pub fn add_broadcast(
     output_shape: &[usize],
     output: &mut [i8],
 ) {
-    crate::broadcast::broadcast_binary(shape1, input1, shape2, input2, output_shape, output, |a, b| {
-        add_element(params, a, b)
-    });
+    crate::broadcast::broadcast_binary(
+        shape1,
+        input1,
+        shape2,
+        input2,
+        output_shape,
+        output,
+        |a, b| add_element(params, a, b),
+    );
 }
 
 /// Float ADD with broadcasting and a fused activation clamp `[activation_min, activation_max]`.
@@ -139,7 +145,13 @@ pub fn add_f32(
     output_shape: &[usize],
     output: &mut [f32],
 ) {
-    crate::broadcast::broadcast_binary(shape1, input1, shape2, input2, output_shape, output, |a, b| {
-        (a + b).max(activation_min).min(activation_max)
-    });
+    crate::broadcast::broadcast_binary(
+        shape1,
+        input1,
+        shape2,
+        input2,
+        output_shape,
+        output,
+        |a, b| (a + b).max(activation_min).min(activation_max),
+    );
 }

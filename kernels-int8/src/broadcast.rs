@@ -16,8 +16,16 @@ pub fn broadcast_shape(a: &[usize], b: &[usize], out: &mut [usize; MAX_DIMS]) ->
         return None;
     }
     for i in 0..rank {
-        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
-        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        let da = if i + a.len() >= rank {
+            a[i + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= rank {
+            b[i + b.len() - rank]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -35,7 +43,11 @@ fn strides(shape: &[usize], out_ext: &[usize; MAX_DIMS]) -> [usize; MAX_DIMS] {
     let mut s = [0usize; MAX_DIMS];
     let mut acc = 1;
     for d in (0..MAX_DIMS).rev() {
-        s[d] = if ext[d] == 1 && out_ext[d] != 1 { 0 } else { acc };
+        s[d] = if ext[d] == 1 && out_ext[d] != 1 {
+            0
+        } else {
+            acc
+        };
         acc *= ext[d];
     }
     s

@@ -29,7 +29,14 @@ pub struct FloatConvParams {
 
 /// Input position of output `o` and filter tap `f` along one axis, if inside the input.
 #[inline(always)]
-pub(crate) fn tap(o: usize, stride: usize, pad: usize, f: usize, dilation: usize, size: usize) -> Option<usize> {
+pub(crate) fn tap(
+    o: usize,
+    stride: usize,
+    pad: usize,
+    f: usize,
+    dilation: usize,
+    size: usize,
+) -> Option<usize> {
     let i = (o * stride + f * dilation) as isize - pad as isize;
     (i >= 0 && (i as usize) < size).then_some(i as usize)
 }
@@ -55,11 +62,14 @@ pub fn conv_f32(
                 for oc in 0..output_shape.c {
                     let mut total = 0.0f32;
                     for fy in 0..filter_shape.h {
-                        let Some(iy) = tap(oy, p.stride_h, p.padding_h, fy, p.dilation_h, input_shape.h) else {
+                        let Some(iy) =
+                            tap(oy, p.stride_h, p.padding_h, fy, p.dilation_h, input_shape.h)
+                        else {
                             continue;
                         };
                         for fx in 0..filter_shape.w {
-                            let Some(ix) = tap(ox, p.stride_w, p.padding_w, fx, p.dilation_w, input_shape.w)
+                            let Some(ix) =
+                                tap(ox, p.stride_w, p.padding_w, fx, p.dilation_w, input_shape.w)
                             else {
                                 continue;
                             };
@@ -70,8 +80,9 @@ pub fn conv_f32(
                         }
                     }
                     let bias_value = bias.map_or(0.0, |bs| bs[oc]);
-                    output[output_shape.offset(b, oy, ox, oc)] =
-                        (total + bias_value).max(p.activation_min).min(p.activation_max);
+                    output[output_shape.offset(b, oy, ox, oc)] = (total + bias_value)
+                        .max(p.activation_min)
+                        .min(p.activation_max);
                 }
             }
         }

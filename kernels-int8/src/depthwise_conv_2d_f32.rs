@@ -27,14 +27,20 @@ pub fn depthwise_conv_f32(
                         let oc = ic * depth_multiplier + m;
                         let mut total = 0.0f32;
                         for fy in 0..filter_shape.h {
-                            let Some(iy) = tap(oy, p.stride_h, p.padding_h, fy, p.dilation_h, input_shape.h)
+                            let Some(iy) =
+                                tap(oy, p.stride_h, p.padding_h, fy, p.dilation_h, input_shape.h)
                             else {
                                 continue;
                             };
                             for fx in 0..filter_shape.w {
-                                let Some(ix) =
-                                    tap(ox, p.stride_w, p.padding_w, fx, p.dilation_w, input_shape.w)
-                                else {
+                                let Some(ix) = tap(
+                                    ox,
+                                    p.stride_w,
+                                    p.padding_w,
+                                    fx,
+                                    p.dilation_w,
+                                    input_shape.w,
+                                ) else {
                                     continue;
                                 };
                                 total += input[input_shape.offset(b, iy, ix, ic)]
@@ -42,8 +48,9 @@ pub fn depthwise_conv_f32(
                             }
                         }
                         let bias_value = bias.map_or(0.0, |bs| bs[oc]);
-                        output[output_shape.offset(b, oy, ox, oc)] =
-                            (total + bias_value).max(p.activation_min).min(p.activation_max);
+                        output[output_shape.offset(b, oy, ox, oc)] = (total + bias_value)
+                            .max(p.activation_min)
+                            .min(p.activation_max);
                     }
                 }
             }

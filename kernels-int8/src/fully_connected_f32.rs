@@ -13,11 +13,18 @@ pub fn fully_connected_f32(
     bias: Option<&[f32]>,
     output: &mut [f32],
 ) {
-    debug_assert!(accum_depth > 0 && input.len() % accum_depth == 0);
+    debug_assert!(accum_depth > 0 && input.len().is_multiple_of(accum_depth));
     let out_depth = weights.len() / accum_depth;
     debug_assert_eq!(output.len(), input.len() / accum_depth * out_depth);
-    for (row, out_row) in input.chunks_exact(accum_depth).zip(output.chunks_exact_mut(out_depth)) {
-        for (o, (out, w)) in out_row.iter_mut().zip(weights.chunks_exact(accum_depth)).enumerate() {
+    for (row, out_row) in input
+        .chunks_exact(accum_depth)
+        .zip(output.chunks_exact_mut(out_depth))
+    {
+        for (o, (out, w)) in out_row
+            .iter_mut()
+            .zip(weights.chunks_exact(accum_depth))
+            .enumerate()
+        {
             let mut total = 0.0f32;
             for (&x, &wv) in row.iter().zip(w) {
                 total += x * wv;

@@ -3,7 +3,13 @@
 /// Picks `indices` along `axis` of `input` (`shape`): output shape is `shape[..axis] ++ indices_shape ++ shape[axis + 1..]`.
 ///
 /// Indices must be in `0..shape[axis]` (TFLite rejects others at eval); callers validate them.
-pub fn gather<T: Copy>(shape: &[usize], axis: usize, input: &[T], indices: &[i32], output: &mut [T]) {
+pub fn gather<T: Copy>(
+    shape: &[usize],
+    axis: usize,
+    input: &[T],
+    indices: &[i32],
+    output: &mut [T],
+) {
     debug_assert!(axis < shape.len());
     let outer: usize = shape[..axis].iter().product();
     let axis_size = shape[axis];

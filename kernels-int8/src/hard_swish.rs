@@ -122,6 +122,6 @@ pub fn hard_swish(p: &HardSwishParams, input: &[i8], output: &mut [i8]) {
 pub fn hard_swish_f32(input: &[f32], output: &mut [f32]) {
     debug_assert_eq!(input.len(), output.len());
     for (o, &x) in output.iter_mut().zip(input) {
-        *o = x * (x + 3.0).max(0.0).min(6.0) / 6.0;
+        *o = x * (x + 3.0).clamp(0.0, 6.0) / 6.0;
     }
 }

@@ -31,8 +31,10 @@ pub fn prepare(
     alpha: f32,
 ) -> LeakyReluParams {
     // TFLite: both quotients in float, then widened.
-    let (multiplier_alpha, shift_alpha) = quantize_multiplier(f64::from(input_scale * alpha / output_scale));
-    let (multiplier_identity, shift_identity) = quantize_multiplier(f64::from(input_scale / output_scale));
+    let (multiplier_alpha, shift_alpha) =
+        quantize_multiplier(f64::from(input_scale * alpha / output_scale));
+    let (multiplier_identity, shift_identity) =
+        quantize_multiplier(f64::from(input_scale / output_scale));
     LeakyReluParams {
         input_zero_point,
         output_zero_point,

@@ -46,6 +46,7 @@ pub mod reduce;
 pub mod relu;
 pub mod requant;
 pub mod reshape;
+pub mod rsqrt;
 pub mod shape;
 #[cfg(target_arch = "x86_64")]
 mod simd;

@@ -6,8 +6,19 @@
 use crate::lut::{exp_f32, populate, sigmoid_f32};
 
 /// The int8 table of LOGISTIC (TFLite's `PopulateLookupTable` with the sigmoid).
-pub fn prepare(input_scale: f32, input_zero_point: i32, output_scale: f32, output_zero_point: i32) -> [i8; 256] {
-    populate(input_scale, input_zero_point, output_scale, output_zero_point, sigmoid_f32)
+pub fn prepare(
+    input_scale: f32,
+    input_zero_point: i32,
+    output_scale: f32,
+    output_zero_point: i32,
+) -> [i8; 256] {
+    populate(
+        input_scale,
+        input_zero_point,
+        output_scale,
+        output_zero_point,
+        sigmoid_f32,
+    )
 }
 
 /// Int8 LOGISTIC through the table from [`prepare`].

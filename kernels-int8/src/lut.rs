@@ -37,8 +37,8 @@ pub fn lookup(table: &[i8; 256], input: &[i8], output: &mut [i8]) {
 }
 
 /// `ln 2` split into a high part exact in a few bits and the remainder (fdlibm's constants).
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
 
 /// `e^x` in f64 to within a few ulps (range reduction by `ln 2`, then a Taylor series).
 pub fn exp_f64(x: f64) -> f64 {
@@ -53,7 +53,11 @@ pub fn exp_f64(x: f64) -> f64 {
     }
     // x = k ln2 + r with |r| <= ln2 / 2.
     let kf = x * core::f64::consts::LOG2_E;
-    let k = if kf >= 0.0 { (kf + 0.5) as i64 } else { (kf - 0.5) as i64 };
+    let k = if kf >= 0.0 {
+        (kf + 0.5) as i64
+    } else {
+        (kf - 0.5) as i64
+    };
     let r = (x - k as f64 * LN2_HI) - k as f64 * LN2_LO;
     // Taylor series of e^r: 20 terms reach far below f64 precision for |r| < 0.35.
     let mut term = 1.0f64;
@@ -81,7 +85,11 @@ pub fn exp_f32(x: f32) -> f32 {
 pub fn tanh_f32(x: f32) -> f32 {
     let a = f64::from(x).abs();
     // 1 - 2 / (e^(2a) + 1): absolute error ~1e-16, far below f32 resolution.
-    let t = if a > 20.0 { 1.0 } else { 1.0 - 2.0 / (exp_f64(2.0 * a) + 1.0) };
+    let t = if a > 20.0 {
+        1.0
+    } else {
+        1.0 - 2.0 / (exp_f64(2.0 * a) + 1.0)
+    };
     (if x < 0.0 { -t } else { t }) as f32
 }
 

@@ -114,7 +114,9 @@ pub fn prepare_rescale(input_scale: f32, output_scale: f32, count: usize) -> (i3
     }
     // Shift the multiplier up by floor(log2(count)) bits (at most 32, and not
     // past a total shift of -31) before dividing, to keep its precision.
-    let extra = (63 - (count as u64).leading_zeros() as i32).min(32).min(31 + shift);
+    let extra = (63 - (count as u64).leading_zeros() as i32)
+        .min(32)
+        .min(31 + shift);
     let folded = ((i64::from(multiplier) << extra) / count as i64) as i32;
     (folded, shift - extra)
 }
@@ -140,7 +142,8 @@ pub fn mean_rescale(
     }
     for (o, &s) in output.iter_mut().zip(sums.iter()) {
         let shifted = s.wrapping_sub(input_zero_point.wrapping_mul(count));
-        let v = multiply_by_quantized_multiplier(shifted, multiplier, shift).wrapping_add(output_zero_point);
+        let v = multiply_by_quantized_multiplier(shifted, multiplier, shift)
+            .wrapping_add(output_zero_point);
         *o = v.clamp(-128, 127) as i8;
     }
 }

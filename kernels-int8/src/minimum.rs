@@ -14,11 +14,19 @@ pub fn minimum<T: Copy + PartialOrd>(
     output_shape: &[usize],
     output: &mut [T],
 ) {
-    broadcast_binary(shape1, input1, shape2, input2, output_shape, output, |a, b| {
-        if a < b {
-            a
-        } else {
-            b
-        }
-    });
+    broadcast_binary(
+        shape1,
+        input1,
+        shape2,
+        input2,
+        output_shape,
+        output,
+        |a, b| {
+            if a < b {
+                a
+            } else {
+                b
+            }
+        },
+    );
 }

@@ -70,9 +70,15 @@ pub fn mul(
     output_shape: &[usize],
     output: &mut [i8],
 ) {
-    broadcast_binary(shape1, input1, shape2, input2, output_shape, output, |a, b| {
-        mul_element(params, a, b)
-    });
+    broadcast_binary(
+        shape1,
+        input1,
+        shape2,
+        input2,
+        output_shape,
+        output,
+        |a, b| mul_element(params, a, b),
+    );
 }
 
 /// Float MUL with broadcasting and a fused activation clamp.
@@ -86,7 +92,13 @@ pub fn mul_f32(
     output_shape: &[usize],
     output: &mut [f32],
 ) {
-    broadcast_binary(shape1, input1, shape2, input2, output_shape, output, |a, b| {
-        (a * b).max(activation_min).min(activation_max)
-    });
+    broadcast_binary(
+        shape1,
+        input1,
+        shape2,
+        input2,
+        output_shape,
+        output,
+        |a, b| (a * b).max(activation_min).min(activation_max),
+    );
 }

@@ -6,7 +6,11 @@
 pub use crate::broadcast::MAX_DIMS;
 
 /// Output shape of padding `shape` by `paddings[d] = (before, after)`; returns the rank written.
-pub fn output_shape(shape: &[usize], paddings: &[(usize, usize)], out: &mut [usize; MAX_DIMS]) -> usize {
+pub fn output_shape(
+    shape: &[usize],
+    paddings: &[(usize, usize)],
+    out: &mut [usize; MAX_DIMS],
+) -> usize {
     debug_assert_eq!(shape.len(), paddings.len());
     for (d, (&s, &(b, a))) in shape.iter().zip(paddings).enumerate() {
         out[d] = b + s + a;
@@ -15,7 +19,13 @@ pub fn output_shape(shape: &[usize], paddings: &[(usize, usize)], out: &mut [usi
 }
 
 /// Copies `input` (`shape`) into the middle of `output`, filling the borders with `value`.
-pub fn pad<T: Copy>(shape: &[usize], paddings: &[(usize, usize)], value: T, input: &[T], output: &mut [T]) {
+pub fn pad<T: Copy>(
+    shape: &[usize],
+    paddings: &[(usize, usize)],
+    value: T,
+    input: &[T],
+    output: &mut [T],
+) {
     let rank = shape.len();
     debug_assert!(rank <= MAX_DIMS && paddings.len() == rank);
     debug_assert_eq!(input.len(), shape.iter().product::<usize>());

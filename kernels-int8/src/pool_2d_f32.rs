@@ -45,7 +45,8 @@ pub fn pool_f32(
                     if average {
                         acc /= count as f32;
                     }
-                    output[output_shape.offset(b, oy, ox, c)] = acc.max(p.activation_min).min(p.activation_max);
+                    output[output_shape.offset(b, oy, ox, c)] =
+                        acc.max(p.activation_min).min(p.activation_max);
                 }
             }
         }

@@ -35,7 +35,8 @@ pub fn prepare(
     output_scale: f32,
     output_zero_point: i32,
 ) -> PreluParams {
-    let (output_multiplier_1, output_shift_1) = quantize_multiplier(f64::from(input_scale / output_scale));
+    let (output_multiplier_1, output_shift_1) =
+        quantize_multiplier(f64::from(input_scale / output_scale));
     let (output_multiplier_2, output_shift_2) =
         quantize_multiplier(f64::from(input_scale * alpha_scale / output_scale));
     PreluParams {
@@ -58,25 +59,47 @@ pub fn prelu(
     alpha: &[i8],
     output: &mut [i8],
 ) {
-    broadcast_binary(input_shape, input, alpha_shape, alpha, input_shape, output, |x, a| {
-        let x = p.input_offset + i32::from(x);
-        let v = if x >= 0 {
-            multiply_by_quantized_multiplier(x, p.output_multiplier_1, p.output_shift_1)
-        } else {
-            let a = p.alpha_offset + i32::from(a);
-            multiply_by_quantized_multiplier(x * a, p.output_multiplier_2, p.output_shift_2)
-        };
-        (v + p.output_offset).clamp(-128, 127) as i8
-    });
+    broadcast_binary(
+        input_shape,
+        input,
+        alpha_shape,
+        alpha,
+        input_shape,
+        output,
+        |x, a| {
+            let x = p.input_offset + i32::from(x);
+            let v = if x >= 0 {
+                multiply_by_quantized_multiplier(x, p.output_multiplier_1, p.output_shift_1)
+            } else {
+                let a = p.alpha_offset + i32::from(a);
+                multiply_by_quantized_multiplier(x * a, p.output_multiplier_2, p.output_shift_2)
+            };
+            (v + p.output_offset).clamp(-128, 127) as i8
+        },
+    );
 }
 
 /// Float PRELU: `x` if `x >= 0`, else `x * alpha` (alpha broadcast).
-pub fn prelu_f32(input_shape: &[usize], input: &[f32], alpha_shape: &[usize], alpha: &[f32], output: &mut [f32]) {
-    broadcast_binary(input_shape, input, alpha_shape, alpha, input_shape, output, |x, a| {
-        if x >= 0.0 {
-            x
-        } else {
-            x * a
-        }
-    });
+pub fn prelu_f32(
+    input_shape: &[usize],
+    input: &[f32],
+    alpha_shape: &[usize],
+    alpha: &[f32],
+    output: &mut [f32],
+) {
+    broadcast_binary(
+        input_shape,
+        input,
+        alpha_shape,
+        alpha,
+        input_shape,
+        output,
+        |x, a| {
+            if x >= 0.0 {
+                x
+            } else {
+                x * a
+            }
+        },
+    );
 }

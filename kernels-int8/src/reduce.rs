@@ -23,7 +23,12 @@ pub fn axis_mask(rank: usize, axes: &[i32]) -> Option<[bool; MAX_DIMS]> {
 
 /// Number of input elements folded into each output element.
 pub fn reduced_count(shape: &[usize], mask: &[bool; MAX_DIMS]) -> usize {
-    shape.iter().zip(mask).filter(|(_, &m)| m).map(|(&d, _)| d).product()
+    shape
+        .iter()
+        .zip(mask)
+        .filter(|(_, &m)| m)
+        .map(|(&d, _)| d)
+        .product()
 }
 
 /// Output shape of a reduction: reduced axes dropped, or kept as 1 with `keep_dims`; returns the rank written to `out`.

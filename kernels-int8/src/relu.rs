@@ -32,7 +32,8 @@ pub fn prepare(
     act_max: f32,
 ) -> ReluParams {
     // TFLite: the quotient in float, then widened.
-    let (output_multiplier, output_shift) = quantize_multiplier(f64::from(input_scale / output_scale));
+    let (output_multiplier, output_shift) =
+        quantize_multiplier(f64::from(input_scale / output_scale));
     let q = |f: f32| output_zero_point.saturating_add(round_f32(f / output_scale) as i32);
     let activation_min = i32::from(i8::MIN).max(q(act_min));
     let activation_max = if act_max == f32::INFINITY {

@@ -8,7 +8,10 @@ pub fn softmax_f32(beta: f32, depth: usize, input: &[f32], output: &mut [f32]) {
     if depth == 0 {
         return;
     }
-    for (row, out) in input.chunks_exact(depth).zip(output.chunks_exact_mut(depth)) {
+    for (row, out) in input
+        .chunks_exact(depth)
+        .zip(output.chunks_exact_mut(depth))
+    {
         let max = row.iter().copied().fold(f32::MIN, f32::max);
         let mut sum = 0.0f32;
         for (o, &x) in out.iter_mut().zip(row) {

@@ -1,7 +1,13 @@
 //! SPLIT and SPLIT_V, generic over the element type (TFLite's `reference_ops::Split`).
 
 /// Splits `input` (`shape`) along `axis` into `outputs`, output `k` taking `sizes[k]` entries of that axis.
-pub fn split<T: Copy>(shape: &[usize], axis: usize, sizes: &[usize], input: &[T], outputs: &mut [&mut [T]]) {
+pub fn split<T: Copy>(
+    shape: &[usize],
+    axis: usize,
+    sizes: &[usize],
+    input: &[T],
+    outputs: &mut [&mut [T]],
+) {
     debug_assert!(axis < shape.len());
     debug_assert_eq!(sizes.len(), outputs.len());
     debug_assert_eq!(sizes.iter().sum::<usize>(), shape[axis]);

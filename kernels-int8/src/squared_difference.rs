@@ -90,9 +90,15 @@ pub fn squared_difference(
     output_shape: &[usize],
     output: &mut [i8],
 ) {
-    broadcast_binary(shape1, input1, shape2, input2, output_shape, output, |a, b| {
-        squared_difference_element(params, a, b)
-    });
+    broadcast_binary(
+        shape1,
+        input1,
+        shape2,
+        input2,
+        output_shape,
+        output,
+        |a, b| squared_difference_element(params, a, b),
+    );
 }
 
 /// Float SQUARED_DIFFERENCE `(a - b)^2` with broadcasting.
@@ -104,7 +110,13 @@ pub fn squared_difference_f32(
     output_shape: &[usize],
     output: &mut [f32],
 ) {
-    broadcast_binary(shape1, input1, shape2, input2, output_shape, output, |a, b| {
-        (a - b) * (a - b)
-    });
+    broadcast_binary(
+        shape1,
+        input1,
+        shape2,
+        input2,
+        output_shape,
+        output,
+        |a, b| (a - b) * (a - b),
+    );
 }

@@ -185,7 +185,13 @@ pub fn strided_slice<T: Copy>(spec: &SliceSpec, shape: &[usize], input: &[T], ou
         acc *= shape[d] as i64;
     }
     let base: i64 = (0..rank).map(|d| spec.start[d] * in_stride[d]).sum();
-    let step: [i64; MAX_DIMS] = core::array::from_fn(|d| if d < rank { spec.stride[d] * in_stride[d] } else { 0 });
+    let step: [i64; MAX_DIMS] = core::array::from_fn(|d| {
+        if d < rank {
+            spec.stride[d] * in_stride[d]
+        } else {
+            0
+        }
+    });
     let mut idx = [0usize; MAX_DIMS];
     let mut i = base;
     for o in output.iter_mut() {

@@ -32,9 +32,15 @@ pub fn sub(
     output_shape: &[usize],
     output: &mut [i8],
 ) {
-    broadcast_binary(shape1, input1, shape2, input2, output_shape, output, |a, b| {
-        sub_element(params, a, b)
-    });
+    broadcast_binary(
+        shape1,
+        input1,
+        shape2,
+        input2,
+        output_shape,
+        output,
+        |a, b| sub_element(params, a, b),
+    );
 }
 
 /// Float SUB with broadcasting and a fused activation clamp.
@@ -48,7 +54,13 @@ pub fn sub_f32(
     output_shape: &[usize],
     output: &mut [f32],
 ) {
-    broadcast_binary(shape1, input1, shape2, input2, output_shape, output, |a, b| {
-        (a - b).max(activation_min).min(activation_max)
-    });
+    broadcast_binary(
+        shape1,
+        input1,
+        shape2,
+        input2,
+        output_shape,
+        output,
+        |a, b| (a - b).max(activation_min).min(activation_max),
+    );
 }

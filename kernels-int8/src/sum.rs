@@ -42,7 +42,9 @@ pub fn sum_same_quantization(
     output: &mut [i8],
 ) {
     output.fill(0);
-    for_each(shape, mask, input, |o, v| output[o] = output[o].wrapping_add(v));
+    for_each(shape, mask, input, |o, v| {
+        output[o] = output[o].wrapping_add(v)
+    });
 }
 
 /// Float sum over the axes in `mask`.

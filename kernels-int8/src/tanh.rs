@@ -5,8 +5,19 @@
 use crate::lut::{populate, tanh_f32};
 
 /// The int8 table of TANH (TFLite's `PopulateLookupTable` with `tanh`).
-pub fn prepare(input_scale: f32, input_zero_point: i32, output_scale: f32, output_zero_point: i32) -> [i8; 256] {
-    populate(input_scale, input_zero_point, output_scale, output_zero_point, tanh_f32)
+pub fn prepare(
+    input_scale: f32,
+    input_zero_point: i32,
+    output_scale: f32,
+    output_zero_point: i32,
+) -> [i8; 256] {
+    populate(
+        input_scale,
+        input_zero_point,
+        output_scale,
+        output_zero_point,
+        tanh_f32,
+    )
 }
 
 /// Int8 TANH through the table from [`prepare`].

@@ -46,7 +46,7 @@ def data(shape, seed, n, scale=1.0, offset=0.0):
 
 def model_of(inputs_shapes, body, seed):
     keras.utils.set_random_seed(seed)
-    xs = [keras.Input(s) for s in inputs_shapes]
+    xs = [keras.Input(s, name=f"in{k}") for k, s in enumerate(inputs_shapes)]
     y = body(*xs)
     return keras.Model(xs if len(xs) > 1 else xs[0], y)
 
@@ -69,7 +69,7 @@ SINGLE = {
     "concat": ([(4, 4, 3), (4, 4, 2)], lambda a, b: layers.Concatenate()([a, b * 3.0])),
     "add_bcast": ([(4, 5, 3), (1, 1, 3)], lambda a, b: layers.Add()([a, b])),
     "sub": ([(4, 6), (4, 6)], lambda a, b: layers.Subtract()([a, b])),
-    "mul_bcast": ([(4, 5, 3), (5, 1)], lambda a, b: a * b),
+    "mul_bcast": ([(4, 5, 3), (1, 5, 1)], lambda a, b: a * b),
     "squared_difference": ([(4, 6), (1, 6)], lambda a, b: ops.square(a - b)),
     "maximum": ([(4, 6), (4, 6)], lambda a, b: layers.Maximum()([a, b])),
     "minimum": ([(4, 6), (4, 6)], lambda a, b: layers.Minimum()([a, b])),
@@ -193,9 +193,16 @@ def converter_for(model, calib_list):
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
 
+    names = [t.name.split(":")[0] for t in model.inputs] if len(calib_list) > 1 else None
+
     def rep():
         for i in range(CALIB):
-            yield [c[i:i + 1] for c in calib_list]
+            # Keyed by input name when there are several: the converter's input
+            # order need not be Keras's.
+            if names:
+                yield {n: c[i:i + 1] for n, c in zip(names, calib_list)}
+            else:
+                yield [c[i:i + 1] for c in calib_list]
     conv.representative_dataset = rep
     return conv, rep
 
@@ -218,7 +225,7 @@ def convert_selective(model, calib_list):
     conv, rep = converter_for(model, calib_list)
     opts = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["MEAN"])
     dbg = tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=rep, debug_options=opts)
-    return dbg.get_nodes_quantized_model() if hasattr(dbg, "get_nodes_quantized_model") else dbg.get_debug_quantized_model()
+    return dbg.get_nondebug_quantized_model()
 
 
 def interpreter(tfl):
@@ -237,7 +244,7 @@ def run_ref(tfl, floats):
     for n in (floats[0].shape[0], 1):
         try:
             it = interpreter(tfl)
-            dets = it.get_input_details()
+            dets = sorted(it.get_input_details(), key=lambda d: d["name"])
             xs = []
             for d, f in zip(dets, floats):
                 x = quantize_like(d, f[:n])
