@@ -139,7 +139,8 @@ MODELS = {
         layers.Add()([a, b]), a - b, a * b, ops.square(a - b),
         ops.maximum(a, b), ops.minimum(a, b)]),
     "activations": ([(3, 8)], lambda x: [
-        layers.ReLU()(x), layers.ReLU(max_value=6.0)(x * 3.0), layers.LeakyReLU(negative_slope=0.2)(x),
+        layers.ReLU()(x), layers.ReLU(max_value=6.0)(x * 3.0), layers.Activation("relu6")(x),
+        layers.LeakyReLU(negative_slope=0.2)(x),
         layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.0, 0.5, seed=3))(x),
         layers.Activation("sigmoid")(x), layers.Activation("tanh")(x),
         layers.Activation("hard_swish")(x * 2.0)]),
