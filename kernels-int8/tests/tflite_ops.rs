@@ -941,3 +941,9 @@ fn layer_norm_matches_tflite() {
     check("layer_norm_int8", &["MEAN", "SQUARED_DIFFERENCE", "RSQRT"]);
     check("layer_norm_f32", &["MEAN", "SQUARED_DIFFERENCE", "RSQRT"]);
 }
+
+#[test]
+fn rsqrt_matches_tflite() {
+    check("rsqrt_int8", &["RSQRT"]);
+    check("rsqrt_f32", &["RSQRT"]);
+}
