@@ -910,7 +910,14 @@ fn broadcasting_binary_ops_match_tflite() {
 
 #[test]
 fn activations_match_tflite() {
-    let ops = ["RELU", "RELU6", "LEAKY_RELU", "LOGISTIC", "TANH", "HARD_SWISH"];
+    let ops = [
+        "RELU",
+        "RELU6",
+        "LEAKY_RELU",
+        "LOGISTIC",
+        "TANH",
+        "HARD_SWISH",
+    ];
     check("activations_int8", &ops);
     check("activations_f32", &ops);
 }
