@@ -132,7 +132,7 @@ fn unpack_pack_and_split_gather_round_trip() {
     assert_eq!(back, x);
     // split along the last axis, then gather the identity permutation.
     let mut a = vec![0i8; 6];
-    let mut b = vec![0i8; 18];
+    let mut b = [0i8; 18];
     split::split(&shape, 2, &[1, 3], &x, &mut [&mut a[..], &mut b[..]]);
     assert_eq!(a, [0, 4, 8, 12, 16, 20]);
     let mut g = vec![0i8; 24];
