@@ -134,11 +134,13 @@ MODELS = {
     "sum": ([(5, 4, 3)], lambda x: [ops.sum(x, axis=1), ops.sum(x, axis=(1, 2), keepdims=True)]),
     "pad": ([(4, 3, 2)], lambda x: [layers.ZeroPadding2D(((1, 2), (0, 1)))(x),
                                     ops.pad(x, ((0, 0), (1, 0), (0, 2), (1, 1)), constant_values=0.75)]),
+    "pad_conv": ([(4, 3, 2)], lambda x: layers.Conv2D(3, 1, bias_initializer=bias(6))(
+        layers.ZeroPadding2D(((1, 2), (0, 1)))(x))),
     "concat": ([(3, 4, 2), (3, 4, 3)], lambda a, b: layers.Concatenate()([a, b * 4.0])),
     "binary": ([(3, 4, 5), (1, 1, 5)], lambda a, b: [
         layers.Add()([a, b]), a - b, a * b, ops.square(a - b),
         ops.maximum(a, b), ops.minimum(a, b)]),
-    "activations": ([(3, 8)], lambda x: [
+    "activations": ([(4, 32)], lambda x: [
         layers.ReLU()(x), layers.ReLU(max_value=6.0)(x * 3.0), layers.Activation("relu6")(x),
         layers.LeakyReLU(negative_slope=0.2)(x),
         layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.0, 0.5, seed=3))(x),
