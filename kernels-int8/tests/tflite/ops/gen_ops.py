@@ -148,7 +148,7 @@ MODELS = {
         layers.Activation("hard_swish")(x * 2.0)]),
     "movement": ([(4, 3, 6)], lambda x: [
         layers.Permute((3, 1, 2))(x), ops.take(x, np.array([5, 0, 2, 2]), axis=3),
-        *split3(x), x[:, 1:4:2, ::-1, 2], x[:, ..., 1:5],
+        *split3(x), *[p * 1.5 for p in ops.split(x, [2, 5], axis=-1)], x[:, 1:4:2, ::-1, 2], x[:, ..., 1:5],
         ops.stack([u * 2.0 for u in ops.unstack(x, axis=2)][::-1], axis=2), layers.Flatten()(x)]),
     "nn": ([(7, 6, 3)], lambda x: [
         layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", bias_initializer=bias(1))(x),
