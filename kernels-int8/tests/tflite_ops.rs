@@ -928,7 +928,17 @@ fn activations_match_tflite() {
 
 #[test]
 fn data_movement_matches_tflite() {
-    let ops = ["TRANSPOSE", "GATHER", "STRIDED_SLICE", "PACK", "UNPACK", "SPLIT", "SPLIT_V", "SHAPE", "RESHAPE"];
+    let ops = [
+        "TRANSPOSE",
+        "GATHER",
+        "STRIDED_SLICE",
+        "PACK",
+        "UNPACK",
+        "SPLIT",
+        "SPLIT_V",
+        "SHAPE",
+        "RESHAPE",
+    ];
     check("movement_int8", &ops);
     check("movement_f32", &ops);
 }
