@@ -155,3 +155,19 @@ fn float_helpers_round_like_libm() {
         assert_eq!(rsqrt::sqrt_f32(x), x.sqrt());
     }
 }
+
+#[test]
+fn int8_sum_rescale_reads_bytes_as_uint8_like_tflite_2_21() {
+    // Probed on ai-edge-litert 2.3.0 (BUILTIN_REF), SUM over 5 elements, s_in 0.023520289
+    // zp 0, s_out 0.08653324 zp -10: -100 reads as 156, 5 * 156 * 0.2718 - 10 = 202 -> byte -54;
+    // -1 reads as 255 and saturates at 255 (-1); 0 gives -10, clamped to 0.
+    let (m, s) = sum::prepare(0.023_520_289, 0.086_533_24);
+    let mask = reduce::axis_mask(2, &[1]).unwrap();
+    let mut sums = [0i32; 3];
+    let mut out = [0i8; 3];
+    let x = [
+        -100i8, -100, -100, -100, -100, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0,
+    ];
+    sum::sum_rescale(m, s, 0, -10, &[3, 5], &mask, &x, &mut sums, &mut out);
+    assert_eq!(out, [-54, -1, 0]);
+}

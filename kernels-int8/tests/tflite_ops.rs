@@ -331,17 +331,8 @@ fn run(m: &Model, op: &Op) -> Result<Vec<Got>, String> {
                 } else if si == so && zi == zo {
                     sum::sum_same_quantization(&x.shape, &mask, &x.i8(), &mut out);
                 } else {
-                    sum::sum_rescale(
-                        si,
-                        zi,
-                        so,
-                        zo,
-                        &x.shape,
-                        &mask,
-                        &x.i8(),
-                        &mut sums,
-                        &mut out,
-                    );
+                    let (mm, s) = sum::prepare(si, so);
+                    sum::sum_rescale(mm, s, zi, zo, &x.shape, &mask, &x.i8(), &mut sums, &mut out);
                 }
                 vec![Got::I8(out)]
             }
@@ -877,8 +868,8 @@ fn mean_matches_tflite() {
 
 #[test]
 fn sum_matches_tflite() {
-    // Int8 SUM with a new output scale is left out: TFLite 2.21's reference kernel
-    // sums the bytes as uint8 there (see sum.rs), so only the float model is replayed.
+    // TFLite 2.21 rescales int8 SUM in uint8 arithmetic (see sum.rs); reproduced.
+    check("sum_int8", &["SUM"]);
     check("sum_f32", &["SUM"]);
 }
 
