@@ -2,7 +2,7 @@
 //!
 //! Int8 is a 256-entry table of `tanhf` built at prepare time ([`crate::lut`]).
 
-use crate::lut::{populate, tanh_f32};
+use crate::lut::populate;
 
 /// The int8 table of TANH (TFLite's `PopulateLookupTable` with `tanh`).
 pub fn prepare(
@@ -26,9 +26,9 @@ pub fn tanh(table: &[i8; 256], input: &[i8], output: &mut [i8]) {
 }
 
 /// Float TANH.
-pub fn tanh_f32_slice(input: &[f32], output: &mut [f32]) {
+pub fn tanh_f32(input: &[f32], output: &mut [f32]) {
     debug_assert_eq!(input.len(), output.len());
     for (o, &x) in output.iter_mut().zip(input) {
-        *o = tanh_f32(x);
+        *o = crate::lut::tanh_f32(x);
     }
 }

@@ -431,7 +431,7 @@ fn run(m: &Model, op: &Op) -> Result<Vec<Got>, String> {
                     "RELU6" => relu::relu_f32(0.0, 6.0, i, &mut out),
                     "LEAKY_RELU" => leaky_relu::leaky_relu_f32(op.optf("alpha"), i, &mut out),
                     "LOGISTIC" => logistic::logistic_f32(i, &mut out),
-                    "TANH" => tanh::tanh_f32_slice(i, &mut out),
+                    "TANH" => tanh::tanh_f32(i, &mut out),
                     "HARD_SWISH" => hard_swish::hard_swish_f32(i, &mut out),
                     _ => neg::neg_f32(i, &mut out),
                 }
