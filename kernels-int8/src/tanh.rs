@@ -16,7 +16,7 @@ pub fn prepare(
         input_zero_point,
         output_scale,
         output_zero_point,
-        tanh_f32,
+        crate::lut::tanh_f32,
     )
 }
 
