@@ -959,3 +959,9 @@ fn rsqrt_matches_tflite() {
     check("rsqrt_int8", &["RSQRT"]);
     check("rsqrt_f32", &["RSQRT"]);
 }
+
+#[test]
+fn prelu_matches_tflite() {
+    check("prelu_int8", &["PRELU"]);
+    check("prelu_f32", &["PRELU"]);
+}

@@ -76,7 +76,7 @@ SINGLE = {
     "neg": ([(4, 6)], lambda x: ops.negative(x)),
     "rsqrt": ([(4, 6)], lambda x: ops.rsqrt(ops.abs(x) + 0.5)),
     "relu": ([(4, 6)], lambda x: layers.ReLU()(x)),
-    "relu6": ([(4, 6)], lambda x: layers.ReLU(max_value=6.0)(x * 3.0)),
+    "relu6": ([(4, 6)], lambda x: layers.Activation("relu6")(x)),
     "leaky_relu": ([(4, 6)], lambda x: layers.LeakyReLU(negative_slope=0.2)(x)),
     "prelu": ([(4, 6)], lambda x: layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.0, 0.5, seed=3))(x)),
     "logistic": ([(4, 6)], lambda x: layers.Activation("sigmoid")(x * 2.0)),

@@ -157,6 +157,8 @@ MODELS = {
         layers.Dense(5, bias_initializer=bias(3))(x),
         layers.MaxPooling2D(2)(x), layers.AveragePooling2D(3, strides=2, padding="same")(x),
         layers.Softmax()(layers.Dense(6, bias_initializer=bias(4))(layers.Flatten()(x)))]),
+    "prelu": ([(4, 16)], lambda x: layers.PReLU(
+        alpha_initializer=keras.initializers.RandomUniform(0.0, 0.5, seed=3))(x)),
     "rsqrt": ([(4, 16)], lambda x: ops.rsqrt(ops.abs(x) * 2.0 + 0.05)),
     "layer_norm": ([(4, 6)], lambda x: layers.LayerNormalization()(layers.Dense(6, bias_initializer=bias(5))(x))),
 }
