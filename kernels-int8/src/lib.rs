@@ -31,5 +31,6 @@ mod simd;
 pub mod softmax;
 mod window;
 
+pub use padding::{Padding, Spatial, Window};
 pub use requant::Activation;
 pub use shape::Dims4;

@@ -1,5 +1,10 @@
 //! [`Graph`] to `.tflite` flatbuffer bytes.
 
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
 use flatbuffers::{FlatBufferBuilder, ForwardsUOffset, Push, PushAlignment, Vector, WIPOffset};
 
 use crate::error::{Error, Result};
@@ -182,6 +187,7 @@ fn dtype_to_fb(d: DType) -> fb::TensorType {
         DType::F32 => fb::TensorType::FLOAT32,
         DType::I8 => fb::TensorType::INT8,
         DType::I32 => fb::TensorType::INT32,
+        DType::I64 => fb::TensorType::INT64,
     }
 }
 

@@ -1,10 +1,14 @@
 //! ADD: inputs (a, b).
 
+use alloc::format;
+use alloc::string::String;
 use flatbuffers::FlatBufferBuilder;
 
 use super::{activation_from_fb, activation_to_fb, OpDef, Options};
 use crate::graph::{Activation, Graph, Node, Op};
+use crate::prepare::{Kernel, Prep};
 use crate::schema as fb;
+use kernels_int8 as k;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
@@ -13,6 +17,7 @@ pub(crate) const DEF: OpDef = OpDef {
     import,
     export,
     version,
+    prepare,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -43,4 +48,35 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
 /// int8 ADD is version 2, as TF's converter writes it.
 fn version(_op: &Op, _graph: &Graph, _node: &Node) -> i32 {
     2
+}
+
+/// int8 ADD of same-shaped tensors (TFLite's `add.cc` Prepare).
+fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+    let Op::Add { activation } = &p.node.op else {
+        return Err(p.err("options are not AddOptions"));
+    };
+    let (a, b, out) = (p.input(0)?, p.input(1)?, p.output());
+    let (a_scale, a_zp) = p.int8_act("input", a)?;
+    let (b_scale, b_zp) = p.int8_act("input", b)?;
+    let (out_scale, out_zp) = p.int8_act("output", out)?;
+    let shape = p.tensor(out).shape;
+    for t in [a, b] {
+        if p.tensor(t).shape != shape {
+            return Err(p.err(format!(
+                "input tensor {t} shape {:?} differs from output tensor {out} shape {shape:?} (broadcasting is not supported)",
+                p.tensor(t).shape
+            )));
+        }
+    }
+    let (activation_min, activation_max) = p.activation(*activation, out_scale, out_zp);
+    Ok(Kernel::Add(k::add::prepare(
+        a_scale,
+        a_zp,
+        b_scale,
+        b_zp,
+        out_scale,
+        out_zp,
+        activation_min,
+        activation_max,
+    )))
 }

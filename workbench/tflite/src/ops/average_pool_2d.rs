@@ -3,6 +3,7 @@
 use super::{pool, OpDef};
 use crate::graph::Op;
 use crate::schema as fb;
+use alloc::string::String;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
@@ -11,6 +12,7 @@ pub(crate) const DEF: OpDef = OpDef {
     import,
     export: pool::export,
     version: pool::version,
+    prepare: pool::prepare,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {

@@ -1,12 +1,16 @@
 //! CONV_2D: inputs (input, filter OHWI, bias?).
 
+use alloc::format;
+use alloc::string::String;
 use flatbuffers::FlatBufferBuilder;
 
 use super::{
     activation_from_fb, activation_to_fb, padding_to_fb, positive, to_i32, OpDef, Options,
 };
 use crate::graph::{Graph, Node, Op};
+use crate::prepare::{Kernel, Prep};
 use crate::schema as fb;
+use kernels_int8 as k;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
@@ -15,6 +19,7 @@ pub(crate) const DEF: OpDef = OpDef {
     import,
     export,
     version,
+    prepare,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -64,4 +69,41 @@ fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
     } else {
         3
     }
+}
+
+/// Per-channel int8 convolution (TFLite's `conv.cc` Prepare).
+fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+    let Op::Conv2d {
+        window,
+        dilation_w,
+        dilation_h,
+        activation,
+    } = &p.node.op
+    else {
+        return Err(p.err("options are not Conv2DOptions"));
+    };
+    let o = p.conv_operands()?;
+    if o.fshape.c != o.ishape.c {
+        return Err(p.err(format!(
+            "filter tensor {} has {} input channels, input tensor {} has {}",
+            o.filter, o.fshape.c, o.input, o.ishape.c
+        )));
+    }
+    let (dilation_h, dilation_w) = (*dilation_h, *dilation_w);
+    let (conv, c) = p.conv_prepare(&o, window, dilation_h, dilation_w, *activation, 0)?;
+    Ok(Kernel::Conv {
+        params: k::conv_2d::ConvParams {
+            input_offset: -o.in_zp,
+            output_offset: o.out_zp,
+            stride_w: window.stride_w,
+            stride_h: window.stride_h,
+            dilation_w,
+            dilation_h,
+            padding_w: c.padding_w,
+            padding_h: c.padding_h,
+            activation_min: c.activation_min,
+            activation_max: c.activation_max,
+        },
+        conv,
+    })
 }

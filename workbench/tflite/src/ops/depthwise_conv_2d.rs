@@ -1,12 +1,16 @@
 //! DEPTHWISE_CONV_2D: inputs (input, filter 1HW(I*M), bias?).
 
+use alloc::format;
+use alloc::string::String;
 use flatbuffers::FlatBufferBuilder;
 
 use super::{
     activation_from_fb, activation_to_fb, padding_to_fb, positive, to_i32, OpDef, Options,
 };
 use crate::graph::{Graph, Node, Op};
+use crate::prepare::{Kernel, Prep};
 use crate::schema as fb;
+use kernels_int8 as k;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
@@ -15,6 +19,7 @@ pub(crate) const DEF: OpDef = OpDef {
     import,
     export,
     version,
+    prepare,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -75,4 +80,48 @@ fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
         }
         _ => 3,
     }
+}
+
+/// Per-channel int8 depthwise convolution (TFLite's `depthwise_conv.cc` Prepare).
+fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+    let Op::DepthwiseConv2d {
+        window,
+        dilation_w,
+        dilation_h,
+        depth_multiplier: _,
+        activation,
+    } = &p.node.op
+    else {
+        return Err(p.err("options are not DepthwiseConv2DOptions"));
+    };
+    let o = p.conv_operands()?;
+    if o.fshape.n != 1 || o.ishape.c == 0 || !o.fshape.c.is_multiple_of(o.ishape.c) {
+        return Err(p.err(format!(
+            "filter tensor {} has shape {:?}, expected [1, h, w, {} * multiplier] for input tensor {}",
+            o.filter,
+            p.tensor(o.filter).shape,
+            o.ishape.c,
+            o.input
+        )));
+    }
+    // TFLite derives the multiplier from the shapes; the option is redundant.
+    let depth_multiplier = o.fshape.c / o.ishape.c;
+    let (dilation_h, dilation_w) = (*dilation_h, *dilation_w);
+    let (conv, c) = p.conv_prepare(&o, window, dilation_h, dilation_w, *activation, 3)?;
+    Ok(Kernel::Depthwise {
+        params: k::depthwise_conv_2d::DepthwiseParams {
+            input_offset: -o.in_zp,
+            output_offset: o.out_zp,
+            stride_w: window.stride_w,
+            stride_h: window.stride_h,
+            dilation_w,
+            dilation_h,
+            padding_w: c.padding_w,
+            padding_h: c.padding_h,
+            depth_multiplier,
+            activation_min: c.activation_min,
+            activation_max: c.activation_max,
+        },
+        conv,
+    })
 }

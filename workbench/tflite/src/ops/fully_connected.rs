@@ -1,10 +1,15 @@
 //! FULLY_CONNECTED: inputs (input, weights [out, in], bias?).
 
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 use flatbuffers::FlatBufferBuilder;
 
 use super::{activation_from_fb, activation_to_fb, OpDef, Options};
 use crate::graph::{Graph, Node, Op};
+use crate::prepare::{Kernel, Prep};
 use crate::schema as fb;
+use kernels_int8 as k;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
@@ -13,6 +18,7 @@ pub(crate) const DEF: OpDef = OpDef {
     import,
     export,
     version,
+    prepare,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -69,4 +75,59 @@ fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
         _ if super::float_input(graph, node) => 1,
         _ => 4,
     }
+}
+
+/// int8 FULLY_CONNECTED with LiteRT's double rescale, per tensor or per channel.
+fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+    let Op::FullyConnected {
+        activation,
+        keep_num_dims: _,
+    } = &p.node.op
+    else {
+        return Err(p.err("options are not FullyConnectedOptions"));
+    };
+    let out = p.output();
+    let (input, weights) = (p.input(0)?, p.input(1)?);
+    let (in_scale, in_zp) = p.int8_act("input", input)?;
+    p.const_int8("weights", weights)?;
+    let (out_scale, out_zp) = p.int8_act("output", out)?;
+    let wshape = p.tensor(weights).shape;
+    let [units, accum_depth] = *wshape else {
+        return Err(p.err(format!(
+            "weights tensor {weights}: expected rank 2, got shape {wshape:?}"
+        )));
+    };
+    let in_elems = p.tensor(input).num_elements();
+    if accum_depth == 0 || !in_elems.is_multiple_of(accum_depth) {
+        return Err(p.err(format!(
+            "weights tensor {weights} has {accum_depth} inputs, input tensor {input} has {in_elems}"
+        )));
+    }
+    let batches = in_elems / accum_depth;
+    let out_elems = p.tensor(out).num_elements();
+    if out_elems != batches * units {
+        return Err(p.err(format!(
+            "output tensor {out} has {out_elems} values, expected {batches} x {units}"
+        )));
+    }
+    let scales = p.filter_scales(weights, units, 0)?;
+    let bias = p.bias(2, units)?;
+    // LiteRT's reference FULLY_CONNECTED rescales in double, per tensor or per channel.
+    let scale: Vec<f64> = scales
+        .iter()
+        .map(|&s| k::fully_connected_litert::effective_scale(in_scale, s, out_scale))
+        .collect();
+    let (activation_min, activation_max) = p.activation(*activation, out_scale, out_zp);
+    Ok(Kernel::FullyConnected {
+        params: k::fully_connected::FullyConnectedParams {
+            input_offset: -in_zp,
+            weights_offset: 0,
+            output_offset: out_zp,
+            activation_min,
+            activation_max,
+        },
+        scale,
+        accum_depth,
+        bias,
+    })
 }

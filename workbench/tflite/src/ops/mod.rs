@@ -1,10 +1,15 @@
 //! One file per TFLite operator: import from and export to the flatbuffer,
-//! and the registry mapping builtin codes to them (`pool` holds what the two
-//! pooling ops share).
+//! and its [`prepare`](crate::prepare) for host and board; the registry maps
+//! builtin codes to them and is the one list of supported ops (`pool` holds
+//! what the two pooling ops share).
+
+use alloc::format;
+use alloc::string::{String, ToString};
 
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 use crate::graph::{Activation, DType, Graph, Node, Op, Padding, Window};
+use crate::prepare::{Kernel, Prep};
 use crate::schema as fb;
 
 mod add;
@@ -40,13 +45,15 @@ pub(crate) struct OpDef {
     /// The builtin code.
     pub code: fb::BuiltinOperator,
     /// Allowed number of inputs (entries, optional ones included).
-    pub inputs: std::ops::RangeInclusive<usize>,
+    pub inputs: core::ops::RangeInclusive<usize>,
     /// Reads the operator's options into an [`Op`].
     pub import: fn(&fb::Operator<'_>) -> Result<Op, String>,
     /// Writes the options of an [`Op`] of this kind.
     pub export: fn(&Op, &Graph, &Node, &mut FlatBufferBuilder<'_>) -> Options,
     /// The operator version TF's converter writes for this node.
     pub version: fn(&Op, &Graph, &Node) -> i32,
+    /// Validates the node and computes its kernel's integers (host and board).
+    pub prepare: fn(&Prep<'_>) -> crate::error::Result<Kernel>,
 }
 
 /// Every supported operator; each op file contributes its own entry.
@@ -62,6 +69,16 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     reshape::DEF,
     softmax::DEF,
 ];
+
+/// The builtin codes of every supported operator, in registry order.
+pub fn supported_codes() -> impl Iterator<Item = i32> {
+    REGISTRY.iter().map(|d| d.code.0)
+}
+
+/// Whether a builtin code is supported.
+pub fn is_supported(code: i32) -> bool {
+    by_code(code).is_some()
+}
 
 /// Whether the node's first input is float32 (float ops are version 1 in TF's converter).
 pub(crate) fn float_input(graph: &Graph, node: &Node) -> bool {
@@ -91,7 +108,7 @@ pub(crate) fn by_op(op: &Op) -> Option<&'static OpDef> {
 }
 
 /// TFLite's name for a builtin code, or `BUILTIN_<code>` if unknown.
-pub(crate) fn builtin_name(code: i32) -> String {
+pub fn builtin_name(code: i32) -> String {
     fb::BuiltinOperator(code)
         .variant_name()
         .map(str::to_string)

@@ -2,7 +2,11 @@
 
 use super::{input_dtype, no_options, OpDef};
 use crate::graph::{DType, Graph, Node, Op};
+use crate::prepare::{Kernel, Prep};
 use crate::schema as fb;
+use alloc::format;
+use alloc::string::String;
+use kernels_int8 as k;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
@@ -11,6 +15,7 @@ pub(crate) const DEF: OpDef = OpDef {
     import,
     export: no_options,
     version,
+    prepare,
 };
 
 fn import(_op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -22,5 +27,32 @@ fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
     match input_dtype(graph, node) {
         Some(DType::I8) => 2,
         _ => 1,
+    }
+}
+
+/// Float to int8 (affine), or int8 to int8 (requantize with a Q31 multiplier).
+fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+    let (input, out) = (p.input(0)?, p.output());
+    let (out_scale, out_zp) = p.int8_act("output", out)?;
+    p.expect_same_len(input, out)?;
+    match p.tensor(input).dtype {
+        DType::F32 => Ok(Kernel::Quantize {
+            scale: out_scale,
+            zero_point: out_zp,
+        }),
+        DType::I8 => {
+            let (in_scale, in_zp) = p.per_tensor("input", input)?;
+            let (multiplier, shift) = k::quantize::requantize_multiplier(in_scale, out_scale);
+            Ok(Kernel::Requantize {
+                input_zero_point: in_zp,
+                output_zero_point: out_zp,
+                multiplier,
+                shift,
+            })
+        }
+        other => Err(p.err(format!(
+            "input tensor {input}: expected float32 or int8, got {}",
+            other.name()
+        ))),
     }
 }

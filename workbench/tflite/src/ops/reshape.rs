@@ -1,9 +1,14 @@
 //! RESHAPE: inputs (input, shape?); the output tensor's shape is authoritative.
 
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 use flatbuffers::FlatBufferBuilder;
 
 use super::{to_i32, OpDef, Options};
+use crate::graph::DType;
 use crate::graph::{Graph, Node, Op};
+use crate::prepare::{Kernel, Prep};
 use crate::schema as fb;
 
 /// Registry entry.
@@ -13,6 +18,7 @@ pub(crate) const DEF: OpDef = OpDef {
     import,
     export,
     version,
+    prepare,
 };
 
 fn import(_op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -47,4 +53,30 @@ fn export(_op: &Op, graph: &Graph, node: &Node, fbb: &mut FlatBufferBuilder<'_>)
 /// RESHAPE is version 1, as TF's converter writes it.
 fn version(_op: &Op, _graph: &Graph, _node: &Node) -> i32 {
     1
+}
+
+/// A copy: same type (int8 or float32) and number of values.
+fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+    let (input, out) = (p.input(0)?, p.output());
+    let (it, ot) = (p.tensor(input), p.tensor(out));
+    if it.dtype != ot.dtype {
+        return Err(p.err(format!(
+            "input tensor {input} is {}, output tensor {out} is {}",
+            it.dtype.name(),
+            ot.dtype.name()
+        )));
+    }
+    if !matches!(ot.dtype, DType::I8 | DType::F32) {
+        return Err(p.err(format!(
+            "output tensor {out}: expected int8 or float32, got {}",
+            ot.dtype.name()
+        )));
+    }
+    if it.num_elements() != ot.num_elements() {
+        return Err(p.err(format!(
+            "input tensor {input} {:?} and output tensor {out} {:?} differ in size",
+            it.shape, ot.shape
+        )));
+    }
+    Ok(Kernel::Reshape)
 }

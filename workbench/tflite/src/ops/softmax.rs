@@ -1,10 +1,14 @@
 //! SOFTMAX: inputs (input), over the last dimension.
 
+use alloc::format;
+use alloc::string::String;
 use flatbuffers::FlatBufferBuilder;
 
 use super::{OpDef, Options};
 use crate::graph::{Graph, Node, Op};
+use crate::prepare::{Kernel, Prep};
 use crate::schema as fb;
+use kernels_int8 as k;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
@@ -13,6 +17,7 @@ pub(crate) const DEF: OpDef = OpDef {
     import,
     export,
     version,
+    prepare,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -40,4 +45,38 @@ fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
     } else {
         2
     }
+}
+
+/// int8 SOFTMAX (TFLite's `softmax.cc` Prepare, `PreprocessSoftmaxScaling`).
+fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+    let Op::Softmax { beta } = &p.node.op else {
+        return Err(p.err("options are not SoftmaxOptions"));
+    };
+    let (input, out) = (p.input(0)?, p.output());
+    let (in_scale, _) = p.int8_act("input", input)?;
+    let (out_scale, out_zp) = p.int8_act("output", out)?;
+    // softmax.cc: int8 output zero point -128, scale 1/256 within 0.1%.
+    if (out_scale - 1.0 / 256.0).abs() > 0.001 / 256.0 || out_zp != -128 {
+        return Err(p.err(format!(
+            "output tensor {out}: int8 softmax needs scale 1/256 and zero point -128, got {out_scale} and {out_zp}"
+        )));
+    }
+    let shape = p.tensor(input).shape;
+    if shape != p.tensor(out).shape || shape.is_empty() {
+        return Err(p.err(format!(
+            "output tensor {out} shape {:?} differs from input tensor {input} shape {shape:?}",
+            p.tensor(out).shape
+        )));
+    }
+    // PreprocessSoftmaxScaling: beta * input_scale * 2^(31 - 5) must exceed 1.
+    let real = f64::from(*beta) * f64::from(in_scale) * f64::from(1u32 << 26);
+    if !(real > 1.0 && real.is_finite()) {
+        return Err(p.err(format!(
+            "beta {beta} with input scale {in_scale} is out of range for int8 softmax"
+        )));
+    }
+    Ok(Kernel::Softmax {
+        params: k::softmax::prepare(f64::from(*beta), f64::from(in_scale)),
+        depth: *shape.last().unwrap_or(&1),
+    })
 }
