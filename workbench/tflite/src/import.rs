@@ -263,7 +263,7 @@ pub fn tensor<'a>(i: usize, t: &fb::Tensor<'a>, buffers: Buffers<'a>) -> Result<
         )));
     }
     let shape: Vec<usize> = raw_shape.iter().map(|&d| d as usize).collect();
-    let elements = crate::export::checked_elements(&shape)
+    let elements = crate::validate::checked_elements(&shape)
         .ok_or_else(|| err(format!("shape {shape:?} has more than 2^31 elements")))?;
     if let Some(sig) = t.shape_signature() {
         if sig.len() != shape.len() {

@@ -14,6 +14,7 @@ extern crate std;
 #[cfg(feature = "std")]
 pub mod c_array;
 pub mod error;
+#[cfg(feature = "export")]
 pub mod export;
 pub mod graph;
 pub mod import;
@@ -21,6 +22,7 @@ pub mod ops;
 pub mod prepare;
 pub mod read;
 pub mod runtime;
+pub mod validate;
 
 /// The generated TFLite schema types (namespace `tflite`).
 pub use workbench_tflite_schema as schema;
@@ -28,6 +30,7 @@ pub use workbench_tflite_schema as schema;
 #[cfg(feature = "std")]
 pub use c_array::to_c_array;
 pub use error::{Error, Result};
+#[cfg(feature = "export")]
 pub use export::write;
 pub use graph::{Activation, DType, Graph, Node, Op, Padding, Quant, Tensor, Window};
 pub use import::read;
@@ -35,3 +38,4 @@ pub use import::read;
 pub use import::read_file;
 pub use prepare::{Kernel, Kernels, Prepared};
 pub use runtime::Interpreter;
+pub use validate::validate;

@@ -181,7 +181,12 @@ pub struct Prepared {
     pub inputs: [Option<usize>; 2],
     /// The tensor it writes.
     pub output: usize,
+    /// The op's kernel call (its `ops/<op>.rs` `eval`).
+    run: Eval,
 }
+
+/// Runs a prepared kernel on its operands (one per op, in `ops/<op>.rs`).
+pub(crate) type Eval = fn(&Kernel, In<'_>, In<'_>, Out<'_>, &mut [i8], Kernels);
 
 /// A kernel operand.
 #[derive(Debug, Clone, Copy)]
@@ -203,14 +208,16 @@ pub enum Out<'a> {
     F32(&'a mut [f32]),
 }
 
-fn i8s<'a>(x: In<'a>) -> &'a [i8] {
+/// The int8 values of an operand (empty if it is not int8).
+pub(crate) fn i8s<'a>(x: In<'a>) -> &'a [i8] {
     match x {
         In::I8(v) => v,
         _ => &[],
     }
 }
 
-fn f32s<'a>(x: In<'a>) -> &'a [f32] {
+/// The float32 values of an operand (empty if it is not float32).
+pub(crate) fn f32s<'a>(x: In<'a>) -> &'a [f32] {
     match x {
         In::F32(v) => v,
         _ => &[],
@@ -245,128 +252,7 @@ impl Prepared {
     /// Types and sizes were checked at prepare; mismatched operands (a
     /// caller bug) leave the output as it is.
     pub fn eval(&self, x: In<'_>, y: In<'_>, out: Out<'_>, scratch: &mut [i8], kernels: Kernels) {
-        let fast = kernels == Kernels::Optimized;
-        match (&self.kernel, out) {
-            (Kernel::Conv { params, conv: c }, Out::I8(o)) => {
-                if fast {
-                    k::conv_2d::conv_per_channel_fast(
-                        params,
-                        &c.multiplier,
-                        &c.shift,
-                        c.input_shape,
-                        i8s(x),
-                        c.filter_shape,
-                        i8s(y),
-                        c.bias.as_deref(),
-                        c.output_shape,
-                        o,
-                        scratch,
-                    );
-                } else {
-                    k::conv_2d::conv_per_channel(
-                        params,
-                        &c.multiplier,
-                        &c.shift,
-                        c.input_shape,
-                        i8s(x),
-                        c.filter_shape,
-                        i8s(y),
-                        c.bias.as_deref(),
-                        c.output_shape,
-                        o,
-                    );
-                }
-            }
-            (Kernel::Depthwise { params, conv: c }, Out::I8(o)) => {
-                let f = if fast {
-                    k::depthwise_conv_2d::depthwise_conv_per_channel_fast
-                } else {
-                    k::depthwise_conv_2d::depthwise_conv_per_channel
-                };
-                f(
-                    params,
-                    &c.multiplier,
-                    &c.shift,
-                    c.input_shape,
-                    i8s(x),
-                    c.filter_shape,
-                    i8s(y),
-                    c.bias.as_deref(),
-                    c.output_shape,
-                    o,
-                )
-            }
-            (
-                Kernel::FullyConnected {
-                    params,
-                    scale,
-                    accum_depth,
-                    bias,
-                },
-                Out::I8(o),
-            ) => {
-                let f = if fast {
-                    k::fully_connected_litert::fully_connected_fast
-                } else {
-                    k::fully_connected_litert::fully_connected
-                };
-                f(
-                    params,
-                    scale,
-                    *accum_depth,
-                    i8s(x),
-                    i8s(y),
-                    bias.as_deref(),
-                    o,
-                );
-            }
-            (
-                Kernel::Pool {
-                    max,
-                    params,
-                    input_shape,
-                    output_shape,
-                },
-                Out::I8(o),
-            ) => {
-                let f = if *max {
-                    k::max_pool_2d::max_pool
-                } else {
-                    k::average_pool_2d::average_pool
-                };
-                f(params, *input_shape, i8s(x), *output_shape, o);
-            }
-            (Kernel::Reshape, Out::I8(o)) => k::reshape::reshape(i8s(x), o),
-            (Kernel::Reshape, Out::F32(o)) => k::reshape::reshape(f32s(x), o),
-            (Kernel::Softmax { params, depth }, Out::I8(o)) => {
-                k::softmax::softmax(params, *depth, i8s(x), o)
-            }
-            (Kernel::Add(params), Out::I8(o)) => k::add::add(params, i8s(x), i8s(y), o),
-            (Kernel::Quantize { scale, zero_point }, Out::I8(o)) => {
-                k::quantize::affine_quantize(*scale, *zero_point, f32s(x), o)
-            }
-            (
-                Kernel::Requantize {
-                    input_zero_point,
-                    output_zero_point,
-                    multiplier,
-                    shift,
-                },
-                Out::I8(o),
-            ) => k::quantize::requantize(
-                *input_zero_point,
-                *output_zero_point,
-                *multiplier,
-                *shift,
-                i8s(x),
-                o,
-            ),
-            (Kernel::Dequantize { scale, zero_point }, Out::F32(o)) => {
-                k::dequantize::dequantize(*scale, *zero_point, i8s(x), o)
-            }
-            // Output types are checked at prepare, so this is never reached.
-            _ => {}
-        }
+        (self.run)(&self.kernel, x, y, out, scratch, kernels);
     }
 }
 
@@ -463,6 +349,7 @@ impl Prep<'_> {
             kernel,
             inputs: [Some(self.input(0)?), second],
             output: out,
+            run: def.eval,
         })
     }
 

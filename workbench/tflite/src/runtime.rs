@@ -10,10 +10,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
-use crate::export::validate;
 use crate::graph::{DType, Graph, Tensor};
 pub use crate::prepare::Kernels;
 use crate::prepare::{prepare, In, Out, Prepared};
+use crate::validate::validate;
 
 /// A tensor's storage.
 #[derive(Debug, Clone, Default)]

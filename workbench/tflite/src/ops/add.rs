@@ -2,11 +2,16 @@
 
 use alloc::format;
 use alloc::string::String;
+#[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::{activation_from_fb, activation_to_fb, OpDef, Options};
-use crate::graph::{Activation, Graph, Node, Op};
-use crate::prepare::{Kernel, Prep};
+use super::{activation_from_fb, OpDef};
+#[cfg(feature = "export")]
+use super::{activation_to_fb, Options};
+use crate::graph::{Activation, Op};
+#[cfg(feature = "export")]
+use crate::graph::{Graph, Node};
+use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -15,9 +20,12 @@ pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::ADD,
     inputs: 2..=2,
     import,
+    #[cfg(feature = "export")]
     export,
+    #[cfg(feature = "export")]
     version,
     prepare,
+    eval,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -28,6 +36,7 @@ fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
     Ok(Op::Add { activation })
 }
 
+#[cfg(feature = "export")]
 fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>) -> Options {
     let Op::Add { activation } = op else {
         return Options::NONE;
@@ -45,6 +54,7 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
+#[cfg(feature = "export")]
 /// int8 ADD is version 2, as TF's converter writes it.
 fn version(_op: &Op, _graph: &Graph, _node: &Node) -> i32 {
     2
@@ -79,4 +89,11 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         activation_min,
         activation_max,
     )))
+}
+
+/// Runs ADD.
+fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+    if let (Kernel::Add(params), Out::I8(o)) = (kernel, out) {
+        k::add::add(params, i8s(x), i8s(y), o);
+    }
 }

@@ -10,9 +10,12 @@ pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::AVERAGE_POOL_2D,
     inputs: 1..=1,
     import,
+    #[cfg(feature = "export")]
     export: pool::export,
+    #[cfg(feature = "export")]
     version: pool::version,
     prepare: pool::prepare,
+    eval: pool::eval,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {

@@ -2,13 +2,16 @@
 
 use alloc::format;
 use alloc::string::String;
+#[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::{
-    activation_from_fb, activation_to_fb, padding_to_fb, positive, to_i32, OpDef, Options,
-};
-use crate::graph::{Graph, Node, Op};
-use crate::prepare::{Kernel, Prep};
+use super::{activation_from_fb, positive, OpDef};
+#[cfg(feature = "export")]
+use super::{activation_to_fb, padding_to_fb, to_i32, Options};
+use crate::graph::Op;
+#[cfg(feature = "export")]
+use crate::graph::{Graph, Node};
+use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -17,9 +20,12 @@ pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::DEPTHWISE_CONV_2D,
     inputs: 2..=3,
     import,
+    #[cfg(feature = "export")]
     export,
+    #[cfg(feature = "export")]
     version,
     prepare,
+    eval,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -35,6 +41,7 @@ fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
     })
 }
 
+#[cfg(feature = "export")]
 fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>) -> Options {
     let Op::DepthwiseConv2d {
         window,
@@ -64,6 +71,7 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
+#[cfg(feature = "export")]
 /// int8 depthwise convolutions are version 3; float ones 1, or 2 when dilated, as TF's converter writes them.
 fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
     match op {
@@ -124,4 +132,28 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         },
         conv,
     })
+}
+
+/// Runs DEPTHWISE_CONV_2D.
+fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], kernels: Kernels) {
+    let (Kernel::Depthwise { params, conv: c }, Out::I8(o)) = (kernel, out) else {
+        return;
+    };
+    let f = if kernels == Kernels::Optimized {
+        k::depthwise_conv_2d::depthwise_conv_per_channel_fast
+    } else {
+        k::depthwise_conv_2d::depthwise_conv_per_channel
+    };
+    f(
+        params,
+        &c.multiplier,
+        &c.shift,
+        c.input_shape,
+        i8s(x),
+        c.filter_shape,
+        i8s(y),
+        c.bias.as_deref(),
+        c.output_shape,
+        o,
+    )
 }

@@ -3,11 +3,16 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+#[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::{activation_from_fb, activation_to_fb, OpDef, Options};
-use crate::graph::{Graph, Node, Op};
-use crate::prepare::{Kernel, Prep};
+use super::{activation_from_fb, OpDef};
+#[cfg(feature = "export")]
+use super::{activation_to_fb, Options};
+use crate::graph::Op;
+#[cfg(feature = "export")]
+use crate::graph::{Graph, Node};
+use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -16,9 +21,12 @@ pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::FULLY_CONNECTED,
     inputs: 2..=3,
     import,
+    #[cfg(feature = "export")]
     export,
+    #[cfg(feature = "export")]
     version,
     prepare,
+    eval,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -43,6 +51,7 @@ fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
     })
 }
 
+#[cfg(feature = "export")]
 fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>) -> Options {
     let Op::FullyConnected {
         activation,
@@ -65,6 +74,7 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
+#[cfg(feature = "export")]
 /// int8 is version 4 (TF's converter), float 1, either 5 with `keep_num_dims`.
 fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
     match op {
@@ -130,4 +140,34 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         accum_depth,
         bias,
     })
+}
+
+/// Runs FULLY_CONNECTED.
+fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], kernels: Kernels) {
+    let (
+        Kernel::FullyConnected {
+            params,
+            scale,
+            accum_depth,
+            bias,
+        },
+        Out::I8(o),
+    ) = (kernel, out)
+    else {
+        return;
+    };
+    let f = if kernels == Kernels::Optimized {
+        k::fully_connected_litert::fully_connected_fast
+    } else {
+        k::fully_connected_litert::fully_connected
+    };
+    f(
+        params,
+        scale,
+        *accum_depth,
+        i8s(x),
+        i8s(y),
+        bias.as_deref(),
+        o,
+    );
 }

@@ -6,10 +6,13 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 
+#[cfg(feature = "export")]
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
-use crate::graph::{Activation, DType, Graph, Node, Op, Padding, Window};
-use crate::prepare::{Kernel, Prep};
+use crate::graph::{Activation, Op, Padding, Window};
+#[cfg(feature = "export")]
+use crate::graph::{DType, Graph, Node};
+use crate::prepare::{Eval, Kernel, Prep};
 use crate::schema as fb;
 
 mod add;
@@ -25,6 +28,7 @@ mod reshape;
 mod softmax;
 
 /// Builtin options ready to attach to an operator.
+#[cfg(feature = "export")]
 pub(crate) struct Options {
     /// The union's type tag.
     pub kind: fb::BuiltinOptions,
@@ -32,6 +36,7 @@ pub(crate) struct Options {
     pub table: Option<WIPOffset<UnionWIPOffset>>,
 }
 
+#[cfg(feature = "export")]
 impl Options {
     /// No builtin options.
     pub const NONE: Options = Options {
@@ -49,11 +54,15 @@ pub(crate) struct OpDef {
     /// Reads the operator's options into an [`Op`].
     pub import: fn(&fb::Operator<'_>) -> Result<Op, String>,
     /// Writes the options of an [`Op`] of this kind.
+    #[cfg(feature = "export")]
     pub export: fn(&Op, &Graph, &Node, &mut FlatBufferBuilder<'_>) -> Options,
     /// The operator version TF's converter writes for this node.
+    #[cfg(feature = "export")]
     pub version: fn(&Op, &Graph, &Node) -> i32,
     /// Validates the node and computes its kernel's integers (host and board).
     pub prepare: fn(&Prep<'_>) -> crate::error::Result<Kernel>,
+    /// Runs the prepared kernel on `kernels-int8` (host and board).
+    pub eval: Eval,
 }
 
 /// Every supported operator; each op file contributes its own entry.
@@ -80,6 +89,7 @@ pub fn is_supported(code: i32) -> bool {
     by_code(code).is_some()
 }
 
+#[cfg(feature = "export")]
 /// Whether the node's first input is float32 (float ops are version 1 in TF's converter).
 pub(crate) fn float_input(graph: &Graph, node: &Node) -> bool {
     node.inputs
@@ -90,6 +100,7 @@ pub(crate) fn float_input(graph: &Graph, node: &Node) -> bool {
         .is_some_and(|t| t.dtype == DType::F32)
 }
 
+#[cfg(feature = "export")]
 /// The exporter of an op without builtin options.
 pub(crate) fn no_options(_: &Op, _: &Graph, _: &Node, _: &mut FlatBufferBuilder<'_>) -> Options {
     Options::NONE
@@ -129,6 +140,7 @@ pub(crate) fn activation_from_fb(a: fb::ActivationFunctionType) -> Result<Activa
     }
 }
 
+#[cfg(feature = "export")]
 /// Writes a fused activation.
 pub(crate) fn activation_to_fb(a: Activation) -> fb::ActivationFunctionType {
     match a {
@@ -157,6 +169,7 @@ pub(crate) fn window_from_fb(
     })
 }
 
+#[cfg(feature = "export")]
 /// Writes padding.
 pub(crate) fn padding_to_fb(p: Padding) -> fb::Padding {
     match p {
@@ -174,11 +187,13 @@ pub(crate) fn positive(what: &str, v: i32) -> Result<usize, String> {
     }
 }
 
+#[cfg(feature = "export")]
 /// A size as a flatbuffer int (sizes are validated before export).
 pub(crate) fn to_i32(v: usize) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
+#[cfg(feature = "export")]
 /// The element type of a node's first input, if any.
 pub(crate) fn input_dtype(graph: &Graph, node: &Node) -> Option<DType> {
     let t = (*node.inputs.first()?)?;

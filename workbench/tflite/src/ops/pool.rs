@@ -1,11 +1,16 @@
 //! What AVERAGE_POOL_2D and MAX_POOL_2D share: `Pool2DOptions` import and
 //! export, the version, and the preparation.
 
+#[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::{activation_from_fb, activation_to_fb, padding_to_fb, positive, to_i32, Options};
-use crate::graph::{Activation, Graph, Node, Op, Window};
-use crate::prepare::{Kernel, Prep};
+use super::{activation_from_fb, positive};
+#[cfg(feature = "export")]
+use super::{activation_to_fb, padding_to_fb, to_i32, Options};
+use crate::graph::{Activation, Op, Window};
+#[cfg(feature = "export")]
+use crate::graph::{Graph, Node};
+use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use alloc::format;
 use alloc::string::String;
@@ -37,6 +42,7 @@ pub(super) fn import(op: &fb::Operator<'_>) -> Result<Pool, String> {
     })
 }
 
+#[cfg(feature = "export")]
 /// Writes the `Pool2DOptions` of either pooling op.
 pub(super) fn export(
     op: &Op,
@@ -76,6 +82,7 @@ pub(super) fn export(
     }
 }
 
+#[cfg(feature = "export")]
 /// int8 pooling is version 2, float 1, as TF's converter writes them.
 pub(super) fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
     if super::float_input(graph, node) {
@@ -131,4 +138,26 @@ pub(super) fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         input_shape: ishape,
         output_shape: oshape,
     })
+}
+
+/// Runs MAX_POOL_2D or AVERAGE_POOL_2D.
+pub(super) fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+    let (
+        Kernel::Pool {
+            max,
+            params,
+            input_shape,
+            output_shape,
+        },
+        Out::I8(o),
+    ) = (kernel, out)
+    else {
+        return;
+    };
+    let f = if *max {
+        k::max_pool_2d::max_pool
+    } else {
+        k::average_pool_2d::average_pool
+    };
+    f(params, *input_shape, i8s(x), *output_shape, o);
 }

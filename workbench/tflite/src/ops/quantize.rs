@@ -1,8 +1,12 @@
 //! QUANTIZE: float to int8, or int8 to int8 with new parameters.
 
-use super::{input_dtype, no_options, OpDef};
-use crate::graph::{DType, Graph, Node, Op};
-use crate::prepare::{Kernel, Prep};
+use super::OpDef;
+#[cfg(feature = "export")]
+use super::{input_dtype, no_options};
+use crate::graph::{DType, Op};
+#[cfg(feature = "export")]
+use crate::graph::{Graph, Node};
+use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use alloc::format;
 use alloc::string::String;
@@ -13,15 +17,19 @@ pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::QUANTIZE,
     inputs: 1..=1,
     import,
+    #[cfg(feature = "export")]
     export: no_options,
+    #[cfg(feature = "export")]
     version,
     prepare,
+    eval,
 };
 
 fn import(_op: &fb::Operator<'_>) -> Result<Op, String> {
     Ok(Op::Quantize)
 }
 
+#[cfg(feature = "export")]
 /// Version 1 from float (TF's converter); 2 for int8 requantization.
 fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
     match input_dtype(graph, node) {
@@ -54,5 +62,31 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
             "input tensor {input}: expected float32 or int8, got {}",
             other.name()
         ))),
+    }
+}
+
+/// Runs QUANTIZE (from float32) or the int8 requantization.
+fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+    match (kernel, out) {
+        (Kernel::Quantize { scale, zero_point }, Out::I8(o)) => {
+            k::quantize::affine_quantize(*scale, *zero_point, f32s(x), o)
+        }
+        (
+            Kernel::Requantize {
+                input_zero_point,
+                output_zero_point,
+                multiplier,
+                shift,
+            },
+            Out::I8(o),
+        ) => k::quantize::requantize(
+            *input_zero_point,
+            *output_zero_point,
+            *multiplier,
+            *shift,
+            i8s(x),
+            o,
+        ),
+        _ => {}
     }
 }

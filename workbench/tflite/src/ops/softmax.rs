@@ -2,11 +2,16 @@
 
 use alloc::format;
 use alloc::string::String;
+#[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::{OpDef, Options};
-use crate::graph::{Graph, Node, Op};
-use crate::prepare::{Kernel, Prep};
+use super::OpDef;
+#[cfg(feature = "export")]
+use super::Options;
+use crate::graph::Op;
+#[cfg(feature = "export")]
+use crate::graph::{Graph, Node};
+use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -15,9 +20,12 @@ pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::SOFTMAX,
     inputs: 1..=1,
     import,
+    #[cfg(feature = "export")]
     export,
+    #[cfg(feature = "export")]
     version,
     prepare,
+    eval,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -27,6 +35,7 @@ fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
     Ok(Op::Softmax { beta: o.beta() })
 }
 
+#[cfg(feature = "export")]
 fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>) -> Options {
     let Op::Softmax { beta } = op else {
         return Options::NONE;
@@ -38,6 +47,7 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
+#[cfg(feature = "export")]
 /// int8 SOFTMAX is version 2, float 1, as TF's converter writes them.
 fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
     if super::float_input(graph, node) {
@@ -79,4 +89,11 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         params: k::softmax::prepare(f64::from(*beta), f64::from(in_scale)),
         depth: *shape.last().unwrap_or(&1),
     })
+}
+
+/// Runs SOFTMAX.
+fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+    if let (Kernel::Softmax { params, depth }, Out::I8(o)) = (kernel, out) {
+        k::softmax::softmax(params, *depth, i8s(x), o);
+    }
 }
