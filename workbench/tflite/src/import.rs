@@ -313,7 +313,7 @@ pub fn tensor<'a>(i: usize, t: &fb::Tensor<'a>, buffers: Buffers<'a>) -> Result<
                 return Err(err(format!(
                     "buffer {b} has {} bytes, shape {shape:?} of {} needs {}",
                     bytes.len(),
-                    t.type_().variant_name().unwrap_or("?").to_lowercase(),
+                    dtype.name(),
                     elements * src_size
                 )));
             }
