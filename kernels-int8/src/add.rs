@@ -104,3 +104,54 @@ pub fn add(params: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) 
         *o = raw.max(params.activation_min).min(params.activation_max) as i8;
     }
 }
+
+/// One int8 ADD element: the same arithmetic as [`add`], for broadcasting callers.
+#[inline]
+pub fn add_element(params: &AddParams, a: i8, b: i8) -> i8 {
+    let mut out = [0i8];
+    add(params, &[a], &[b], &mut out);
+    out[0]
+}
+
+/// Int8 ADD with NumPy broadcasting of `input1` (`shape1`) and `input2` (`shape2`) to `output_shape` (up to 6-D).
+pub fn add_broadcast(
+    params: &AddParams,
+    shape1: &[usize],
+    input1: &[i8],
+    shape2: &[usize],
+    input2: &[i8],
+    output_shape: &[usize],
+    output: &mut [i8],
+) {
+    crate::broadcast::broadcast_binary(
+        shape1,
+        input1,
+        shape2,
+        input2,
+        output_shape,
+        output,
+        |a, b| add_element(params, a, b),
+    );
+}
+
+/// Float ADD with broadcasting and a fused activation clamp `[activation_min, activation_max]`.
+pub fn add_f32(
+    activation_min: f32,
+    activation_max: f32,
+    shape1: &[usize],
+    input1: &[f32],
+    shape2: &[usize],
+    input2: &[f32],
+    output_shape: &[usize],
+    output: &mut [f32],
+) {
+    crate::broadcast::broadcast_binary(
+        shape1,
+        input1,
+        shape2,
+        input2,
+        output_shape,
+        output,
+        |a, b| (a + b).max(activation_min).min(activation_max),
+    );
+}
