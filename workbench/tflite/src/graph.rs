@@ -157,6 +157,10 @@ pub enum Op {
     Quantize,
     /// DEQUANTIZE: int8 to float.
     Dequantize,
+    /// RELU: inputs (input); `max(x, 0)`, int8 or float32.
+    Relu,
+    /// RELU6: inputs (input); `min(max(x, 0), 6)`, int8 or float32.
+    Relu6,
 }
 
 impl Op {
@@ -173,6 +177,8 @@ impl Op {
             Op::Add { .. } => "ADD",
             Op::Quantize => "QUANTIZE",
             Op::Dequantize => "DEQUANTIZE",
+            Op::Relu => "RELU",
+            Op::Relu6 => "RELU6",
         }
     }
 }

@@ -170,6 +170,15 @@ pub enum Kernel {
         /// Input zero point.
         zero_point: i32,
     },
+    /// RELU, RELU6: an int8 rescale and clamp, or a float32 clamp.
+    Relu {
+        /// int8 rescale and clamp; `None` for float32.
+        params: Option<k::relu::ReluParams>,
+        /// Real lower bound.
+        min: f32,
+        /// Real upper bound (infinite for RELU).
+        max: f32,
+    },
 }
 
 /// One node ready to run: its kernel and the tensors it reads and writes.

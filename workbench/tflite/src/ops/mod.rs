@@ -24,6 +24,7 @@ mod fully_connected;
 mod max_pool_2d;
 mod pool;
 mod quantize;
+mod relu;
 mod reshape;
 mod softmax;
 
@@ -75,6 +76,8 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     fully_connected::DEF,
     max_pool_2d::DEF,
     quantize::DEF,
+    relu::RELU,
+    relu::RELU6,
     reshape::DEF,
     softmax::DEF,
 ];

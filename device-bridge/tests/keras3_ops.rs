@@ -1,0 +1,115 @@
+//! Ops wired from the `ops` branch, on their Keras 3 fixtures
+//! (`tests/refs/keras3/`, made by `gen_models.py`, expected outputs from
+//! TFLite's `BUILTIN_REF` kernels): the host interpreter and the board's plan
+//! run the one shared preparation and must both match, int8 exactly and
+//! float32 within 1e-5 of the output range. The fixtures have no fixed batch
+//! size; these elementwise models are run one sample at a time.
+
+use std::path::PathBuf;
+
+use device_bridge::npy::{self, Elem};
+use workbench_tflite::Interpreter;
+
+fn refs(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/refs/keras3")).join(name)
+}
+
+/// Runs sample bytes through the board's plan; returns output 0's bytes.
+fn board_run(model: &[u8], input: &[u8]) -> Vec<u8> {
+    let plan = device_bridge_board::model::prepare(model, 1 << 20).unwrap();
+    // Arena offsets are 4-aligned (float32 tensors): back the arena with u32s.
+    let mut aligned = vec![0u32; (plan.activations + plan.scratch).div_ceil(4)];
+    let bytes: &mut [u8] = unsafe {
+        // SAFETY: u32 storage viewed as bytes, same length in bytes or more.
+        std::slice::from_raw_parts_mut(aligned.as_mut_ptr().cast(), aligned.len() * 4)
+    };
+    let r = plan.arena_range(plan.inputs[0].tensor);
+    bytes[r].copy_from_slice(input);
+    for i in 0..plan.ops() {
+        plan.run_step(i, model, bytes);
+    }
+    let r = plan.arena_range(plan.outputs[0].tensor);
+    bytes[r].to_vec()
+}
+
+fn check(name: &str) {
+    let model = std::fs::read(refs(&format!("{name}.tflite"))).unwrap();
+    let input = npy::read(&refs(&format!("{name}.input.npy"))).unwrap();
+    let expected = npy::read(&refs(&format!("{name}.expected.npy"))).unwrap();
+    let batch = input.shape[0];
+    let (in_len, out_len) = (input.bytes.len() / batch, expected.bytes.len() / batch);
+    let graph = workbench_tflite::read(&model).unwrap();
+    let mut host = Interpreter::new(graph).unwrap();
+    for b in 0..batch {
+        let x = &input.bytes[b * in_len..(b + 1) * in_len];
+        let want = &expected.bytes[b * out_len..(b + 1) * out_len];
+        let host_out: Vec<u8> = match input.elem {
+            Elem::I8 => {
+                host.set_input_i8(0, &x.iter().map(|&v| v as i8).collect::<Vec<_>>())
+                    .unwrap();
+                host.invoke().unwrap();
+                host.output_i8(0)
+                    .unwrap()
+                    .iter()
+                    .map(|&v| v as u8)
+                    .collect()
+            }
+            Elem::F32 => {
+                let xs: Vec<f32> = x
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect();
+                host.set_input_f32(0, &xs).unwrap();
+                host.invoke().unwrap();
+                host.output_f32(0)
+                    .unwrap()
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect()
+            }
+        };
+        let board_out = board_run(&model, x);
+        assert_eq!(
+            host_out, board_out,
+            "{name} sample {b}: host and board differ"
+        );
+        match expected.elem {
+            Elem::I8 => assert_eq!(host_out, want, "{name} sample {b}"),
+            Elem::F32 => {
+                let f = |b: &[u8]| -> Vec<f32> {
+                    b.chunks_exact(4)
+                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                        .collect()
+                };
+                let (got, want) = (f(&host_out), f(want));
+                let range = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() <= 1e-5 * range,
+                        "{name} sample {b}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn relu_int8() {
+    check("relu_int8");
+}
+
+#[test]
+fn relu6_int8() {
+    check("relu6_int8");
+}
+
+#[test]
+fn relu_f32() {
+    check("relu_f32");
+}
+
+#[test]
+fn relu6_f32() {
+    check("relu6_f32");
+}
