@@ -113,3 +113,23 @@ fn relu_f32() {
 fn relu6_f32() {
     check("relu6_f32");
 }
+
+#[test]
+fn leaky_relu_int8() {
+    check("leaky_relu_int8");
+}
+
+#[test]
+fn leaky_relu_f32() {
+    check("leaky_relu_f32");
+}
+
+#[test]
+fn leaky_relu_between_fully_connected_int8() {
+    check("leaky_relu_model_int8");
+}
+
+#[test]
+fn hard_swish_after_conv_int8() {
+    check("hard_swish_model_int8");
+}

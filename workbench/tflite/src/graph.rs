@@ -161,6 +161,10 @@ pub enum Op {
     Relu,
     /// RELU6: inputs (input); `min(max(x, 0), 6)`, int8 or float32.
     Relu6,
+    /// LEAKY_RELU: inputs (input); `x` if `x >= 0`, else `alpha * x`.
+    LeakyRelu { alpha: f32 },
+    /// HARD_SWISH: inputs (input); `x * relu6(x + 3) / 6`.
+    HardSwish,
 }
 
 impl Op {
@@ -179,6 +183,8 @@ impl Op {
             Op::Dequantize => "DEQUANTIZE",
             Op::Relu => "RELU",
             Op::Relu6 => "RELU6",
+            Op::LeakyRelu { .. } => "LEAKY_RELU",
+            Op::HardSwish => "HARD_SWISH",
         }
     }
 }

@@ -179,6 +179,15 @@ pub enum Kernel {
         /// Real upper bound (infinite for RELU).
         max: f32,
     },
+    /// LEAKY_RELU: two int8 rescales, or the float32 slope.
+    LeakyRelu {
+        /// int8 multipliers; `None` for float32.
+        params: Option<k::leaky_relu::LeakyReluParams>,
+        /// Slope for negative inputs.
+        alpha: f32,
+    },
+    /// HARD_SWISH: int8 fixed-point, or float32 (`params` `None`).
+    HardSwish(Option<k::hard_swish::HardSwishParams>),
 }
 
 /// One node ready to run: its kernel and the tensors it reads and writes.

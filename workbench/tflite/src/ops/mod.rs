@@ -21,6 +21,8 @@ mod conv_2d;
 mod depthwise_conv_2d;
 mod dequantize;
 mod fully_connected;
+mod hard_swish;
+mod leaky_relu;
 mod max_pool_2d;
 mod pool;
 mod quantize;
@@ -74,6 +76,8 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     depthwise_conv_2d::DEF,
     dequantize::DEF,
     fully_connected::DEF,
+    hard_swish::DEF,
+    leaky_relu::DEF,
     max_pool_2d::DEF,
     quantize::DEF,
     relu::RELU,
