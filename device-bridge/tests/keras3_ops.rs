@@ -133,3 +133,23 @@ fn leaky_relu_between_fully_connected_int8() {
 fn hard_swish_after_conv_int8() {
     check("hard_swish_model_int8");
 }
+
+#[test]
+fn pad_zero_int8() {
+    check("pad_zero_int8");
+}
+
+#[test]
+fn pad_zero_f32() {
+    check("pad_zero_f32");
+}
+
+#[test]
+fn pad_value_int8() {
+    check("pad_value_int8");
+}
+
+#[test]
+fn pad_value_f32() {
+    check("pad_value_f32");
+}

@@ -165,6 +165,10 @@ pub enum Op {
     LeakyRelu { alpha: f32 },
     /// HARD_SWISH: inputs (input); `x * relu6(x + 3) / 6`.
     HardSwish,
+    /// PAD: inputs (input, paddings [rank, 2]); pads with zero.
+    Pad,
+    /// PADV2: inputs (input, paddings [rank, 2], constant_values?); pads with the constant.
+    PadV2,
 }
 
 impl Op {
@@ -185,6 +189,8 @@ impl Op {
             Op::Relu6 => "RELU6",
             Op::LeakyRelu { .. } => "LEAKY_RELU",
             Op::HardSwish => "HARD_SWISH",
+            Op::Pad => "PAD",
+            Op::PadV2 => "PADV2",
         }
     }
 }

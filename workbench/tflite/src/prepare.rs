@@ -188,6 +188,17 @@ pub enum Kernel {
     },
     /// HARD_SWISH: int8 fixed-point, or float32 (`params` `None`).
     HardSwish(Option<k::hard_swish::HardSwishParams>),
+    /// PAD, PADV2: the input's shape, `(before, after)` per dimension, the fill value.
+    Pad {
+        /// Input shape.
+        shape: Vec<usize>,
+        /// Padding before and after, per dimension.
+        paddings: Vec<(usize, usize)>,
+        /// Fill value of int8 outputs (the quantized constant or zero).
+        value_i8: i8,
+        /// Fill value of float32 outputs.
+        value_f32: f32,
+    },
 }
 
 /// One node ready to run: its kernel and the tensors it reads and writes.
@@ -261,6 +272,9 @@ impl Prepared {
                 (c.multiplier.len() + c.shift.len()) * 4 + bias(&c.bias)
             }
             Kernel::FullyConnected { scale, bias: b, .. } => scale.len() * 8 + bias(b),
+            Kernel::Pad {
+                shape, paddings, ..
+            } => (shape.len() + 2 * paddings.len()) * core::mem::size_of::<usize>(),
             _ => 0,
         }
     }

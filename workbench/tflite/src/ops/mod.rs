@@ -24,6 +24,7 @@ mod fully_connected;
 mod hard_swish;
 mod leaky_relu;
 mod max_pool_2d;
+mod pad;
 mod pool;
 mod quantize;
 mod relu;
@@ -79,6 +80,8 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     hard_swish::DEF,
     leaky_relu::DEF,
     max_pool_2d::DEF,
+    pad::PAD,
+    pad::PADV2,
     quantize::DEF,
     relu::RELU,
     relu::RELU6,
