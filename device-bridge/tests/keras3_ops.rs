@@ -14,8 +14,8 @@ fn refs(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/refs/keras3")).join(name)
 }
 
-/// Runs sample bytes through the board's plan; returns output 0's bytes.
-fn board_run(model: &[u8], input: &[u8]) -> Vec<u8> {
+/// Runs one sample's inputs through the board's plan; returns output 0's bytes.
+fn board_run(model: &[u8], inputs: &[&[u8]]) -> Vec<u8> {
     let plan = device_bridge_board::model::prepare(model, 1 << 20).unwrap();
     // Arena offsets are 4-aligned (float32 tensors): back the arena with u32s.
     let mut aligned = vec![0u32; (plan.activations + plan.scratch).div_ceil(4)];
@@ -23,8 +23,10 @@ fn board_run(model: &[u8], input: &[u8]) -> Vec<u8> {
         // SAFETY: u32 storage viewed as bytes, same length in bytes or more.
         std::slice::from_raw_parts_mut(aligned.as_mut_ptr().cast(), aligned.len() * 4)
     };
-    let r = plan.arena_range(plan.inputs[0].tensor);
-    bytes[r].copy_from_slice(input);
+    for (io, input) in plan.inputs.iter().zip(inputs) {
+        let r = plan.arena_range(io.tensor);
+        bytes[r].copy_from_slice(input);
+    }
     for i in 0..plan.ops() {
         plan.run_step(i, model, bytes);
     }
@@ -32,43 +34,67 @@ fn board_run(model: &[u8], input: &[u8]) -> Vec<u8> {
     bytes[r].to_vec()
 }
 
+/// The model's input batches: `NAME.input.npy`, or `NAME.input.K.npy` per input.
+fn inputs(name: &str) -> Vec<npy::Array> {
+    let one = refs(&format!("{name}.input.npy"));
+    if one.exists() {
+        return vec![npy::read(&one).unwrap()];
+    }
+    (0..)
+        .map(|k| refs(&format!("{name}.input.{k}.npy")))
+        .take_while(|p| p.exists())
+        .map(|p| npy::read(&p).unwrap())
+        .collect()
+}
+
 fn check(name: &str) {
     let model = std::fs::read(refs(&format!("{name}.tflite"))).unwrap();
-    let input = npy::read(&refs(&format!("{name}.input.npy"))).unwrap();
+    let inputs = inputs(name);
     let expected = npy::read(&refs(&format!("{name}.expected.npy"))).unwrap();
-    let batch = input.shape[0];
-    let (in_len, out_len) = (input.bytes.len() / batch, expected.bytes.len() / batch);
+    let batch = inputs[0].shape[0];
+    let out_len = expected.bytes.len() / batch;
     let graph = workbench_tflite::read(&model).unwrap();
     let mut host = Interpreter::new(graph).unwrap();
     for b in 0..batch {
-        let x = &input.bytes[b * in_len..(b + 1) * in_len];
+        let xs: Vec<&[u8]> = inputs
+            .iter()
+            .map(|a| {
+                let n = a.bytes.len() / batch;
+                &a.bytes[b * n..(b + 1) * n]
+            })
+            .collect();
         let want = &expected.bytes[b * out_len..(b + 1) * out_len];
-        let host_out: Vec<u8> = match input.elem {
-            Elem::I8 => {
-                host.set_input_i8(0, &x.iter().map(|&v| v as i8).collect::<Vec<_>>())
-                    .unwrap();
-                host.invoke().unwrap();
-                host.output_i8(0)
-                    .unwrap()
-                    .iter()
-                    .map(|&v| v as u8)
-                    .collect()
+        for (k, (x, a)) in xs.iter().zip(&inputs).enumerate() {
+            match a.elem {
+                Elem::I8 => host
+                    .set_input_i8(k, &x.iter().map(|&v| v as i8).collect::<Vec<_>>())
+                    .unwrap(),
+                Elem::F32 => host
+                    .set_input_f32(
+                        k,
+                        &x.chunks_exact(4)
+                            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                            .collect::<Vec<_>>(),
+                    )
+                    .unwrap(),
             }
-            Elem::F32 => {
-                let xs: Vec<f32> = x
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                    .collect();
-                host.set_input_f32(0, &xs).unwrap();
-                host.invoke().unwrap();
-                host.output_f32(0)
-                    .unwrap()
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect()
-            }
+        }
+        host.invoke().unwrap();
+        let host_out: Vec<u8> = match expected.elem {
+            Elem::I8 => host
+                .output_i8(0)
+                .unwrap()
+                .iter()
+                .map(|&v| v as u8)
+                .collect(),
+            Elem::F32 => host
+                .output_f32(0)
+                .unwrap()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
         };
-        let board_out = board_run(&model, x);
+        let board_out = board_run(&model, &xs);
         assert_eq!(
             host_out, board_out,
             "{name} sample {b}: host and board differ"
@@ -152,4 +178,34 @@ fn pad_value_int8() {
 #[test]
 fn pad_value_f32() {
     check("pad_value_f32");
+}
+
+#[test]
+fn neg_f32() {
+    check("neg_f32");
+}
+
+#[test]
+fn neg_between_dequantize_and_quantize_int8() {
+    check("neg_int8");
+}
+
+#[test]
+fn maximum_int8() {
+    check("maximum_int8");
+}
+
+#[test]
+fn maximum_f32() {
+    check("maximum_f32");
+}
+
+#[test]
+fn minimum_int8() {
+    check("minimum_int8");
+}
+
+#[test]
+fn minimum_f32() {
+    check("minimum_f32");
 }

@@ -169,6 +169,12 @@ pub enum Op {
     Pad,
     /// PADV2: inputs (input, paddings [rank, 2], constant_values?); pads with the constant.
     PadV2,
+    /// NEG: inputs (input); float32 `-x`.
+    Neg,
+    /// MAXIMUM: inputs (a, b), broadcast.
+    Maximum,
+    /// MINIMUM: inputs (a, b), broadcast.
+    Minimum,
 }
 
 impl Op {
@@ -191,6 +197,9 @@ impl Op {
             Op::HardSwish => "HARD_SWISH",
             Op::Pad => "PAD",
             Op::PadV2 => "PADV2",
+            Op::Neg => "NEG",
+            Op::Maximum => "MAXIMUM",
+            Op::Minimum => "MINIMUM",
         }
     }
 }

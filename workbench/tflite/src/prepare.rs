@@ -199,6 +199,19 @@ pub enum Kernel {
         /// Fill value of float32 outputs.
         value_f32: f32,
     },
+    /// NEG of float32 values.
+    Neg,
+    /// MAXIMUM (`max`) or MINIMUM with broadcasting.
+    MaxMin {
+        /// Whether this is MAXIMUM.
+        max: bool,
+        /// First input's shape.
+        shape1: Vec<usize>,
+        /// Second input's shape.
+        shape2: Vec<usize>,
+        /// Output shape.
+        output_shape: Vec<usize>,
+    },
 }
 
 /// One node ready to run: its kernel and the tensors it reads and writes.
@@ -370,12 +383,10 @@ impl Prep<'_> {
             return Err(self.err(format!("output tensor {out} is a constant")));
         }
         let kernel = (def.prepare)(self)?;
-        let second = match kernel {
-            Kernel::Conv { .. }
-            | Kernel::Depthwise { .. }
-            | Kernel::FullyConnected { .. }
-            | Kernel::Add(_) => Some(self.input(1)?),
-            _ => None,
+        let second = if def.operands > 1 {
+            Some(self.input(1)?)
+        } else {
+            None
         };
         Ok(Prepared {
             kernel,

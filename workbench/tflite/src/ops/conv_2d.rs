@@ -19,6 +19,7 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::CONV_2D,
     inputs: 2..=3,
+    operands: 2,
     import,
     #[cfg(feature = "export")]
     export,

@@ -20,6 +20,7 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::FULLY_CONNECTED,
     inputs: 2..=3,
+    operands: 2,
     import,
     #[cfg(feature = "export")]
     export,

@@ -17,6 +17,7 @@ use crate::schema as fb;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::HARD_SWISH,
     inputs: 1..=1,
+    operands: 1,
     import: |_| Ok(Op::HardSwish),
     #[cfg(feature = "export")]
     export: no_options,

@@ -21,6 +21,7 @@ use crate::schema as fb;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::LEAKY_RELU,
     inputs: 1..=1,
+    operands: 1,
     import,
     #[cfg(feature = "export")]
     export,

@@ -9,6 +9,7 @@ use alloc::string::String;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::MAX_POOL_2D,
     inputs: 1..=1,
+    operands: 1,
     import,
     #[cfg(feature = "export")]
     export: pool::export,

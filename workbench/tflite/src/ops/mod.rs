@@ -24,6 +24,8 @@ mod fully_connected;
 mod hard_swish;
 mod leaky_relu;
 mod max_pool_2d;
+mod maximum_minimum;
+mod neg;
 mod pad;
 mod pool;
 mod quantize;
@@ -55,6 +57,9 @@ pub(crate) struct OpDef {
     pub code: fb::BuiltinOperator,
     /// Allowed number of inputs (entries, optional ones included).
     pub inputs: core::ops::RangeInclusive<usize>,
+    /// How many leading inputs the kernel reads when it runs (1 or 2); the
+    /// rest (bias, paddings, shapes) are read once at prepare.
+    pub operands: usize,
     /// Reads the operator's options into an [`Op`].
     pub import: fn(&fb::Operator<'_>) -> Result<Op, String>,
     /// Writes the options of an [`Op`] of this kind.
@@ -80,6 +85,9 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     hard_swish::DEF,
     leaky_relu::DEF,
     max_pool_2d::DEF,
+    maximum_minimum::MAXIMUM,
+    maximum_minimum::MINIMUM,
+    neg::DEF,
     pad::PAD,
     pad::PADV2,
     quantize::DEF,

@@ -20,6 +20,7 @@ use crate::schema as fb;
 pub(crate) const PAD: OpDef = OpDef {
     code: fb::BuiltinOperator::PAD,
     inputs: 2..=2,
+    operands: 1,
     import: |_| Ok(Op::Pad),
     #[cfg(feature = "export")]
     export: no_options,
@@ -33,6 +34,7 @@ pub(crate) const PAD: OpDef = OpDef {
 pub(crate) const PADV2: OpDef = OpDef {
     code: fb::BuiltinOperator::PADV2,
     inputs: 2..=3,
+    operands: 1,
     import: |_| Ok(Op::PadV2),
     #[cfg(feature = "export")]
     export: no_options,

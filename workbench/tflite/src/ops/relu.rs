@@ -17,6 +17,7 @@ use crate::schema as fb;
 pub(crate) const RELU: OpDef = OpDef {
     code: fb::BuiltinOperator::RELU,
     inputs: 1..=1,
+    operands: 1,
     import: |_| Ok(Op::Relu),
     #[cfg(feature = "export")]
     export: no_options,
@@ -30,6 +31,7 @@ pub(crate) const RELU: OpDef = OpDef {
 pub(crate) const RELU6: OpDef = OpDef {
     code: fb::BuiltinOperator::RELU6,
     inputs: 1..=1,
+    operands: 1,
     import: |_| Ok(Op::Relu6),
     #[cfg(feature = "export")]
     export: no_options,

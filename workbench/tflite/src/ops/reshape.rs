@@ -22,6 +22,7 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::RESHAPE,
     inputs: 1..=2,
+    operands: 1,
     import,
     #[cfg(feature = "export")]
     export,

@@ -19,6 +19,7 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::SOFTMAX,
     inputs: 1..=1,
+    operands: 1,
     import,
     #[cfg(feature = "export")]
     export,
