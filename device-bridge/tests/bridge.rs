@@ -127,7 +127,7 @@ fn unsupported_op_is_named_by_the_board() {
     assert_eq!(e.board_code(), Some(ErrorCode::UnsupportedOp), "{e}");
     assert!(
         e.to_string()
-            .contains("op 0: unsupported operator MEAN (builtin code 40)"),
+            .contains("op 0 (MEAN): unsupported operator (builtin code 40)"),
         "{e}"
     );
 }

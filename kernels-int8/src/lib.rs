@@ -62,5 +62,6 @@ pub mod transpose;
 pub mod unpack;
 mod window;
 
+pub use padding::{Padding, Spatial, Window};
 pub use requant::Activation;
 pub use shape::Dims4;

@@ -5,10 +5,10 @@
 //! `SaturatingRoundingDoublingHighMul`, then the right shift with
 //! `RoundingDivideByPOT`.
 
-/// Fused activation function of an op.
+/// Fused activation function of an op (TFLite's `ActivationFunctionType` minus the unsupported ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
-    /// No clamp beyond the int8 range.
+    /// No clamp beyond the output type's range.
     None,
     /// `max(x, 0)`.
     Relu,

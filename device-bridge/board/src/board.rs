@@ -282,7 +282,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, A: AsRef<[u8]> + AsMut<[u8]>, C: Clock> Board
         let resp = match req {
             Request::Hello => {
                 let mut ops = [0; MAX_OPS];
-                ops[..model::op::SUPPORTED.len()].copy_from_slice(&model::op::SUPPORTED);
+                let mut ops_len = 0;
+                for (slot, code) in ops.iter_mut().zip(model::op::supported()) {
+                    *slot = code;
+                    ops_len += 1;
+                }
                 let info = BoardInfo {
                     protocol: PROTOCOL_VERSION,
                     name: self.cfg.name,
@@ -293,7 +297,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, A: AsRef<[u8]> + AsMut<[u8]>, C: Clock> Board
                     arena_capacity: self.arena_capacity() as u32,
                     max_chunk: MAX_CHUNK as u16,
                     ops,
-                    ops_len: model::op::SUPPORTED.len() as u8,
+                    ops_len,
                 };
                 self.io.send(seq, &Response::Hello(info), tx);
                 return Ok(());

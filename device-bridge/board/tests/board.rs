@@ -99,7 +99,8 @@ fn arena_planner_reuses_dead_activations() {
     assert!(plan.activations < all, "{} of {all}", plan.activations);
     // At least the largest producer/consumer pair must be live at once.
     assert!(plan.activations >= 9 * 8 * (3 + 32));
-    let e = device_bridge_board::model::prepare(&model, plan.activations + plan.scratch - 1).unwrap_err();
+    let e = device_bridge_board::model::prepare(&model, plan.activations + plan.scratch - 1)
+        .unwrap_err();
     assert_eq!(e.code, device_bridge_board::ErrorCode::ArenaTooSmall);
 }
 
@@ -126,7 +127,10 @@ fn mutated_models_are_rejected_or_run_without_panics() {
         "float_io",
         "reshape_softmax",
     ] {
-        let path = format!("{}/../tests/refs/{name}.tflite", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../tests/refs/{name}.tflite",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let model = std::fs::read(path).unwrap();
         for _ in 0..150 {
             let mut m = model.clone();

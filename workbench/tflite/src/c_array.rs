@@ -1,6 +1,9 @@
 //! A model as a C array for firmware, like `xxd -i`.
 
 use std::fmt::Write;
+use std::format;
+use std::string::String;
+use std::vec::Vec;
 
 /// Formats `bytes` as a 16-byte-aligned C `unsigned char` array named `name`
 /// (12 bytes per line) followed by `unsigned int name_len`.

@@ -8,6 +8,12 @@
 //! - CONV_2D filters OHWI, DEPTHWISE_CONV_2D filters 1HW(I*M);
 //! - FULLY_CONNECTED weights [out, in];
 //! - biases int32 with scale `input_scale * weight_scale[c]` and zero point 0.
+//!
+//! The op vocabulary (padding, fused activation, window) is `kernels-int8`'s.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 
 /// Element type of a tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +25,8 @@ pub enum DType {
     I8,
     /// Signed 32-bit integer (biases, shapes).
     I32,
+    /// Signed 64-bit integer: only constants read in place on the board (import narrows them to int32).
+    I64,
 }
 
 impl DType {
@@ -27,6 +35,17 @@ impl DType {
         match self {
             DType::F32 | DType::I32 => 4,
             DType::I8 => 1,
+            DType::I64 => 8,
+        }
+    }
+
+    /// The name in messages, e.g. `int8`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::I8 => "int8",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
         }
     }
 }
@@ -68,8 +87,8 @@ pub struct Tensor {
     pub data: Option<Vec<u8>>,
 }
 
-impl std::fmt::Debug for Tensor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
             "Tensor({:?}, {:?}, {:?}{})",
@@ -88,38 +107,7 @@ impl Tensor {
     }
 }
 
-/// Spatial padding of convolutions and pools.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Padding {
-    /// Output size `ceil(in / stride)`, zero-padded evenly (extra at the end).
-    Same,
-    /// Output size `ceil((in - dilated_filter + 1) / stride)`, no padding.
-    Valid,
-}
-
-/// Fused activation function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// No clamp beyond the output type's range.
-    None,
-    /// `max(x, 0)`.
-    Relu,
-    /// `min(max(x, -1), 1)`.
-    ReluN1To1,
-    /// `min(max(x, 0), 6)`.
-    Relu6,
-}
-
-/// Parameters shared by 2-D convolutions and pools.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    /// Padding rule.
-    pub padding: Padding,
-    /// Stride along width.
-    pub stride_w: usize,
-    /// Stride along height.
-    pub stride_h: usize,
-}
+pub use kernels_int8::{Activation, Padding, Window};
 
 /// An operator and its builtin options.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +157,24 @@ pub enum Op {
     Quantize,
     /// DEQUANTIZE: int8 to float.
     Dequantize,
+    /// RELU: inputs (input); `max(x, 0)`, int8 or float32.
+    Relu,
+    /// RELU6: inputs (input); `min(max(x, 0), 6)`, int8 or float32.
+    Relu6,
+    /// LEAKY_RELU: inputs (input); `x` if `x >= 0`, else `alpha * x`.
+    LeakyRelu { alpha: f32 },
+    /// HARD_SWISH: inputs (input); `x * relu6(x + 3) / 6`.
+    HardSwish,
+    /// PAD: inputs (input, paddings [rank, 2]); pads with zero.
+    Pad,
+    /// PADV2: inputs (input, paddings [rank, 2], constant_values?); pads with the constant.
+    PadV2,
+    /// NEG: inputs (input); float32 `-x`.
+    Neg,
+    /// MAXIMUM: inputs (a, b), broadcast.
+    Maximum,
+    /// MINIMUM: inputs (a, b), broadcast.
+    Minimum,
 }
 
 impl Op {
@@ -185,6 +191,15 @@ impl Op {
             Op::Add { .. } => "ADD",
             Op::Quantize => "QUANTIZE",
             Op::Dequantize => "DEQUANTIZE",
+            Op::Relu => "RELU",
+            Op::Relu6 => "RELU6",
+            Op::LeakyRelu { .. } => "LEAKY_RELU",
+            Op::HardSwish => "HARD_SWISH",
+            Op::Pad => "PAD",
+            Op::PadV2 => "PADV2",
+            Op::Neg => "NEG",
+            Op::Maximum => "MAXIMUM",
+            Op::Minimum => "MINIMUM",
         }
     }
 }

@@ -1,11 +1,45 @@
 //! `.tflite` flatbuffer to [`Graph`].
+//!
+//! The pieces ([`subgraph`], [`tensor`], [`tensor_list`], [`node`]) are
+//! public so the board parses with the same checks and messages while
+//! keeping constants in place in the model bytes.
 
+#[cfg(feature = "std")]
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+#[cfg(feature = "std")]
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::graph::{DType, Graph, Node, Quant, Tensor};
 use crate::ops;
+use crate::prepare::Tensors;
 use crate::schema as fb;
+
+/// The operator codes table of a model.
+pub type Codes<'a> =
+    Option<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<fb::OperatorCode<'a>>>>;
+
+/// The buffers table of a model.
+pub type Buffers<'a> =
+    Option<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<fb::Buffer<'a>>>>;
+
+/// One tensor as stored in the flatbuffer, its constant data borrowed.
+#[derive(Debug, Clone)]
+pub struct RawTensor<'a> {
+    /// Name (may be empty).
+    pub name: &'a str,
+    /// Dimensions.
+    pub shape: Vec<usize>,
+    /// Element type as stored (int64 stays [`DType::I64`]).
+    pub dtype: DType,
+    /// Quantization, if any.
+    pub quant: Option<Quant>,
+    /// Constant data, `num_elements * dtype.size()` bytes.
+    pub data: Option<&'a [u8]>,
+}
 
 /// Reads a `.tflite` model from bytes.
 pub fn read(bytes: &[u8]) -> Result<Graph> {
@@ -14,6 +48,7 @@ pub fn read(bytes: &[u8]) -> Result<Graph> {
 }
 
 /// Reads a `.tflite` model file; errors name the file.
+#[cfg(feature = "std")]
 pub fn read_file(path: &Path) -> Result<Graph> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
@@ -25,8 +60,8 @@ pub fn read_file(path: &Path) -> Result<Graph> {
     })
 }
 
-/// Converts a verified flatbuffer model to a [`Graph`].
-pub fn import(model: &fb::Model<'_>) -> Result<Graph> {
+/// The model's only subgraph, after checking the schema version.
+pub fn subgraph<'a>(model: &fb::Model<'a>) -> Result<fb::SubGraph<'a>> {
     if model.version() != 3 {
         return Err(Error::msg(format!(
             "unsupported schema version {}, expected 3",
@@ -42,7 +77,12 @@ pub fn import(model: &fb::Model<'_>) -> Result<Graph> {
             subgraphs.len()
         )));
     }
-    let sg = subgraphs.get(0);
+    Ok(subgraphs.get(0))
+}
+
+/// Converts a verified flatbuffer model to a [`Graph`].
+pub fn import(model: &fb::Model<'_>) -> Result<Graph> {
+    let sg = subgraph(model)?;
     let buffers = model.buffers();
 
     let mut graph = Graph {
@@ -50,7 +90,7 @@ pub fn import(model: &fb::Model<'_>) -> Result<Graph> {
         ..Graph::default()
     };
     for (i, t) in sg.tensors().into_iter().flatten().enumerate() {
-        graph.tensors.push(import_tensor(i, &t, buffers)?);
+        graph.tensors.push(owned(i, tensor(i, &t, buffers)?)?);
     }
     let n = graph.tensors.len();
     graph.inputs = tensor_list(sg.inputs(), n, "subgraph inputs")?;
@@ -58,9 +98,32 @@ pub fn import(model: &fb::Model<'_>) -> Result<Graph> {
 
     let codes = model.operator_codes();
     for (index, op) in sg.operators().into_iter().flatten().enumerate() {
-        graph.nodes.push(import_node(index, &op, codes, &graph)?);
+        graph
+            .nodes
+            .push(node(index, &op, codes, &graph.tensors[..])?);
     }
     Ok(graph)
+}
+
+/// A graph tensor from a raw one: constants copied, int64 narrowed to int32.
+fn owned(i: usize, t: RawTensor<'_>) -> Result<Tensor> {
+    let (dtype, data) = match (t.dtype, t.data) {
+        (DType::I64, Some(d)) => (
+            DType::I32,
+            Some(
+                int64_to_int32(d)
+                    .map_err(|m| Error::msg(format!("tensor {i} ({}): {m}", t.name)))?,
+            ),
+        ),
+        (dtype, d) => (dtype, d.map(<[u8]>::to_vec)),
+    };
+    Ok(Tensor {
+        name: t.name.to_string(),
+        shape: t.shape,
+        dtype,
+        quant: t.quant,
+        data,
+    })
 }
 
 /// The effective builtin code: the larger of the two fields, as TFLite does.
@@ -68,14 +131,14 @@ fn builtin_code(code: &fb::OperatorCode<'_>) -> i32 {
     (code.deprecated_builtin_code() as i32).max(code.builtin_code().0)
 }
 
-fn import_node(
+/// The operator code entry of operator `index`.
+fn opcode<'a>(
     index: usize,
     op: &fb::Operator<'_>,
-    codes: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<fb::OperatorCode<'_>>>>,
-    graph: &Graph,
-) -> Result<Node> {
+    codes: Codes<'a>,
+) -> Result<fb::OperatorCode<'a>> {
     let opcode_index = op.opcode_index() as usize;
-    let code = codes
+    codes
         .filter(|c| opcode_index < c.len())
         .map(|c| c.get(opcode_index))
         .ok_or_else(|| {
@@ -84,10 +147,26 @@ fn import_node(
                 "?",
                 format!("opcode_index {opcode_index} is out of range"),
             )
-        })?;
+        })
+}
+
+/// The effective builtin code of operator `index`.
+pub fn op_code(index: usize, op: &fb::Operator<'_>, codes: Codes<'_>) -> Result<i32> {
+    Ok(builtin_code(&opcode(index, op, codes)?))
+}
+
+/// Reads operator `index` into a [`Node`]: tensor indices in range, a
+/// supported builtin with the right input and output counts, its options.
+pub fn node(
+    index: usize,
+    op: &fb::Operator<'_>,
+    codes: Codes<'_>,
+    tensors: &(impl Tensors + ?Sized),
+) -> Result<Node> {
+    let code = opcode(index, op, codes)?;
     let builtin = builtin_code(&code);
     let name = ops::builtin_name(builtin);
-    let n = graph.tensors.len();
+    let n = tensors.count();
     let err = |msg: String| Error::op(index, &name, msg);
 
     let mut inputs = Vec::new();
@@ -120,7 +199,7 @@ fn import_node(
         let shapes: Vec<String> = inputs
             .iter()
             .map(|t| match t {
-                Some(t) => format!("{:?}", graph.tensors[*t].shape),
+                Some(t) => format!("{:?}", tensors.get(*t).shape),
                 None => "none".into(),
             })
             .collect();
@@ -151,7 +230,8 @@ fn import_node(
     })
 }
 
-fn tensor_list(
+/// Checked tensor indices of a subgraph's inputs or outputs.
+pub fn tensor_list(
     list: Option<flatbuffers::Vector<'_, i32>>,
     n: usize,
     what: &str,
@@ -170,12 +250,10 @@ fn tensor_list(
         .collect()
 }
 
-fn import_tensor(
-    i: usize,
-    t: &fb::Tensor<'_>,
-    buffers: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<fb::Buffer<'_>>>>,
-) -> Result<Tensor> {
-    let name = t.name().unwrap_or_default().to_string();
+/// Reads tensor `i`: a static shape of fewer than 2^31 elements, a supported
+/// type, in-flatbuffer data of the right size, valid quantization.
+pub fn tensor<'a>(i: usize, t: &fb::Tensor<'a>, buffers: Buffers<'a>) -> Result<RawTensor<'a>> {
+    let name = t.name().unwrap_or_default();
     let err = |msg: String| Error::msg(format!("tensor {i} ({name}): {msg}"));
 
     let raw_shape: Vec<i32> = t.shape().into_iter().flatten().collect();
@@ -185,7 +263,7 @@ fn import_tensor(
         )));
     }
     let shape: Vec<usize> = raw_shape.iter().map(|&d| d as usize).collect();
-    let elements = crate::export::checked_elements(&shape)
+    let elements = crate::validate::checked_elements(&shape)
         .ok_or_else(|| err(format!("shape {shape:?} has more than 2^31 elements")))?;
     if let Some(sig) = t.shape_signature() {
         if sig.len() != shape.len() {
@@ -207,7 +285,7 @@ fn import_tensor(
         fb::TensorType::FLOAT32 => (DType::F32, 4),
         fb::TensorType::INT8 => (DType::I8, 1),
         fb::TensorType::INT32 => (DType::I32, 4),
-        fb::TensorType::INT64 => (DType::I32, 8),
+        fb::TensorType::INT64 => (DType::I64, 8),
         other => {
             return Err(err(format!(
                 "unsupported type {}",
@@ -235,15 +313,11 @@ fn import_tensor(
                 return Err(err(format!(
                     "buffer {b} has {} bytes, shape {shape:?} of {} needs {}",
                     bytes.len(),
-                    t.type_().variant_name().unwrap_or("?").to_lowercase(),
+                    dtype.name(),
                     elements * src_size
                 )));
             }
-            if src_size == 8 {
-                Some(int64_to_int32(bytes).map_err(err)?)
-            } else {
-                Some(bytes.to_vec())
-            }
+            Some(bytes)
         }
         _ => {
             if t.type_() == fb::TensorType::INT64 {
@@ -257,7 +331,7 @@ fn import_tensor(
         Some(q) => import_quant(&q, &shape).map_err(err)?,
         None => None,
     };
-    Ok(Tensor {
+    Ok(RawTensor {
         name,
         shape,
         dtype,
@@ -267,7 +341,7 @@ fn import_tensor(
 }
 
 /// Narrows little-endian int64 values (e.g. shape tensors) to int32.
-fn int64_to_int32(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
+fn int64_to_int32(bytes: &[u8]) -> core::result::Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(bytes.len() / 2);
     for c in bytes.chunks_exact(8) {
         let v = i64::from_le_bytes(c.try_into().expect("chunk of 8"));
@@ -280,7 +354,7 @@ fn int64_to_int32(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
 fn import_quant(
     q: &fb::QuantizationParameters<'_>,
     shape: &[usize],
-) -> std::result::Result<Option<Quant>, String> {
+) -> core::result::Result<Option<Quant>, String> {
     if q.details_type() != fb::QuantizationDetails::NONE {
         return Err("custom quantization details are not supported".into());
     }

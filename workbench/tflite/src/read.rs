@@ -1,5 +1,8 @@
 //! Bytes to a verified flatbuffer view of a TFLite model.
 
+use alloc::format;
+use alloc::string::String;
+
 use crate::error::{Error, Result};
 use crate::schema;
 

@@ -372,7 +372,7 @@ fn prepare_errors_name_op_and_tensor() {
     let e = Interpreter::new(g).unwrap_err().to_string();
     assert_eq!(
         e,
-        "op 0 (FULLY_CONNECTED): weights have 2 inputs, input tensor 0 has 3"
+        "op 0 (FULLY_CONNECTED): weights tensor 1 has 2 inputs, input tensor 0 has 3"
     );
     // Float weights.
     let mut g = fc_graph();

@@ -1,20 +1,32 @@
 //! CONV_2D: inputs (input, filter OHWI, bias?).
 
+use alloc::format;
+use alloc::string::String;
+#[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::{
-    activation_from_fb, activation_to_fb, padding_to_fb, positive, to_i32, OpDef, Options,
-};
-use crate::graph::{Graph, Node, Op};
+use super::{activation_from_fb, positive, OpDef};
+#[cfg(feature = "export")]
+use super::{activation_to_fb, padding_to_fb, to_i32, Options};
+use crate::graph::Op;
+#[cfg(feature = "export")]
+use crate::graph::{Graph, Node};
+use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
+use kernels_int8 as k;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::CONV_2D,
     inputs: 2..=3,
+    operands: 2,
     import,
+    #[cfg(feature = "export")]
     export,
+    #[cfg(feature = "export")]
     version,
+    prepare,
+    eval,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -29,6 +41,7 @@ fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
     })
 }
 
+#[cfg(feature = "export")]
 fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>) -> Options {
     let Op::Conv2d {
         window,
@@ -57,11 +70,84 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
+#[cfg(feature = "export")]
 /// int8 convolutions (per-channel filters) are version 3, float ones 1, as TF's converter writes them.
 fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
     if super::float_input(graph, node) {
         1
     } else {
         3
+    }
+}
+
+/// Per-channel int8 convolution (TFLite's `conv.cc` Prepare).
+fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+    let Op::Conv2d {
+        window,
+        dilation_w,
+        dilation_h,
+        activation,
+    } = &p.node.op
+    else {
+        return Err(p.err("options are not Conv2DOptions"));
+    };
+    let o = p.conv_operands()?;
+    if o.fshape.c != o.ishape.c {
+        return Err(p.err(format!(
+            "filter tensor {} has {} input channels, input tensor {} has {}",
+            o.filter, o.fshape.c, o.input, o.ishape.c
+        )));
+    }
+    let (dilation_h, dilation_w) = (*dilation_h, *dilation_w);
+    let (conv, c) = p.conv_prepare(&o, window, dilation_h, dilation_w, *activation, 0)?;
+    Ok(Kernel::Conv {
+        params: k::conv_2d::ConvParams {
+            input_offset: -o.in_zp,
+            output_offset: o.out_zp,
+            stride_w: window.stride_w,
+            stride_h: window.stride_h,
+            dilation_w,
+            dilation_h,
+            padding_w: c.padding_w,
+            padding_h: c.padding_h,
+            activation_min: c.activation_min,
+            activation_max: c.activation_max,
+        },
+        conv,
+    })
+}
+
+/// Runs CONV_2D: the reference loop or im2col + dot.
+fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, scratch: &mut [i8], kernels: Kernels) {
+    let (Kernel::Conv { params, conv: c }, Out::I8(o)) = (kernel, out) else {
+        return;
+    };
+    if kernels == Kernels::Optimized {
+        k::conv_2d::conv_per_channel_fast(
+            params,
+            &c.multiplier,
+            &c.shift,
+            c.input_shape,
+            i8s(x),
+            c.filter_shape,
+            i8s(y),
+            c.bias.as_deref(),
+            c.output_shape,
+            o,
+            scratch,
+        );
+    } else {
+        k::conv_2d::conv_per_channel(
+            params,
+            &c.multiplier,
+            &c.shift,
+            c.input_shape,
+            i8s(x),
+            c.filter_shape,
+            i8s(y),
+            c.bias.as_deref(),
+            c.output_shape,
+            o,
+        );
     }
 }

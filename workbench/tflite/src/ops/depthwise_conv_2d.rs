@@ -1,20 +1,32 @@
 //! DEPTHWISE_CONV_2D: inputs (input, filter 1HW(I*M), bias?).
 
+use alloc::format;
+use alloc::string::String;
+#[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::{
-    activation_from_fb, activation_to_fb, padding_to_fb, positive, to_i32, OpDef, Options,
-};
-use crate::graph::{Graph, Node, Op};
+use super::{activation_from_fb, positive, OpDef};
+#[cfg(feature = "export")]
+use super::{activation_to_fb, padding_to_fb, to_i32, Options};
+use crate::graph::Op;
+#[cfg(feature = "export")]
+use crate::graph::{Graph, Node};
+use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
+use kernels_int8 as k;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::DEPTHWISE_CONV_2D,
     inputs: 2..=3,
+    operands: 2,
     import,
+    #[cfg(feature = "export")]
     export,
+    #[cfg(feature = "export")]
     version,
+    prepare,
+    eval,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -30,6 +42,7 @@ fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
     })
 }
 
+#[cfg(feature = "export")]
 fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>) -> Options {
     let Op::DepthwiseConv2d {
         window,
@@ -59,6 +72,7 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
+#[cfg(feature = "export")]
 /// int8 depthwise convolutions are version 3; float ones 1, or 2 when dilated, as TF's converter writes them.
 fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
     match op {
@@ -75,4 +89,72 @@ fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
         }
         _ => 3,
     }
+}
+
+/// Per-channel int8 depthwise convolution (TFLite's `depthwise_conv.cc` Prepare).
+fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+    let Op::DepthwiseConv2d {
+        window,
+        dilation_w,
+        dilation_h,
+        depth_multiplier: _,
+        activation,
+    } = &p.node.op
+    else {
+        return Err(p.err("options are not DepthwiseConv2DOptions"));
+    };
+    let o = p.conv_operands()?;
+    if o.fshape.n != 1 || o.ishape.c == 0 || !o.fshape.c.is_multiple_of(o.ishape.c) {
+        return Err(p.err(format!(
+            "filter tensor {} has shape {:?}, expected [1, h, w, {} * multiplier] for input tensor {}",
+            o.filter,
+            p.tensor(o.filter).shape,
+            o.ishape.c,
+            o.input
+        )));
+    }
+    // TFLite derives the multiplier from the shapes; the option is redundant.
+    let depth_multiplier = o.fshape.c / o.ishape.c;
+    let (dilation_h, dilation_w) = (*dilation_h, *dilation_w);
+    let (conv, c) = p.conv_prepare(&o, window, dilation_h, dilation_w, *activation, 3)?;
+    Ok(Kernel::Depthwise {
+        params: k::depthwise_conv_2d::DepthwiseParams {
+            input_offset: -o.in_zp,
+            output_offset: o.out_zp,
+            stride_w: window.stride_w,
+            stride_h: window.stride_h,
+            dilation_w,
+            dilation_h,
+            padding_w: c.padding_w,
+            padding_h: c.padding_h,
+            depth_multiplier,
+            activation_min: c.activation_min,
+            activation_max: c.activation_max,
+        },
+        conv,
+    })
+}
+
+/// Runs DEPTHWISE_CONV_2D.
+fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], kernels: Kernels) {
+    let (Kernel::Depthwise { params, conv: c }, Out::I8(o)) = (kernel, out) else {
+        return;
+    };
+    let f = if kernels == Kernels::Optimized {
+        k::depthwise_conv_2d::depthwise_conv_per_channel_fast
+    } else {
+        k::depthwise_conv_2d::depthwise_conv_per_channel
+    };
+    f(
+        params,
+        &c.multiplier,
+        &c.shift,
+        c.input_shape,
+        i8s(x),
+        c.filter_shape,
+        i8s(y),
+        c.bias.as_deref(),
+        c.output_shape,
+        o,
+    )
 }

@@ -1,18 +1,33 @@
 //! FULLY_CONNECTED: inputs (input, weights [out, in], bias?).
 
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+#[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::{activation_from_fb, activation_to_fb, OpDef, Options};
-use crate::graph::{Graph, Node, Op};
+use super::{activation_from_fb, OpDef};
+#[cfg(feature = "export")]
+use super::{activation_to_fb, Options};
+use crate::graph::Op;
+#[cfg(feature = "export")]
+use crate::graph::{Graph, Node};
+use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
+use kernels_int8 as k;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::FULLY_CONNECTED,
     inputs: 2..=3,
+    operands: 2,
     import,
+    #[cfg(feature = "export")]
     export,
+    #[cfg(feature = "export")]
     version,
+    prepare,
+    eval,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -37,6 +52,7 @@ fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
     })
 }
 
+#[cfg(feature = "export")]
 fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>) -> Options {
     let Op::FullyConnected {
         activation,
@@ -59,6 +75,7 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
+#[cfg(feature = "export")]
 /// int8 is version 4 (TF's converter), float 1, either 5 with `keep_num_dims`.
 fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
     match op {
@@ -69,4 +86,89 @@ fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
         _ if super::float_input(graph, node) => 1,
         _ => 4,
     }
+}
+
+/// int8 FULLY_CONNECTED with LiteRT's double rescale, per tensor or per channel.
+fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+    let Op::FullyConnected {
+        activation,
+        keep_num_dims: _,
+    } = &p.node.op
+    else {
+        return Err(p.err("options are not FullyConnectedOptions"));
+    };
+    let out = p.output();
+    let (input, weights) = (p.input(0)?, p.input(1)?);
+    let (in_scale, in_zp) = p.int8_act("input", input)?;
+    p.const_int8("weights", weights)?;
+    let (out_scale, out_zp) = p.int8_act("output", out)?;
+    let wshape = p.tensor(weights).shape;
+    let [units, accum_depth] = *wshape else {
+        return Err(p.err(format!(
+            "weights tensor {weights}: expected rank 2, got shape {wshape:?}"
+        )));
+    };
+    let in_elems = p.tensor(input).num_elements();
+    if accum_depth == 0 || !in_elems.is_multiple_of(accum_depth) {
+        return Err(p.err(format!(
+            "weights tensor {weights} has {accum_depth} inputs, input tensor {input} has {in_elems}"
+        )));
+    }
+    let batches = in_elems / accum_depth;
+    let out_elems = p.tensor(out).num_elements();
+    if out_elems != batches * units {
+        return Err(p.err(format!(
+            "output tensor {out} has {out_elems} values, expected {batches} x {units}"
+        )));
+    }
+    let scales = p.filter_scales(weights, units, 0)?;
+    let bias = p.bias(2, units)?;
+    // LiteRT's reference FULLY_CONNECTED rescales in double, per tensor or per channel.
+    let scale: Vec<f64> = scales
+        .iter()
+        .map(|&s| k::fully_connected_litert::effective_scale(in_scale, s, out_scale))
+        .collect();
+    let (activation_min, activation_max) = p.activation(*activation, out_scale, out_zp);
+    Ok(Kernel::FullyConnected {
+        params: k::fully_connected::FullyConnectedParams {
+            input_offset: -in_zp,
+            weights_offset: 0,
+            output_offset: out_zp,
+            activation_min,
+            activation_max,
+        },
+        scale,
+        accum_depth,
+        bias,
+    })
+}
+
+/// Runs FULLY_CONNECTED.
+fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], kernels: Kernels) {
+    let (
+        Kernel::FullyConnected {
+            params,
+            scale,
+            accum_depth,
+            bias,
+        },
+        Out::I8(o),
+    ) = (kernel, out)
+    else {
+        return;
+    };
+    let f = if kernels == Kernels::Optimized {
+        k::fully_connected_litert::fully_connected_fast
+    } else {
+        k::fully_connected_litert::fully_connected
+    };
+    f(
+        params,
+        scale,
+        *accum_depth,
+        i8s(x),
+        i8s(y),
+        bias.as_deref(),
+        o,
+    );
 }

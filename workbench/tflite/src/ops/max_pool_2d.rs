@@ -3,14 +3,20 @@
 use super::{pool, OpDef};
 use crate::graph::Op;
 use crate::schema as fb;
+use alloc::string::String;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::MAX_POOL_2D,
     inputs: 1..=1,
+    operands: 1,
     import,
+    #[cfg(feature = "export")]
     export: pool::export,
+    #[cfg(feature = "export")]
     version: pool::version,
+    prepare: pool::prepare,
+    eval: pool::eval,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {

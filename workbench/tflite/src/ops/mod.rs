@@ -1,10 +1,18 @@
 //! One file per TFLite operator: import from and export to the flatbuffer,
-//! and the registry mapping builtin codes to them (`pool` holds what the two
-//! pooling ops share).
+//! and its [`prepare`](crate::prepare) for host and board; the registry maps
+//! builtin codes to them and is the one list of supported ops (`pool` holds
+//! what the two pooling ops share).
 
+use alloc::format;
+use alloc::string::{String, ToString};
+
+#[cfg(feature = "export")]
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
-use crate::graph::{Activation, DType, Graph, Node, Op, Padding, Window};
+use crate::graph::{Activation, Op, Padding, Window};
+#[cfg(feature = "export")]
+use crate::graph::{DType, Graph, Node};
+use crate::prepare::{Eval, Kernel, Prep};
 use crate::schema as fb;
 
 mod add;
@@ -13,13 +21,20 @@ mod conv_2d;
 mod depthwise_conv_2d;
 mod dequantize;
 mod fully_connected;
+mod hard_swish;
+mod leaky_relu;
 mod max_pool_2d;
+mod maximum_minimum;
+mod neg;
+mod pad;
 mod pool;
 mod quantize;
+mod relu;
 mod reshape;
 mod softmax;
 
 /// Builtin options ready to attach to an operator.
+#[cfg(feature = "export")]
 pub(crate) struct Options {
     /// The union's type tag.
     pub kind: fb::BuiltinOptions,
@@ -27,6 +42,7 @@ pub(crate) struct Options {
     pub table: Option<WIPOffset<UnionWIPOffset>>,
 }
 
+#[cfg(feature = "export")]
 impl Options {
     /// No builtin options.
     pub const NONE: Options = Options {
@@ -40,13 +56,22 @@ pub(crate) struct OpDef {
     /// The builtin code.
     pub code: fb::BuiltinOperator,
     /// Allowed number of inputs (entries, optional ones included).
-    pub inputs: std::ops::RangeInclusive<usize>,
+    pub inputs: core::ops::RangeInclusive<usize>,
+    /// How many leading inputs the kernel reads when it runs (1 or 2); the
+    /// rest (bias, paddings, shapes) are read once at prepare.
+    pub operands: usize,
     /// Reads the operator's options into an [`Op`].
     pub import: fn(&fb::Operator<'_>) -> Result<Op, String>,
     /// Writes the options of an [`Op`] of this kind.
+    #[cfg(feature = "export")]
     pub export: fn(&Op, &Graph, &Node, &mut FlatBufferBuilder<'_>) -> Options,
     /// The operator version TF's converter writes for this node.
+    #[cfg(feature = "export")]
     pub version: fn(&Op, &Graph, &Node) -> i32,
+    /// Validates the node and computes its kernel's integers (host and board).
+    pub prepare: fn(&Prep<'_>) -> crate::error::Result<Kernel>,
+    /// Runs the prepared kernel on `kernels-int8` (host and board).
+    pub eval: Eval,
 }
 
 /// Every supported operator; each op file contributes its own entry.
@@ -57,12 +82,32 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     depthwise_conv_2d::DEF,
     dequantize::DEF,
     fully_connected::DEF,
+    hard_swish::DEF,
+    leaky_relu::DEF,
     max_pool_2d::DEF,
+    maximum_minimum::MAXIMUM,
+    maximum_minimum::MINIMUM,
+    neg::DEF,
+    pad::PAD,
+    pad::PADV2,
     quantize::DEF,
+    relu::RELU,
+    relu::RELU6,
     reshape::DEF,
     softmax::DEF,
 ];
 
+/// The builtin codes of every supported operator, in registry order.
+pub fn supported_codes() -> impl Iterator<Item = i32> {
+    REGISTRY.iter().map(|d| d.code.0)
+}
+
+/// Whether a builtin code is supported.
+pub fn is_supported(code: i32) -> bool {
+    by_code(code).is_some()
+}
+
+#[cfg(feature = "export")]
 /// Whether the node's first input is float32 (float ops are version 1 in TF's converter).
 pub(crate) fn float_input(graph: &Graph, node: &Node) -> bool {
     node.inputs
@@ -73,6 +118,7 @@ pub(crate) fn float_input(graph: &Graph, node: &Node) -> bool {
         .is_some_and(|t| t.dtype == DType::F32)
 }
 
+#[cfg(feature = "export")]
 /// The exporter of an op without builtin options.
 pub(crate) fn no_options(_: &Op, _: &Graph, _: &Node, _: &mut FlatBufferBuilder<'_>) -> Options {
     Options::NONE
@@ -91,7 +137,7 @@ pub(crate) fn by_op(op: &Op) -> Option<&'static OpDef> {
 }
 
 /// TFLite's name for a builtin code, or `BUILTIN_<code>` if unknown.
-pub(crate) fn builtin_name(code: i32) -> String {
+pub fn builtin_name(code: i32) -> String {
     fb::BuiltinOperator(code)
         .variant_name()
         .map(str::to_string)
@@ -112,6 +158,7 @@ pub(crate) fn activation_from_fb(a: fb::ActivationFunctionType) -> Result<Activa
     }
 }
 
+#[cfg(feature = "export")]
 /// Writes a fused activation.
 pub(crate) fn activation_to_fb(a: Activation) -> fb::ActivationFunctionType {
     match a {
@@ -140,6 +187,7 @@ pub(crate) fn window_from_fb(
     })
 }
 
+#[cfg(feature = "export")]
 /// Writes padding.
 pub(crate) fn padding_to_fb(p: Padding) -> fb::Padding {
     match p {
@@ -157,11 +205,13 @@ pub(crate) fn positive(what: &str, v: i32) -> Result<usize, String> {
     }
 }
 
+#[cfg(feature = "export")]
 /// A size as a flatbuffer int (sizes are validated before export).
 pub(crate) fn to_i32(v: usize) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
+#[cfg(feature = "export")]
 /// The element type of a node's first input, if any.
 pub(crate) fn input_dtype(graph: &Graph, node: &Node) -> Option<DType> {
     let t = (*node.inputs.first()?)?;

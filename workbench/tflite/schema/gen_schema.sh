@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates workbench/tflite/src/schema_generated.rs from TFLite's official schema.
+# Regenerates workbench/tflite/schema/src/schema_generated.rs from TFLite's official schema.
 #
-# Usage: workbench/tflite/gen_schema.sh path/to/schema.fbs
+# Usage: workbench/tflite/schema/gen_schema.sh path/to/schema.fbs
 #
 # The committed file was generated from
 #   tensorflow/tensorflow@0373b8f3cb4d5033ac26e388f1e10a5126654200
@@ -12,7 +12,7 @@ set -euo pipefail
 
 schema="${1:?usage: $0 path/to/schema.fbs}"
 here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
+repo="$(cd "$here/../../.." && pwd)"
 venv="$repo/.venv"
 flatc_version="25.12.19"
 

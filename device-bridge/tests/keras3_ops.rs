@@ -1,0 +1,211 @@
+//! Ops wired from the `ops` branch, on their Keras 3 fixtures
+//! (`tests/refs/keras3/`, made by `gen_models.py`, expected outputs from
+//! TFLite's `BUILTIN_REF` kernels): the host interpreter and the board's plan
+//! run the one shared preparation and must both match, int8 exactly and
+//! float32 within 1e-5 of the output range. The fixtures have no fixed batch
+//! size; these elementwise models are run one sample at a time.
+
+use std::path::PathBuf;
+
+use device_bridge::npy::{self, Elem};
+use workbench_tflite::Interpreter;
+
+fn refs(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/refs/keras3")).join(name)
+}
+
+/// Runs one sample's inputs through the board's plan; returns output 0's bytes.
+fn board_run(model: &[u8], inputs: &[&[u8]]) -> Vec<u8> {
+    let plan = device_bridge_board::model::prepare(model, 1 << 20).unwrap();
+    // Arena offsets are 4-aligned (float32 tensors): back the arena with u32s.
+    let mut aligned = vec![0u32; (plan.activations + plan.scratch).div_ceil(4)];
+    let bytes: &mut [u8] = unsafe {
+        // SAFETY: u32 storage viewed as bytes, same length in bytes or more.
+        std::slice::from_raw_parts_mut(aligned.as_mut_ptr().cast(), aligned.len() * 4)
+    };
+    for (io, input) in plan.inputs.iter().zip(inputs) {
+        let r = plan.arena_range(io.tensor);
+        bytes[r].copy_from_slice(input);
+    }
+    for i in 0..plan.ops() {
+        plan.run_step(i, model, bytes);
+    }
+    let r = plan.arena_range(plan.outputs[0].tensor);
+    bytes[r].to_vec()
+}
+
+/// The model's input batches: `NAME.input.npy`, or `NAME.input.K.npy` per input.
+fn inputs(name: &str) -> Vec<npy::Array> {
+    let one = refs(&format!("{name}.input.npy"));
+    if one.exists() {
+        return vec![npy::read(&one).unwrap()];
+    }
+    (0..)
+        .map(|k| refs(&format!("{name}.input.{k}.npy")))
+        .take_while(|p| p.exists())
+        .map(|p| npy::read(&p).unwrap())
+        .collect()
+}
+
+fn check(name: &str) {
+    let model = std::fs::read(refs(&format!("{name}.tflite"))).unwrap();
+    let inputs = inputs(name);
+    let expected = npy::read(&refs(&format!("{name}.expected.npy"))).unwrap();
+    let batch = inputs[0].shape[0];
+    let out_len = expected.bytes.len() / batch;
+    let graph = workbench_tflite::read(&model).unwrap();
+    let mut host = Interpreter::new(graph).unwrap();
+    for b in 0..batch {
+        let xs: Vec<&[u8]> = inputs
+            .iter()
+            .map(|a| {
+                let n = a.bytes.len() / batch;
+                &a.bytes[b * n..(b + 1) * n]
+            })
+            .collect();
+        let want = &expected.bytes[b * out_len..(b + 1) * out_len];
+        for (k, (x, a)) in xs.iter().zip(&inputs).enumerate() {
+            match a.elem {
+                Elem::I8 => host
+                    .set_input_i8(k, &x.iter().map(|&v| v as i8).collect::<Vec<_>>())
+                    .unwrap(),
+                Elem::F32 => host
+                    .set_input_f32(
+                        k,
+                        &x.chunks_exact(4)
+                            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                            .collect::<Vec<_>>(),
+                    )
+                    .unwrap(),
+            }
+        }
+        host.invoke().unwrap();
+        let host_out: Vec<u8> = match expected.elem {
+            Elem::I8 => host
+                .output_i8(0)
+                .unwrap()
+                .iter()
+                .map(|&v| v as u8)
+                .collect(),
+            Elem::F32 => host
+                .output_f32(0)
+                .unwrap()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        };
+        let board_out = board_run(&model, &xs);
+        assert_eq!(
+            host_out, board_out,
+            "{name} sample {b}: host and board differ"
+        );
+        match expected.elem {
+            Elem::I8 => assert_eq!(host_out, want, "{name} sample {b}"),
+            Elem::F32 => {
+                let f = |b: &[u8]| -> Vec<f32> {
+                    b.chunks_exact(4)
+                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                        .collect()
+                };
+                let (got, want) = (f(&host_out), f(want));
+                let range = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() <= 1e-5 * range,
+                        "{name} sample {b}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn relu_int8() {
+    check("relu_int8");
+}
+
+#[test]
+fn relu6_int8() {
+    check("relu6_int8");
+}
+
+#[test]
+fn relu_f32() {
+    check("relu_f32");
+}
+
+#[test]
+fn relu6_f32() {
+    check("relu6_f32");
+}
+
+#[test]
+fn leaky_relu_int8() {
+    check("leaky_relu_int8");
+}
+
+#[test]
+fn leaky_relu_f32() {
+    check("leaky_relu_f32");
+}
+
+#[test]
+fn leaky_relu_between_fully_connected_int8() {
+    check("leaky_relu_model_int8");
+}
+
+#[test]
+fn hard_swish_after_conv_int8() {
+    check("hard_swish_model_int8");
+}
+
+#[test]
+fn pad_zero_int8() {
+    check("pad_zero_int8");
+}
+
+#[test]
+fn pad_zero_f32() {
+    check("pad_zero_f32");
+}
+
+#[test]
+fn pad_value_int8() {
+    check("pad_value_int8");
+}
+
+#[test]
+fn pad_value_f32() {
+    check("pad_value_f32");
+}
+
+#[test]
+fn neg_f32() {
+    check("neg_f32");
+}
+
+#[test]
+fn neg_between_dequantize_and_quantize_int8() {
+    check("neg_int8");
+}
+
+#[test]
+fn maximum_int8() {
+    check("maximum_int8");
+}
+
+#[test]
+fn maximum_f32() {
+    check("maximum_f32");
+}
+
+#[test]
+fn minimum_int8() {
+    check("minimum_int8");
+}
+
+#[test]
+fn minimum_f32() {
+    check("minimum_f32");
+}

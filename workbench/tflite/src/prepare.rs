@@ -1,0 +1,653 @@
+//! One preparation for every backend: validate a node and compute the
+//! integers its kernel runs with (multipliers, shifts, offsets, activation
+//! ranges, padding, shapes, decoded biases), exactly as TFLite's `Prepare`
+//! functions do, and run the prepared node on `kernels-int8`.
+//!
+//! Like TFLite Micro's `conv_common.cc`, which serves the reference, CMSIS-NN
+//! and other backends, [`prepare`] serves the host [`Interpreter`](crate::Interpreter)
+//! and the board (`device-bridge-board`): each op's preparation sits in its
+//! `ops/<op>.rs` next to its import and export, and reads tensors through
+//! [`Tensors`], so the host (owned constants) and the board (constants read in
+//! place from the model bytes) share it. Every rejection is an
+//! [`Error::Op`] naming the op index, the op and the tensor at fault.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use kernels_int8 as k;
+use kernels_int8::Dims4;
+
+use crate::error::{Error, Result};
+use crate::graph::{Activation, DType, Node, Quant, Tensor, Window};
+use crate::ops;
+
+/// Which kernel implementations to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernels {
+    /// TFLite's reference kernels, loop for loop.
+    Reference,
+    /// The fast paths (im2col + GEMM, vectorizable dot products), bit-exact with the reference.
+    #[default]
+    Optimized,
+}
+
+/// What preparation reads of one tensor.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorRef<'a> {
+    /// Dimensions.
+    pub shape: &'a [usize],
+    /// Element type.
+    pub dtype: DType,
+    /// Quantization, if any.
+    pub quant: Option<&'a Quant>,
+    /// Constant data (little-endian, in `dtype`), `None` for activations.
+    pub data: Option<&'a [u8]>,
+}
+
+impl TensorRef<'_> {
+    /// Number of elements.
+    pub fn num_elements(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// The tensors of a graph, as preparation sees them.
+pub trait Tensors {
+    /// Number of tensors.
+    fn count(&self) -> usize;
+    /// Tensor `t` (`t < count()`).
+    fn get(&self, t: usize) -> TensorRef<'_>;
+}
+
+impl Tensors for [Tensor] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn get(&self, t: usize) -> TensorRef<'_> {
+        let t = &self[t];
+        TensorRef {
+            shape: &t.shape,
+            dtype: t.dtype,
+            quant: t.quant.as_ref(),
+            data: t.data.as_deref(),
+        }
+    }
+}
+
+/// A convolution's per-channel requantization, bias and shapes.
+#[derive(Debug, Clone)]
+pub struct ConvData {
+    /// Q31 multiplier per output channel.
+    pub multiplier: Vec<i32>,
+    /// Shift per output channel (positive: left).
+    pub shift: Vec<i32>,
+    /// Decoded int32 bias per output channel.
+    pub bias: Option<Vec<i32>>,
+    /// Input shape (NHWC).
+    pub input_shape: Dims4,
+    /// Filter shape (OHWI, or 1HW(I*M) for depthwise).
+    pub filter_shape: Dims4,
+    /// Output shape (NHWC).
+    pub output_shape: Dims4,
+}
+
+/// A prepared node's kernel and the integers it runs with.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Kernel {
+    /// CONV_2D, per-channel.
+    Conv {
+        /// Offsets, strides, padding, activation range.
+        params: k::conv_2d::ConvParams,
+        /// Multipliers, bias and shapes.
+        conv: ConvData,
+    },
+    /// DEPTHWISE_CONV_2D, per-channel.
+    Depthwise {
+        /// Offsets, strides, padding, multiplier, activation range.
+        params: k::depthwise_conv_2d::DepthwiseParams,
+        /// Multipliers, bias and shapes.
+        conv: ConvData,
+    },
+    /// FULLY_CONNECTED with LiteRT's double-precision rescale.
+    FullyConnected {
+        /// Offsets and activation range.
+        params: k::fully_connected::FullyConnectedParams,
+        /// Effective output scale per tensor (one entry) or per output channel.
+        scale: Vec<f64>,
+        /// Inputs per output unit.
+        accum_depth: usize,
+        /// Decoded int32 bias per output unit.
+        bias: Option<Vec<i32>>,
+    },
+    /// MAX_POOL_2D (`max`) or AVERAGE_POOL_2D.
+    Pool {
+        /// Whether this is the max pool.
+        max: bool,
+        /// Window, padding and activation range.
+        params: k::max_pool_2d::PoolParams,
+        /// Input shape (NHWC).
+        input_shape: Dims4,
+        /// Output shape (NHWC).
+        output_shape: Dims4,
+    },
+    /// RESHAPE: a copy.
+    Reshape,
+    /// SOFTMAX over the last dimension.
+    Softmax {
+        /// Fixed-point beta and diff bound.
+        params: k::softmax::SoftmaxParams,
+        /// Size of the last dimension.
+        depth: usize,
+    },
+    /// ADD of two same-shaped tensors.
+    Add(k::add::AddParams),
+    /// QUANTIZE from float32.
+    Quantize {
+        /// Output scale.
+        scale: f32,
+        /// Output zero point.
+        zero_point: i32,
+    },
+    /// QUANTIZE from int8 (requantize).
+    Requantize {
+        /// Input zero point.
+        input_zero_point: i32,
+        /// Output zero point.
+        output_zero_point: i32,
+        /// Q31 multiplier.
+        multiplier: i32,
+        /// Shift (positive: left).
+        shift: i32,
+    },
+    /// DEQUANTIZE to float32.
+    Dequantize {
+        /// Input scale.
+        scale: f32,
+        /// Input zero point.
+        zero_point: i32,
+    },
+    /// RELU, RELU6: an int8 rescale and clamp, or a float32 clamp.
+    Relu {
+        /// int8 rescale and clamp; `None` for float32.
+        params: Option<k::relu::ReluParams>,
+        /// Real lower bound.
+        min: f32,
+        /// Real upper bound (infinite for RELU).
+        max: f32,
+    },
+    /// LEAKY_RELU: two int8 rescales, or the float32 slope.
+    LeakyRelu {
+        /// int8 multipliers; `None` for float32.
+        params: Option<k::leaky_relu::LeakyReluParams>,
+        /// Slope for negative inputs.
+        alpha: f32,
+    },
+    /// HARD_SWISH: int8 fixed-point, or float32 (`params` `None`).
+    HardSwish(Option<k::hard_swish::HardSwishParams>),
+    /// PAD, PADV2: the input's shape, `(before, after)` per dimension, the fill value.
+    Pad {
+        /// Input shape.
+        shape: Vec<usize>,
+        /// Padding before and after, per dimension.
+        paddings: Vec<(usize, usize)>,
+        /// Fill value of int8 outputs (the quantized constant or zero).
+        value_i8: i8,
+        /// Fill value of float32 outputs.
+        value_f32: f32,
+    },
+    /// NEG of float32 values.
+    Neg,
+    /// MAXIMUM (`max`) or MINIMUM with broadcasting.
+    MaxMin {
+        /// Whether this is MAXIMUM.
+        max: bool,
+        /// First input's shape.
+        shape1: Vec<usize>,
+        /// Second input's shape.
+        shape2: Vec<usize>,
+        /// Output shape.
+        output_shape: Vec<usize>,
+    },
+}
+
+/// One node ready to run: its kernel and the tensors it reads and writes.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The kernel and its integers.
+    pub kernel: Kernel,
+    /// Tensors the kernel reads: the data input, then the weights or second operand.
+    pub inputs: [Option<usize>; 2],
+    /// The tensor it writes.
+    pub output: usize,
+    /// The op's kernel call (its `ops/<op>.rs` `eval`).
+    run: Eval,
+}
+
+/// Runs a prepared kernel on its operands (one per op, in `ops/<op>.rs`).
+pub(crate) type Eval = fn(&Kernel, In<'_>, In<'_>, Out<'_>, &mut [i8], Kernels);
+
+/// A kernel operand.
+#[derive(Debug, Clone, Copy)]
+pub enum In<'a> {
+    /// int8 values.
+    I8(&'a [i8]),
+    /// float32 values.
+    F32(&'a [f32]),
+    /// No tensor.
+    None,
+}
+
+/// A kernel's output.
+#[derive(Debug)]
+pub enum Out<'a> {
+    /// int8 values.
+    I8(&'a mut [i8]),
+    /// float32 values.
+    F32(&'a mut [f32]),
+}
+
+/// The int8 values of an operand (empty if it is not int8).
+pub(crate) fn i8s<'a>(x: In<'a>) -> &'a [i8] {
+    match x {
+        In::I8(v) => v,
+        _ => &[],
+    }
+}
+
+/// The float32 values of an operand (empty if it is not float32).
+pub(crate) fn f32s<'a>(x: In<'a>) -> &'a [f32] {
+    match x {
+        In::F32(v) => v,
+        _ => &[],
+    }
+}
+
+impl Prepared {
+    /// Bytes of im2col scratch the optimized kernels need (int8 elements).
+    pub fn scratch_len(&self) -> usize {
+        match &self.kernel {
+            Kernel::Conv { conv, .. } => {
+                k::conv_2d::conv_scratch_len(conv.filter_shape, conv.output_shape)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Bytes of prepared parameters held on the heap (vectors' payloads).
+    pub fn heap_bytes(&self) -> usize {
+        let bias = |b: &Option<Vec<i32>>| b.as_ref().map_or(0, Vec::len) * 4;
+        match &self.kernel {
+            Kernel::Conv { conv: c, .. } | Kernel::Depthwise { conv: c, .. } => {
+                (c.multiplier.len() + c.shift.len()) * 4 + bias(&c.bias)
+            }
+            Kernel::FullyConnected { scale, bias: b, .. } => scale.len() * 8 + bias(b),
+            Kernel::Pad {
+                shape, paddings, ..
+            } => (shape.len() + 2 * paddings.len()) * core::mem::size_of::<usize>(),
+            _ => 0,
+        }
+    }
+
+    /// Runs the kernel: `x` is `inputs[0]`'s data, `y` is `inputs[1]`'s.
+    ///
+    /// Types and sizes were checked at prepare; mismatched operands (a
+    /// caller bug) leave the output as it is.
+    pub fn eval(&self, x: In<'_>, y: In<'_>, out: Out<'_>, scratch: &mut [i8], kernels: Kernels) {
+        (self.run)(&self.kernel, x, y, out, scratch, kernels);
+    }
+}
+
+/// Validates node `index` over `tensors` and computes what its kernel runs with.
+///
+/// The node's tensor indices must be in range (as [`crate::import`] and
+/// [`crate::export::validate`] guarantee); everything else is checked here.
+pub fn prepare(index: usize, node: &Node, tensors: &(impl Tensors + ?Sized)) -> Result<Prepared> {
+    let p = Prep {
+        tensors: &Dyn(tensors),
+        node,
+        index,
+    };
+    p.prepare()
+}
+
+/// Object-safe forwarding so [`Prep`] holds one concrete type.
+struct Dyn<'a, T: ?Sized>(&'a T);
+
+impl<T: Tensors + ?Sized> Tensors for Dyn<'_, T> {
+    fn count(&self) -> usize {
+        self.0.count()
+    }
+    fn get(&self, t: usize) -> TensorRef<'_> {
+        self.0.get(t)
+    }
+}
+
+/// Preparation context of one node: the helpers every op's `prepare` uses.
+pub struct Prep<'a> {
+    tensors: &'a dyn Tensors,
+    /// The node being prepared.
+    pub node: &'a Node,
+    /// Its index in execution order.
+    pub index: usize,
+}
+
+/// The checked operands of a convolution (regular or depthwise).
+pub(crate) struct ConvOperands {
+    pub input: usize,
+    pub filter: usize,
+    pub in_scale: f32,
+    pub in_zp: i32,
+    pub out_scale: f32,
+    pub out_zp: i32,
+    pub ishape: Dims4,
+    pub fshape: Dims4,
+}
+
+/// Padding and activation range of a prepared convolution.
+pub(crate) struct Geometry {
+    pub padding_h: usize,
+    pub padding_w: usize,
+    pub activation_min: i32,
+    pub activation_max: i32,
+}
+
+impl Prep<'_> {
+    fn prepare(&self) -> Result<Prepared> {
+        let def = ops::by_op(&self.node.op).ok_or_else(|| self.err("operator is not supported"))?;
+        let Some(&out) = self.node.outputs.first() else {
+            return Err(self.err("expected 1 output, got 0"));
+        };
+        let n = self.tensors.count();
+        for (k, t) in self.node.inputs.iter().enumerate() {
+            if let Some(t) = *t {
+                if t >= n {
+                    return Err(self.err(format!(
+                        "input {k}: tensor {t} does not exist (graph has {n} tensors)"
+                    )));
+                }
+            }
+        }
+        if out >= n {
+            return Err(self.err(format!(
+                "output 0: tensor {out} does not exist (graph has {n} tensors)"
+            )));
+        }
+        if self.node.inputs.contains(&Some(out)) {
+            return Err(self.err(format!("output tensor {out} is also an input")));
+        }
+        if self.tensor(out).data.is_some() {
+            return Err(self.err(format!("output tensor {out} is a constant")));
+        }
+        let kernel = (def.prepare)(self)?;
+        let second = if def.operands > 1 {
+            Some(self.input(1)?)
+        } else {
+            None
+        };
+        Ok(Prepared {
+            kernel,
+            inputs: [Some(self.input(0)?), second],
+            output: out,
+            run: def.eval,
+        })
+    }
+
+    /// An error about this op.
+    pub fn err(&self, msg: impl Into<String>) -> Error {
+        Error::op(self.index, self.node.op.name(), msg)
+    }
+
+    /// Input `k`'s tensor index (required).
+    pub fn input(&self, k: usize) -> Result<usize> {
+        self.node
+            .inputs
+            .get(k)
+            .copied()
+            .flatten()
+            .ok_or_else(|| self.err(format!("input {k} is missing")))
+    }
+
+    /// The output tensor index.
+    pub fn output(&self) -> usize {
+        self.node.outputs[0]
+    }
+
+    /// Tensor `t`.
+    pub fn tensor(&self, t: usize) -> TensorRef<'_> {
+        self.tensors.get(t)
+    }
+
+    /// Checks a tensor's type; `role` names it in errors ("filter").
+    pub fn expect_dtype(&self, role: &str, t: usize, dtype: DType) -> Result<()> {
+        let got = self.tensor(t).dtype;
+        if got != dtype {
+            return Err(self.err(format!(
+                "{role} tensor {t}: expected {}, got {}",
+                dtype.name(),
+                got.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that a tensor is a constant.
+    pub fn expect_const(&self, role: &str, t: usize) -> Result<()> {
+        if self.tensor(t).data.is_none() {
+            return Err(self.err(format!("{role} tensor {t} must be a constant")));
+        }
+        Ok(())
+    }
+
+    /// A constant int8 tensor (filter, weights).
+    pub fn const_int8(&self, role: &str, t: usize) -> Result<()> {
+        self.expect_dtype(role, t, DType::I8)?;
+        self.expect_const(role, t)
+    }
+
+    /// Per-tensor scale and zero point of a quantized tensor.
+    pub fn per_tensor(&self, role: &str, t: usize) -> Result<(f32, i32)> {
+        let tensor = self.tensor(t);
+        let q = tensor
+            .quant
+            .ok_or_else(|| self.err(format!("{role} tensor {t} has no quantization")))?;
+        if q.scale.len() != 1 || q.zero_point.len() != 1 {
+            return Err(self.err(format!(
+                "{role} tensor {t}: expected per-tensor quantization, got {} scales",
+                q.scale.len()
+            )));
+        }
+        let scale = q.scale[0];
+        if !(scale > 0.0 && scale.is_finite()) {
+            return Err(self.err(format!("{role} tensor {t}: scale {scale} is not positive")));
+        }
+        let zp = q.zero_point[0];
+        let range = if tensor.dtype == DType::I8 {
+            -128..=127
+        } else {
+            i64::from(i32::MIN)..=i64::from(i32::MAX)
+        };
+        if !range.contains(&zp) {
+            return Err(self.err(format!("{role} tensor {t}: zero point {zp} out of range")));
+        }
+        Ok((scale, zp as i32))
+    }
+
+    /// An int8 activation with per-tensor quantization.
+    pub fn int8_act(&self, role: &str, t: usize) -> Result<(f32, i32)> {
+        self.expect_dtype(role, t, DType::I8)?;
+        self.per_tensor(role, t)
+    }
+
+    /// A rank-4 shape.
+    pub fn dims4(&self, role: &str, t: usize) -> Result<Dims4> {
+        let s = self.tensor(t).shape;
+        match *s {
+            [n, h, w, c] => Ok(Dims4::new(n, h, w, c)),
+            _ => Err(self.err(format!(
+                "{role} tensor {t}: expected rank 4, got shape {s:?}"
+            ))),
+        }
+    }
+
+    /// Symmetric int8 filter scales (one, or one per channel along `axis`).
+    pub fn filter_scales(&self, t: usize, channels: usize, axis: usize) -> Result<Vec<f32>> {
+        let q = self
+            .tensor(t)
+            .quant
+            .ok_or_else(|| self.err(format!("filter tensor {t} has no quantization")))?;
+        if q.scale.len() != 1 && (q.scale.len() != channels || q.axis != axis) {
+            return Err(self.err(format!(
+                "filter tensor {t}: expected 1 or {channels} scales along axis {axis}, got {} along axis {}",
+                q.scale.len(),
+                q.axis
+            )));
+        }
+        if let Some(zp) = q.zero_point.iter().find(|&&z| z != 0) {
+            return Err(self.err(format!("filter tensor {t}: zero point must be 0, got {zp}")));
+        }
+        if let Some(s) = q.scale.iter().find(|s| !(**s > 0.0 && s.is_finite())) {
+            return Err(self.err(format!("filter tensor {t}: scale {s} is not positive")));
+        }
+        Ok(q.scale.clone())
+    }
+
+    /// The optional constant int32 bias at input `k`, `channels` entries, decoded.
+    pub fn bias(&self, k: usize, channels: usize) -> Result<Option<Vec<i32>>> {
+        let Some(t) = self.node.inputs.get(k).copied().flatten() else {
+            return Ok(None);
+        };
+        self.expect_dtype("bias", t, DType::I32)?;
+        self.expect_const("bias", t)?;
+        let tensor = self.tensor(t);
+        let n = tensor.num_elements();
+        let data = tensor.data.unwrap_or_default();
+        if n != channels || data.len() != 4 * n {
+            return Err(self.err(format!(
+                "bias tensor {t} has {n} values, expected {channels}"
+            )));
+        }
+        Ok(Some(
+            data.chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ))
+    }
+
+    /// int8 clamp bounds of a fused activation (TFLite's `CalculateActivationRangeQuantized`).
+    pub fn activation(&self, a: Activation, scale: f32, zp: i32) -> (i32, i32) {
+        k::requant::activation_range(a, scale, zp)
+    }
+
+    /// Checks a tensor's shape against a 4-D one.
+    pub fn expect_shape(&self, t: usize, want: Dims4) -> Result<()> {
+        let got = self.tensor(t).shape;
+        if got[..] != [want.n, want.h, want.w, want.c] {
+            return Err(self.err(format!(
+                "output tensor {t} has shape {got:?}, expected {:?}",
+                [want.n, want.h, want.w, want.c]
+            )));
+        }
+        Ok(())
+    }
+
+    /// Output size and padding before, per axis (TFLite's `ComputePaddingHeightWidth`).
+    pub fn spatial(
+        &self,
+        window: &Window,
+        input: Dims4,
+        filter_h: usize,
+        filter_w: usize,
+        dilation_h: usize,
+        dilation_w: usize,
+    ) -> Result<k::Spatial> {
+        window
+            .spatial(input.h, input.w, filter_h, filter_w, dilation_h, dilation_w)
+            .ok_or_else(|| {
+                self.err(format!(
+                    "filter {filter_h}x{filter_w} (dilation {dilation_h}x{dilation_w}) does not fit input {}x{}",
+                    input.h, input.w
+                ))
+            })
+    }
+
+    /// Checks and reads the input, constant int8 filter and output of a convolution.
+    pub(crate) fn conv_operands(&self) -> Result<ConvOperands> {
+        let (input, filter) = (self.input(0)?, self.input(1)?);
+        let (in_scale, in_zp) = self.int8_act("input", input)?;
+        self.const_int8("filter", filter)?;
+        let (out_scale, out_zp) = self.int8_act("output", self.output())?;
+        Ok(ConvOperands {
+            input,
+            filter,
+            in_scale,
+            in_zp,
+            out_scale,
+            out_zp,
+            ishape: self.dims4("input", input)?,
+            fshape: self.dims4("filter", filter)?,
+        })
+    }
+
+    /// Filter scales along `axis`, bias, window, output shape, multipliers and
+    /// activation range of a convolution whose output channels are the filter's
+    /// dimension `axis`.
+    pub(crate) fn conv_prepare(
+        &self,
+        o: &ConvOperands,
+        window: &Window,
+        dilation_h: usize,
+        dilation_w: usize,
+        activation: Activation,
+        axis: usize,
+    ) -> Result<(ConvData, Geometry)> {
+        let channels = if axis == 0 { o.fshape.n } else { o.fshape.c };
+        let scales = self.filter_scales(o.filter, channels, axis)?;
+        let bias = self.bias(2, channels)?;
+        let s = self.spatial(
+            window, o.ishape, o.fshape.h, o.fshape.w, dilation_h, dilation_w,
+        )?;
+        let oshape = Dims4::new(o.ishape.n, s.out_h, s.out_w, channels);
+        self.expect_shape(self.output(), oshape)?;
+        let mut multiplier = vec![0; channels];
+        let mut shift = vec![0; channels];
+        k::requant::conv_multipliers(
+            o.in_scale,
+            &scales,
+            o.out_scale,
+            &mut multiplier,
+            &mut shift,
+        );
+        let (activation_min, activation_max) = self.activation(activation, o.out_scale, o.out_zp);
+        let conv = ConvData {
+            multiplier,
+            shift,
+            bias,
+            input_shape: o.ishape,
+            filter_shape: o.fshape,
+            output_shape: oshape,
+        };
+        let geometry = Geometry {
+            padding_h: s.padding_h,
+            padding_w: s.padding_w,
+            activation_min,
+            activation_max,
+        };
+        Ok((conv, geometry))
+    }
+
+    /// Checks that `input` and the output hold the same number of values.
+    pub fn expect_same_len(&self, input: usize, out: usize) -> Result<()> {
+        let n = self.tensor(input).num_elements();
+        if n != self.tensor(out).num_elements() {
+            return Err(self.err(format!(
+                "input tensor {input} has {n} values, output tensor {out} has {}",
+                self.tensor(out).num_elements()
+            )));
+        }
+        Ok(())
+    }
+}
