@@ -9,9 +9,9 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor, Var};
 use serde_json::{json, Value};
-use workbench::train::batchnorm::{batch_norm_train, update_running_stats};
-use workbench::train::depthwise::depthwise_conv2d_fused;
-use workbench::train::pool::{avg_pool2d, max_pool2d_padded};
+use workbench::train::ops::batchnorm::{batch_norm_train, update_running_stats};
+use workbench::train::ops::depthwise::depthwise_conv2d_fused;
+use workbench::train::ops::pool::{avg_pool2d, max_pool2d_padded};
 use workbench::train::{cross_entropy_smoothed, Activation, BatchNormConfig, Padding};
 use workbench_tests::{python, refs_dir};
 

@@ -9,7 +9,7 @@ use workbench::npy::{NpyArray, NpyData};
 use workbench::quant::ptq::batch_tensor;
 use workbench::tflite::Kernels;
 use workbench::train::{
-    fit, fold_batch_norm, predict, FitConfig, Layer, Samples, Sequential, TrainData,
+    fit, fold_batch_norm, predict, FitConfig, Layer, Length, Samples, Sequential,
 };
 use workbench_tests::{diff, run_ours, run_tflite, scratch_dir, Array, TfliteKernels};
 
@@ -40,17 +40,13 @@ fn train_export_compare(
     softmax: bool,
 ) -> Result<workbench::tflite::Graph> {
     let train = random_samples(&model, 48, classes, scale, 1);
-    let data = TrainData {
-        train,
-        validation: None,
-    };
     let cfg = FitConfig {
-        epochs: 2,
+        length: Length::Epochs(2),
         batch_size: 16,
         progress: false,
         ..FitConfig::default()
     };
-    fit(&model, &data, &cfg)?;
+    fit(&model, &train, None, &cfg)?;
     let folded = fold_batch_norm(&model)?;
     assert!(
         !folded

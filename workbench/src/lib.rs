@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod models;
 pub mod npy;
 pub mod plot;
+pub mod prelude;
 pub mod quant;
 pub mod train;
 pub mod tutorial;

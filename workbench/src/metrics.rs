@@ -98,6 +98,15 @@ impl ConfusionMatrix {
         ratio(self.correct(), self.total())
     }
 
+    /// Macro accuracy: the mean recall of the classes that occur; 0 if none do.
+    pub fn macro_accuracy(&self) -> f64 {
+        let present: Vec<usize> = (0..self.classes).filter(|&c| self.support(c) > 0).collect();
+        if present.is_empty() {
+            return 0.0;
+        }
+        present.iter().map(|&c| self.recall(c)).sum::<f64>() / present.len() as f64
+    }
+
     /// Samples whose true class is `c` (row sum).
     pub fn support(&self, c: usize) -> u64 {
         self.counts[c].iter().sum()

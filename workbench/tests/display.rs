@@ -9,9 +9,10 @@ use workbench::display::png::{GAP_GRAY, LABEL_HEIGHT};
 use workbench::display::{digits_png, ModelSummary};
 use workbench::estimate::{Estimate, LayerEstimate};
 use workbench::metrics::ConfusionMatrix;
+use workbench::models::mnist_cnn;
 use workbench::quant::report::{QuantReport, ReportRow};
 use workbench::tflite::DType;
-use workbench::train::{mnist_cnn, LayerSummary};
+use workbench::train::LayerSummary;
 
 /// Text of every cell of every `<tr>` in `html`, tags stripped and entities left as written.
 fn rows(html: &str) -> Vec<Vec<String>> {

@@ -7,9 +7,9 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use workbench::train::{
-    bench_train, evaluate, fit, mnist_cnn, predict, BenchConfig, FitConfig, Samples, TrainData,
-};
+use workbench::bench::{bench_train, BenchConfig};
+use workbench::models::mnist_cnn;
+use workbench::train::{evaluate, fit, predict, FitConfig, Length, Samples};
 
 fn mnist_dir() -> PathBuf {
     std::env::var_os("WORKBENCH_DATA")
@@ -55,16 +55,12 @@ fn train_20000_images_one_epoch_beats_90_percent() {
     let test = load("t10k");
     let model = mnist_cnn(0).unwrap();
     let cfg = FitConfig {
-        epochs: 1,
+        length: Length::Epochs(1),
         progress: false,
         ..FitConfig::default()
     };
-    let data = TrainData {
-        train,
-        validation: Some(test.take(1000)),
-    };
-    let h = fit(&model, &data, &cfg).unwrap();
-    assert_eq!(h.epochs.len(), 1);
+    let h = fit(&model, &train, Some(&test.take(1000)), &cfg).unwrap();
+    assert_eq!(h.records.len(), 1);
     let (loss, acc) = evaluate(&model, &test).unwrap();
     eprintln!("20000 images, 1 epoch: {h:?}; test loss {loss:.4} accuracy {acc:.4}");
     assert!(acc > 0.90, "test accuracy {acc}");
@@ -82,24 +78,21 @@ fn train_20000_images_one_epoch_beats_90_percent() {
 
 #[test]
 fn train_is_reproducible_across_thread_counts() {
-    let data = TrainData {
-        train: load("train").take(1000),
-        validation: None,
-    };
+    let train = load("train").take(1000);
     let cfg = FitConfig {
-        epochs: 1,
+        length: Length::Epochs(1),
         progress: false,
         ..FitConfig::default()
     };
     let run = || {
         let m = mnist_cnn(3).unwrap();
-        let h = fit(&m, &data, &cfg).unwrap();
+        let h = fit(&m, &train, None, &cfg).unwrap();
         let w: Vec<f32> = m
             .vars()
             .iter()
             .flat_map(|v| v.flatten_all().unwrap().to_vec1::<f32>().unwrap())
             .collect();
-        (h.epochs[0].loss, h.epochs[0].accuracy, w)
+        (h.records[0].loss, h.records[0].accuracy, w)
     };
     let a = run();
     for threads in [1, 3] {
@@ -122,18 +115,20 @@ fn train_is_reproducible_across_thread_counts() {
 #[test]
 #[ignore]
 fn train_full_mnist_five_epochs() {
-    let data = TrainData {
-        train: load("train"),
-        validation: Some(load("t10k")),
-    };
     let model = mnist_cnn(0).unwrap();
     let start = Instant::now();
-    let h = fit(&model, &data, &FitConfig::default()).unwrap();
-    for (i, e) in h.epochs.iter().enumerate() {
+    let h = fit(
+        &model,
+        &load("train"),
+        Some(&load("t10k")),
+        &FitConfig::default(),
+    )
+    .unwrap();
+    for (i, e) in h.records.iter().enumerate() {
         eprintln!("epoch {}: {e:?}", i + 1);
     }
     eprintln!("total {:.1}s", start.elapsed().as_secs_f64());
-    assert!(h.epochs[4].val_accuracy.unwrap() >= 0.975);
+    assert!(h.records[4].val_accuracy.unwrap() >= 0.975);
 }
 
 /// Throughput of ours and (with `KERAS_PYTHON` set) Keras.

@@ -8,9 +8,7 @@
 //! reference's softmax is left to the loss and to export). Batch norms use
 //! Keras' settings. The reference's L2 weight decay (1e-4) is not modelled.
 
-use rand::{rngs::StdRng, SeedableRng};
-
-use crate::train::{Activation, BatchNormConfig, Layer, Padding, Sequential};
+use crate::train::{Activation, BatchNormConfig, Conv2dConfig, Layer, Padding, Sequential};
 use crate::Result;
 
 /// Filters of every convolution in DS-CNN S.
@@ -25,76 +23,36 @@ pub fn ds_cnn_s(
     classes: usize,
     seed: u64,
 ) -> Result<Sequential> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let r = &mut rng;
-    let bn = || Layer::batch_norm(FILTERS, BatchNormConfig::keras(), Activation::Relu);
-    let mut layers = vec![
-        (
-            "conv1".to_string(),
-            Layer::conv2d(
-                1,
-                FILTERS,
-                (10, 4),
-                (2, 2),
-                Padding::Same,
-                (1, 1),
-                Activation::None,
-                r,
-            )?,
-        ),
-        ("bn1".to_string(), bn()?),
-        ("dropout1".to_string(), Layer::dropout(0.2, seed ^ 0xd1)?),
-    ];
-    for b in 1..=BLOCKS {
-        layers.push((
-            format!("dw{b}"),
-            Layer::depthwise_conv2d(
-                FILTERS,
-                1,
-                (3, 3),
-                (1, 1),
-                Padding::Same,
-                (1, 1),
-                Activation::None,
-                r,
-            )?,
-        ));
-        layers.push((format!("dw{b}_bn"), bn()?));
-        layers.push((
-            format!("pw{b}"),
-            Layer::conv2d(
-                FILTERS,
-                FILTERS,
-                (1, 1),
-                (1, 1),
-                Padding::Same,
-                (1, 1),
-                Activation::None,
-                r,
-            )?,
-        ));
-        layers.push((format!("pw{b}_bn"), bn()?));
+    let same = Conv2dConfig {
+        padding: Padding::Same,
+        ..Default::default()
+    };
+    let bn = BatchNormConfig::keras();
+    let mut b = Sequential::builder([1, frames, coefficients], seed)
+        .conv2d(
+            "conv1",
+            FILTERS,
+            (10, 4),
+            Conv2dConfig {
+                stride: (2, 2),
+                ..same
+            },
+        )
+        .batch_norm("bn1", bn, Activation::Relu)
+        .dropout("dropout1", 0.2, seed ^ 0xd1);
+    for i in 1..=BLOCKS {
+        b = b
+            .depthwise_conv2d(&format!("dw{i}"), 1, (3, 3), same)
+            .batch_norm(&format!("dw{i}_bn"), bn, Activation::Relu)
+            .conv2d(&format!("pw{i}"), FILTERS, (1, 1), same)
+            .batch_norm(&format!("pw{i}_bn"), bn, Activation::Relu);
     }
-    layers.push(("dropout2".to_string(), Layer::dropout(0.4, seed ^ 0xd2)?));
     let pool = ((frames / 2).max(1), (coefficients / 2).max(1));
-    layers.push((
-        "avg_pool".to_string(),
-        Layer::global_avg_pool(pool.0, pool.1),
-    ));
-    layers.push(("flatten".to_string(), Layer::Flatten));
-    // the pooled size: SAME stride 2 gives ceil(n / 2); VALID windows of `pool`
-    let (h, w) = (frames.div_ceil(2), coefficients.div_ceil(2));
-    let pooled = FILTERS
-        * ((h.saturating_sub(pool.0)) / pool.0 + 1)
-        * ((w.saturating_sub(pool.1)) / pool.1 + 1);
-    layers.push((
-        "dense".to_string(),
-        Layer::linear(pooled, classes, Activation::None, r)?,
-    ));
-    Ok(Sequential {
-        layers,
-        input_shape: [1, frames, coefficients],
-    })
+    b.dropout("dropout2", 0.4, seed ^ 0xd2)
+        .push("avg_pool", Layer::global_avg_pool(pool.0, pool.1))
+        .flatten("flatten")
+        .linear("dense", classes, Activation::None)
+        .build()
 }
 
 #[cfg(test)]

@@ -3,9 +3,7 @@
 //! `frames x coefficients` feature image, flatten, and a dense layer to the
 //! classes (the lab's final softmax is left to the loss and to inference).
 
-use rand::{rngs::StdRng, SeedableRng};
-
-use crate::train::{Activation, Layer, Padding, Sequential};
+use crate::train::{Activation, Conv2dConfig, Padding, Sequential};
 use crate::Result;
 
 /// `micro_kws_xs` on `[1, frames, coefficients]` input (49 x 40 in the lab), initialised as Keras does.
@@ -15,38 +13,17 @@ pub fn micro_kws_xs(
     classes: usize,
     seed: u64,
 ) -> Result<Sequential> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let r = &mut rng;
-    let depth_multiplier = 4;
-    // SAME, stride 2: ceil(n / 2)
-    let (oh, ow) = (frames.div_ceil(2), coefficients.div_ceil(2));
-    let layers = vec![
-        (
-            "dwconv",
-            Layer::depthwise_conv2d(
-                1,
-                depth_multiplier,
-                (5, 4),
-                (2, 2),
-                Padding::Same,
-                (1, 1),
-                Activation::Relu,
-                r,
-            )?,
-        ),
-        ("flatten", Layer::Flatten),
-        (
-            "dense",
-            Layer::linear(depth_multiplier * oh * ow, classes, Activation::None, r)?,
-        ),
-    ];
-    Ok(Sequential {
-        layers: layers
-            .into_iter()
-            .map(|(n, l)| (n.to_string(), l))
-            .collect(),
-        input_shape: [1, frames, coefficients],
-    })
+    let depthwise = Conv2dConfig {
+        stride: (2, 2),
+        padding: Padding::Same,
+        activation: Activation::Relu,
+        ..Default::default()
+    };
+    Sequential::builder([1, frames, coefficients], seed)
+        .depthwise_conv2d("dwconv", 4, (5, 4), depthwise)
+        .flatten("flatten")
+        .linear("dense", classes, Activation::None)
+        .build()
 }
 
 #[cfg(test)]

@@ -20,19 +20,13 @@
 //! PyTorch's symmetric `padding = 2` puts it before; the output lengths
 //! agree, and training from scratch is unaffected.
 
-use rand::{rngs::StdRng, SeedableRng};
-
-use crate::train::{Activation, BatchNormConfig, Layer, Padding, Sequential};
+use crate::train::{Activation, BatchNormConfig, Conv2dConfig, Padding, Sequential};
 use crate::Result;
 
 /// TEMPONet on `[channels, 1, samples]` input (8 x 1 x 300 in the hands-on) for `classes` classes.
 pub fn temponet(channels: usize, samples: usize, classes: usize, seed: u64) -> Result<Sequential> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let r = &mut rng;
-    let bn = |c: usize| Layer::batch_norm(c, BatchNormConfig::pytorch(), Activation::Relu);
-    let mut layers: Vec<(String, Layer)> = Vec::new();
-    let mut c_in = channels;
-    let mut len = samples;
+    let bn = BatchNormConfig::pytorch();
+    let mut b = Sequential::builder([channels, 1, samples], seed);
     // (name, out channels, kernel, stride, dilation, pool after)
     let convs: [(&str, usize, usize, usize, usize, bool); 9] = [
         ("tb1", 32, 5usize.div_ceil(2), 1, 2, false),
@@ -46,51 +40,30 @@ pub fn temponet(channels: usize, samples: usize, classes: usize, seed: u64) -> R
         ("cb3", 128, 5, 4, 1, true),
     ];
     for (name, c_out, k, stride, dilation, pool) in convs {
-        layers.push((
-            name.to_string(),
-            Layer::conv2d(
-                c_in,
-                c_out,
-                (1, k),
-                (1, stride),
-                Padding::Same,
-                (1, dilation),
-                Activation::None,
-                r,
-            )?,
-        ));
-        layers.push((format!("{name}_bn"), bn(c_out)?));
-        len = len.div_ceil(stride);
+        let conv = Conv2dConfig {
+            stride: (1, stride),
+            padding: Padding::Same,
+            dilation: (1, dilation),
+            ..Default::default()
+        };
+        b = b.conv2d(name, c_out, (1, k), conv).batch_norm(
+            &format!("{name}_bn"),
+            bn,
+            Activation::Relu,
+        );
         if pool {
-            layers.push((
-                format!("{name}_pool"),
-                Layer::MaxPool2d {
-                    kernel: (1, 2),
-                    stride: (1, 2),
-                },
-            ));
-            len /= 2;
+            b = b.max_pool2d(&format!("{name}_pool"), (1, 2));
         }
-        c_in = c_out;
     }
-    layers.push(("flatten".into(), Layer::Flatten));
-    let mut features = c_in * len;
+    b = b.flatten("flatten");
     for (name, units) in [("fc1", 256), ("fc2", 128)] {
-        layers.push((
-            name.into(),
-            Layer::linear(features, units, Activation::None, r)?,
-        ));
-        layers.push((format!("{name}_bn"), bn(units)?));
-        features = units;
+        b = b.linear(name, units, Activation::None).batch_norm(
+            &format!("{name}_bn"),
+            bn,
+            Activation::Relu,
+        );
     }
-    layers.push((
-        "fc3".into(),
-        Layer::linear(features, classes, Activation::None, r)?,
-    ));
-    Ok(Sequential {
-        layers,
-        input_shape: [channels, 1, samples],
-    })
+    b.linear("fc3", classes, Activation::None).build()
 }
 
 #[cfg(test)]

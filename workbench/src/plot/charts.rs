@@ -6,7 +6,7 @@ use plotly::{Bar, Plot, Scatter};
 
 use super::Figure;
 use crate::quant::report::{QuantReport, IDEAL_RMSE_OVER_SCALE};
-use crate::train::History;
+use crate::train::{History, Unit};
 
 /// One named line of a [`line_chart`].
 #[derive(Clone, Debug, PartialEq)]
@@ -56,10 +56,11 @@ pub fn line_chart(
     plot.into()
 }
 
-/// Loss (left axis) and accuracy (right axis) per epoch, training and validation.
+/// Loss (left axis) and accuracy (right axis) per record of a [`fit`](crate::train::fit)
+/// run (per epoch or every N steps), training and validation.
 pub fn learning_curve(history: &History) -> Figure {
-    let x: Vec<f64> = (1..=history.epochs.len()).map(|e| e as f64).collect();
-    let e = &history.epochs;
+    let x = history.x();
+    let e = &history.records;
     let mut plot = Plot::new();
     let mut add = |name: &str, y: Vec<f64>, right: bool, dash: bool| {
         let mut t = Scatter::new(x.clone(), y)
@@ -73,34 +74,30 @@ pub fn learning_curve(history: &History) -> Figure {
         }
         plot.add_trace(t);
     };
-    add(
-        "loss",
-        e.iter().map(|s| s.loss as f64).collect(),
-        false,
-        false,
-    );
+    add("loss", e.iter().map(|s| s.loss).collect(), false, false);
     add(
         "accuracy",
-        e.iter().map(|s| s.accuracy as f64).collect(),
+        e.iter().map(|s| s.accuracy).collect(),
         true,
         false,
     );
     if e.iter().all(|s| s.val_loss.is_some()) && !e.is_empty() {
-        let vl = e
-            .iter()
-            .map(|s| s.val_loss.unwrap_or(f32::NAN) as f64)
-            .collect();
+        let vl = e.iter().map(|s| s.val_loss.unwrap_or(f64::NAN)).collect();
         let va = e
             .iter()
-            .map(|s| s.val_accuracy.unwrap_or(f32::NAN) as f64)
+            .map(|s| s.val_accuracy.unwrap_or(f64::NAN))
             .collect();
         add("val loss", vl, false, true);
         add("val accuracy", va, true, true);
     }
+    let x_axis = match history.unit {
+        Unit::Epoch => axis("epoch").dtick(1.0),
+        Unit::Step => axis("step"),
+    };
     plot.set_layout(
         Layout::new()
             .title(Title::with_text("learning curve"))
-            .x_axis(axis("epoch").dtick(1.0))
+            .x_axis(x_axis)
             .y_axis(axis("loss"))
             .y_axis2(
                 axis("accuracy")
@@ -111,6 +108,28 @@ pub fn learning_curve(history: &History) -> Figure {
             .legend(Legend::new().x(1.08)),
     );
     plot.into()
+}
+
+/// Macro accuracy (mean per-class recall) per record, training and validation.
+pub fn macro_accuracy_curve(history: &History, title: &str) -> Figure {
+    let e = &history.records;
+    let mut series = vec![Series::new(
+        "training",
+        e.iter().map(|r| r.macro_accuracy).collect(),
+    )];
+    if !e.is_empty() && e.iter().all(|r| r.val_macro_accuracy.is_some()) {
+        series.push(Series::new(
+            "validation",
+            e.iter()
+                .map(|r| r.val_macro_accuracy.unwrap_or(f64::NAN))
+                .collect(),
+        ));
+    }
+    let unit = match history.unit {
+        Unit::Epoch => "epoch",
+        Unit::Step => "step",
+    };
+    line_chart(title, unit, "macro accuracy", &history.x(), &series)
 }
 
 /// `rmse/scale` per quantized tensor as bars, with the rounding-noise ideal (0.289) marked.
@@ -144,7 +163,7 @@ pub fn rmse_over_scale_chart(report: &QuantReport) -> Figure {
 mod tests {
     use super::*;
     use crate::quant::report::ReportRow;
-    use crate::train::EpochStats;
+    use crate::train::Record;
     use serde_json::Value;
 
     fn json(f: &Figure) -> Value {
@@ -153,15 +172,21 @@ mod tests {
 
     #[test]
     fn learning_curve_has_training_and_validation_on_two_axes() {
-        let e = |l: f32, a: f32| EpochStats {
+        let e = |epoch: u64, l: f64, a: f64| Record {
+            step: 10 * epoch,
+            epoch,
             loss: l,
             accuracy: a,
+            macro_accuracy: a,
             val_loss: Some(l + 0.1),
             val_accuracy: Some(a - 0.01),
+            val_macro_accuracy: Some(a - 0.01),
+            learning_rate: 1e-3,
             seconds: 1.0,
         };
         let h = History {
-            epochs: vec![e(0.5, 0.8), e(0.3, 0.9)],
+            records: vec![e(1, 0.5, 0.8), e(2, 0.3, 0.9)],
+            ..History::default()
         };
         let v = json(&learning_curve(&h));
         let data = v["data"].as_array().unwrap();

@@ -23,8 +23,8 @@ use serde::Serialize;
 
 use super::params;
 use super::qat::{QatModel, ACT_LEVELS};
-use crate::train::conv::conv_out_size;
-use crate::train::{Activation, Layer, Padding};
+use crate::train::vocab::conv_out_size;
+use crate::train::{Activation, Layer, Padding, PoolKind};
 use crate::{Error, Result};
 
 /// Default right shift of the requantization (`shift_pos`).
@@ -287,7 +287,12 @@ pub fn integerize(qat: &QatModel, shift: u32) -> Result<IntegerNetwork> {
                     out_scale,
                 }
             }
-            Layer::MaxPool2d { kernel, stride } => {
+            Layer::Pool2d {
+                kind: PoolKind::Max,
+                kernel,
+                stride,
+                padding: Padding::Valid,
+            } => {
                 let out = layer.output_shape(&shape)?;
                 IntLayer {
                     name: name.clone(),

@@ -194,35 +194,6 @@ fn build_graph(model: &Sequential, ranges: Option<&[(f32, f32)]>) -> Result<Int8
                 last_chw = Some([o, oh, ow]);
                 out
             }
-            Layer::MaxPool2d { kernel, stride } => {
-                if in_shape.len() != 4 {
-                    return Err(Error::Msg(format!(
-                        "quantize {name}: max pool expects a 4-D input, got {in_shape:?}"
-                    )));
-                }
-                let oh = out_size(in_shape[1], kernel.0, stride.0, 1, TfPadding::Valid);
-                let ow = out_size(in_shape[2], kernel.1, stride.1, 1, TfPadding::Valid);
-                let mut t = g.tensors[cur].clone();
-                t.name = format!("{name}.out");
-                t.shape = vec![1, oh, ow, in_shape[3]];
-                let out = g.add_tensor(t);
-                g.add_node(
-                    Op::MaxPool2d {
-                        window: Window {
-                            padding: TfPadding::Valid,
-                            stride_w: stride.1,
-                            stride_h: stride.0,
-                        },
-                        filter_w: kernel.1,
-                        filter_h: kernel.0,
-                        activation: tflite::Activation::None,
-                    },
-                    vec![Some(cur)],
-                    vec![out],
-                );
-                last_chw = Some([in_shape[3], oh, ow]);
-                out
-            }
             Layer::Flatten => {
                 let n: usize = in_shape[1..].iter().product();
                 let shape = g.add_tensor(tflite::Tensor {
@@ -620,6 +591,7 @@ fn tf_activation(a: Activation) -> tflite::Activation {
         Activation::None => tflite::Activation::None,
         Activation::Relu => tflite::Activation::Relu,
         Activation::Relu6 => tflite::Activation::Relu6,
+        Activation::ReluN1To1 => tflite::Activation::ReluN1To1,
     }
 }
 

@@ -21,7 +21,7 @@
 use candle_core::{DType, Tensor, Var};
 
 use super::ptq::{self, Int8Model};
-use crate::train::{fold_batch_norm, Activation, Layer, Network, Sequential};
+use crate::train::{fold_batch_norm, Activation, Layer, Network, PoolKind, Sequential};
 use crate::{Error, Result};
 
 /// Levels of an unsigned 8-bit activation above zero.
@@ -208,7 +208,11 @@ fn relu_output(layer: &Layer) -> bool {
 fn keeps_range(layer: &Layer) -> bool {
     matches!(
         layer,
-        Layer::MaxPool2d { .. } | Layer::Flatten | Layer::Dropout { .. }
+        Layer::Pool2d {
+            kind: PoolKind::Max,
+            ..
+        } | Layer::Flatten
+            | Layer::Dropout { .. }
     )
 }
 

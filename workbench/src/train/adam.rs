@@ -2,7 +2,7 @@
 
 use candle_core::{backprop::GradStore, Tensor, Var};
 
-use super::host::with_host;
+use super::ops::host::with_host;
 use crate::Result;
 
 /// Adam with Keras' update rule and defaults (beta1 0.9, beta2 0.999, epsilon 1e-7).

@@ -10,9 +10,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 
 use super::adam::Adam;
-use super::host::with_host;
 use super::network::Network;
-use super::sequential::Sequential;
+use super::ops::host::with_host;
+use serde::Serialize;
+
+use crate::metrics::ConfusionMatrix;
 use crate::{Error, Result};
 
 /// Preprocessed samples: NCHW f32 images and class labels.
@@ -83,67 +85,139 @@ impl Samples {
     }
 }
 
-/// Training data and optional validation data (e.g. the test set).
-#[derive(Clone, Debug)]
-pub struct TrainData {
-    /// The samples trained on.
-    pub train: Samples,
-    /// Samples evaluated after each epoch.
-    pub validation: Option<Samples>,
+/// Where a [`fit`] draws its training batches from: [`Samples`], or a
+/// source that computes (e.g. augments) each batch's features on demand.
+pub trait TrainSource {
+    /// The number of training samples.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Input shape of one sample: `[C, H, W]`.
+    fn sample_shape(&self) -> [usize; 3];
+    /// Samples `idx` as `[n, C, H, W]` images, `[n]` labels and the labels on the host;
+    /// `epoch` counts the passes over the data before this batch (for augmentation).
+    fn batch(&self, idx: &[usize], epoch: u64) -> Result<(Tensor, Tensor, Vec<u32>)>;
 }
 
-/// Training settings; the defaults are Keras' (Adam 1e-3, batch 64... epochs 5).
+impl TrainSource for Samples {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+    fn sample_shape(&self) -> [usize; 3] {
+        self.shape
+    }
+    fn batch(&self, idx: &[usize], _epoch: u64) -> Result<(Tensor, Tensor, Vec<u32>)> {
+        let (x, y) = self.gather(idx)?;
+        Ok((x, y, idx.iter().map(|&i| self.labels[i]).collect()))
+    }
+}
+
+/// How long a [`fit`] runs and when it validates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Length {
+    /// Passes over the training data, each shuffled anew; the last batch of a
+    /// pass may be smaller; validation after each pass.
+    Epochs(usize),
+    /// Optimisation steps of full batches drawn from a shuffled order that is
+    /// reshuffled when used up; validation every `validate_every` steps and after the last.
+    Steps {
+        /// Steps in all.
+        steps: u64,
+        /// Steps between validations.
+        validate_every: u64,
+    },
+}
+
+/// Training settings; the defaults are Keras' (Adam 1e-3, batch 64, 5 epochs).
 #[derive(Clone, Debug)]
 pub struct FitConfig {
-    /// Passes over the training data.
-    pub epochs: usize,
-    /// Samples per step; the last batch of an epoch may be smaller.
+    /// How long to train and when to validate (default 5 epochs).
+    pub length: Length,
+    /// Samples per step (default 64).
     pub batch_size: usize,
-    /// Adam's learning rate.
+    /// Adam's learning rate (default 1e-3).
     pub learning_rate: f64,
-    /// Seed of the per-epoch shuffling.
-    pub seed: u64,
-    /// Show a progress bar per epoch (only when stderr is a terminal).
-    pub progress: bool,
-    /// Label smoothing of the cross-entropy (0 = none), as Keras' and PyTorch's `label_smoothing`.
-    pub label_smoothing: f64,
-    /// A learning rate per step, replacing `learning_rate` when set.
+    /// A learning rate per step, replacing `learning_rate` when set (default none).
     pub schedule: Option<PiecewiseConstant>,
-    /// Stop when the validation metric stops improving, and keep the best weights (needs validation data).
+    /// Seed of the shuffling (default 0).
+    pub seed: u64,
+    /// Show progress: a bar on a terminal, else one line per validation (default on).
+    pub progress: bool,
+    /// Label smoothing of the cross-entropy (0 = none), as Keras' and PyTorch's `label_smoothing` (default 0).
+    pub label_smoothing: f64,
+    /// Keep the weights of the best validation by this metric and put them back at the end (default none).
+    pub best: Option<Monitor>,
+    /// Stop when the validation metric stops improving (default none; needs validation data).
     pub early_stopping: Option<EarlyStopping>,
 }
 
 impl Default for FitConfig {
     fn default() -> Self {
         FitConfig {
-            epochs: 5,
+            length: Length::Epochs(5),
             batch_size: 64,
             learning_rate: 1e-3,
+            schedule: None,
             seed: 0,
             progress: true,
             label_smoothing: 0.0,
-            schedule: None,
+            best: None,
             early_stopping: None,
         }
     }
 }
 
-/// Metrics of one epoch.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EpochStats {
-    /// Mean training loss over the epoch's samples (weights changing meanwhile, as Keras reports it).
-    pub loss: f32,
-    /// Training accuracy over the epoch's samples, likewise.
-    pub accuracy: f32,
-    /// Loss on the validation data after the epoch.
-    pub val_loss: Option<f32>,
-    /// Accuracy on the validation data after the epoch.
-    pub val_accuracy: Option<f32>,
-    /// Wall time of the epoch's training steps, in seconds.
+impl FitConfig {
+    /// Step-based training on `schedule` (its total steps), validating every `validate_every` steps.
+    pub fn steps(schedule: PiecewiseConstant, validate_every: u64) -> Self {
+        FitConfig {
+            length: Length::Steps {
+                steps: schedule.total_steps(),
+                validate_every,
+            },
+            learning_rate: schedule.rate(0),
+            schedule: Some(schedule),
+            ..FitConfig::default()
+        }
+    }
+
+    /// Epoch-based training for `epochs` passes.
+    pub fn epochs(epochs: usize) -> Self {
+        FitConfig {
+            length: Length::Epochs(epochs),
+            ..FitConfig::default()
+        }
+    }
+}
+
+/// The metrics of one validation point: training metrics since the previous point, validation metrics then.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Record {
+    /// Optimisation steps done.
+    pub step: u64,
+    /// Passes over the training data started (1-based).
+    pub epoch: u64,
+    /// Mean (label-smoothed) training loss since the previous record, weights changing meanwhile as Keras reports it.
+    pub loss: f64,
+    /// Training accuracy since the previous record, likewise.
+    pub accuracy: f64,
+    /// Training macro accuracy (mean recall of the classes seen) since the previous record.
+    pub macro_accuracy: f64,
+    /// Validation cross-entropy (unsmoothed).
+    pub val_loss: Option<f64>,
+    /// Validation accuracy.
+    pub val_accuracy: Option<f64>,
+    /// Validation macro accuracy.
+    pub val_macro_accuracy: Option<f64>,
+    /// Learning rate of the last step.
+    pub learning_rate: f64,
+    /// Wall time of the training steps since the previous record, in seconds.
     pub seconds: f64,
 }
 
-impl EpochStats {
+impl Record {
     /// One line as Keras prints it: loss, accuracy, validation metrics, seconds.
     pub fn line(&self) -> String {
         let mut s = format!("loss {:.4} - accuracy {:.4}", self.loss, self.accuracy);
@@ -152,6 +226,73 @@ impl EpochStats {
         }
         s.push_str(&format!(" - {:.1} s", self.seconds));
         s
+    }
+}
+
+/// The unit a history's records are counted in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum Unit {
+    /// One record per epoch.
+    #[default]
+    Epoch,
+    /// One record every N steps.
+    Step,
+}
+
+/// What a [`fit`] run measured: one record per validation point.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct History {
+    /// The records in order.
+    pub records: Vec<Record>,
+    /// Whether records are per epoch or every N steps.
+    pub unit: Unit,
+    /// The index of the record whose weights the model holds after a run with [`FitConfig::best`].
+    pub best: Option<usize>,
+}
+
+impl History {
+    /// The record of the kept weights (see [`History::best`]).
+    pub fn best_record(&self) -> Option<&Record> {
+        self.best.and_then(|i| self.records.get(i))
+    }
+
+    /// Each record's position on the x axis: its epoch or its step.
+    pub fn x(&self) -> Vec<f64> {
+        self.records
+            .iter()
+            .map(|r| match self.unit {
+                Unit::Epoch => r.epoch as f64,
+                Unit::Step => r.step as f64,
+            })
+            .collect()
+    }
+
+    /// Total wall time of the training steps, in seconds.
+    pub fn train_seconds(&self) -> f64 {
+        self.records.iter().map(|r| r.seconds).sum()
+    }
+}
+
+impl std::fmt::Display for History {
+    /// One line: records, steps, and the kept record's validation metrics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = match self.unit {
+            Unit::Epoch => "epoch",
+            Unit::Step => "step",
+        };
+        let steps = self.records.last().map_or(0, |r| r.step);
+        write!(f, "{} records over {steps} steps", self.records.len())?;
+        if let Some(r) = self.best_record() {
+            let at = match self.unit {
+                Unit::Epoch => r.epoch,
+                Unit::Step => r.step,
+            };
+            write!(f, "; best {unit} {at}")?;
+            if let (Some(l), Some(a)) = (r.val_loss, r.val_accuracy) {
+                write!(f, " (val_loss {l:.4}, val_accuracy {a:.4})")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -214,24 +355,22 @@ impl Monitor {
         }
     }
 
-    /// The monitored value in an epoch's stats, if it was measured.
-    pub fn value(self, stats: &EpochStats) -> Option<f32> {
+    /// The monitored value in a record, if it was measured.
+    pub fn value(self, record: &Record) -> Option<f32> {
         match self {
-            Monitor::ValLoss => stats.val_loss,
-            Monitor::ValAccuracy => stats.val_accuracy,
+            Monitor::ValLoss => record.val_loss.map(|v| v as f32),
+            Monitor::ValAccuracy => record.val_accuracy.map(|v| v as f32),
         }
     }
 }
 
-/// Early stopping as Keras' callback does it: stop after `patience` checks without improvement.
+/// Early stopping as Keras' callback does it: stop after `patience` validations without improvement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EarlyStopping {
     /// The metric watched.
     pub monitor: Monitor,
-    /// Checks (epochs in [`fit`]) without improvement before stopping.
+    /// Validations without improvement before stopping (at least 1).
     pub patience: usize,
-    /// Put the best weights back at the end (Keras' `restore_best_weights`).
-    pub restore_best: bool,
 }
 
 /// The best value of a metric seen so far and a copy of the model's
@@ -239,6 +378,8 @@ pub struct EarlyStopping {
 #[derive(Clone, Debug)]
 pub struct BestCheckpoint {
     monitor: Monitor,
+    /// Whether improvements copy the model's state (not for a mere tracker).
+    keep: bool,
     best: Option<f32>,
     best_check: usize,
     checks: usize,
@@ -250,10 +391,19 @@ impl BestCheckpoint {
     pub fn new(monitor: Monitor) -> Self {
         BestCheckpoint {
             monitor,
+            keep: true,
             best: None,
             best_check: 0,
             checks: 0,
             state: Vec::new(),
+        }
+    }
+
+    /// A tracker of the best value that copies no state (for early stopping).
+    pub fn tracking(monitor: Monitor) -> Self {
+        BestCheckpoint {
+            keep: false,
+            ..BestCheckpoint::new(monitor)
         }
     }
 
@@ -267,6 +417,9 @@ impl BestCheckpoint {
         if better {
             self.best = Some(value);
             self.best_check = self.checks;
+            if !self.keep {
+                return Ok(true);
+            }
             // `copy`: a variable's tensor shares storage that later updates overwrite
             self.state = model
                 .named_state()
@@ -352,167 +505,317 @@ pub fn cross_entropy_smoothed(logits: &Tensor, labels: &Tensor, smoothing: f64) 
     Ok(((logp * q)?.sum_all()? / -(n as f64))?)
 }
 
-/// Per-epoch metrics of a [`fit`] run.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct History {
-    /// One entry per epoch.
-    pub epochs: Vec<EpochStats>,
+/// The number of classes `model` predicts: the width of its logits for one zero input.
+fn classes_of<M: Network + ?Sized>(model: &M) -> Result<usize> {
+    let [c, h, w] = model.input_shape();
+    let x = Tensor::zeros((1, c, h, w), DType::F32, &Device::Cpu)?;
+    Ok(rayon::scope(|_| model.forward(&x))?.dim(1)?)
 }
 
-fn check_labels(model: &Sequential, data: &Samples, what: &str) -> Result<()> {
-    if data.shape != model.input_shape {
+fn check_shape(shape: [usize; 3], model: [usize; 3], what: &str) -> Result<()> {
+    if shape != model {
         return Err(Error::Msg(format!(
-            "{what}: samples of shape {:?} but the model expects {:?}",
-            data.shape, model.input_shape
-        )));
-    }
-    let classes = match model.summary()?.last() {
-        Some(last) => last.output_shape.iter().product::<usize>(),
-        None => return Err(Error::Msg("model has no layers".into())),
-    };
-    if let Some(&bad) = data.labels.iter().find(|&&l| l as usize >= classes) {
-        return Err(Error::Msg(format!(
-            "{what}: label {bad} out of range for {classes} classes"
+            "{what}: samples of shape {shape:?} but the model expects {model:?}"
         )));
     }
     Ok(())
 }
 
-/// Sum of per-sample cross-entropy and number of correct argmaxes in a batch of logits.
-fn batch_metrics(logits: &Tensor, labels: &[u32]) -> Result<(f64, usize)> {
+/// Sum of per-sample (label-smoothed by `smoothing`) cross-entropy and number
+/// of correct argmaxes in a batch of logits; adds the predictions to `cm`.
+fn batch_metrics(
+    logits: &Tensor,
+    labels: &[u32],
+    smoothing: f64,
+    cm: &mut ConfusionMatrix,
+) -> Result<(f64, usize)> {
     let classes = logits.dim(1)?;
+    if let Some(&bad) = labels.iter().find(|&&l| l as usize >= classes) {
+        return Err(Error::Msg(format!(
+            "label {bad} out of range for {classes} classes"
+        )));
+    }
     Ok(with_host::<f32, _>(logits, "metrics", |z| {
         let mut loss = 0f64;
         let mut correct = 0;
         for (row, &l) in z.chunks(classes).zip(labels) {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
-            loss += sum.ln() - (row[l as usize] - max) as f64;
+            let lse = row
+                .iter()
+                .map(|&v| ((v - max) as f64).exp())
+                .sum::<f64>()
+                .ln();
+            let nll = lse - (row[l as usize] - max) as f64;
+            loss += if smoothing == 0.0 {
+                nll
+            } else {
+                // -sum(q log p) with q = (1 - s) onehot + s / K
+                let mean_nll =
+                    row.iter().map(|&v| lse - (v - max) as f64).sum::<f64>() / classes as f64;
+                (1.0 - smoothing) * nll + smoothing * mean_nll
+            };
             // first maximum, as argmax does
             let arg = row
                 .iter()
                 .enumerate()
                 .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
             correct += (arg == l as usize) as usize;
+            cm.add(l as usize, arg);
         }
         Ok((loss, correct))
     })?)
 }
 
-fn progress_bar(len: usize, show: bool, epoch: usize, epochs: usize) -> ProgressBar {
+/// Validation metrics of `model` on `data`: mean cross-entropy, accuracy, macro accuracy.
+fn validate<M: Network + ?Sized>(model: &M, data: &Samples) -> Result<(f64, f64, f64)> {
+    check_shape(data.shape, model.input_shape(), "evaluation data")?;
+    if data.is_empty() {
+        return Err(Error::Msg("evaluate: no samples".into()));
+    }
+    let (mut loss, mut correct) = (0f64, 0usize);
+    let mut cm: Option<ConfusionMatrix> = None;
+    let idx: Vec<usize> = (0..data.len()).collect();
+    for chunk in idx.chunks(EVAL_BATCH) {
+        let (x, _) = data.gather(chunk)?;
+        let logits = rayon::scope(|_| model.forward(&x))?.detach();
+        let cm = cm.get_or_insert_with(|| ConfusionMatrix::new(logits.dims()[1]));
+        let labels = &data.labels[chunk[0]..chunk[0] + chunk.len()];
+        let (l, c) = batch_metrics(&logits, labels, 0.0, cm)?;
+        loss += l;
+        correct += c;
+    }
+    let n = data.len() as f64;
+    let macro_accuracy = cm.map_or(0.0, |cm| cm.macro_accuracy());
+    Ok((loss / n, correct as f64 / n, macro_accuracy))
+}
+
+fn progress_bar(len: u64, show: bool) -> ProgressBar {
     let target = if show && std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
     } else {
         ProgressDrawTarget::hidden()
     };
-    let pb = ProgressBar::with_draw_target(Some(len as u64), target);
+    let pb = ProgressBar::with_draw_target(Some(len), target);
     if let Ok(style) =
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} {elapsed} {msg}")
+        ProgressStyle::with_template("step {pos}/{len} [{bar:30}] {per_sec} {elapsed} {msg}")
     {
         pb.set_style(style.progress_chars("=> "));
     }
-    pb.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
     pb
 }
 
-/// Trains `model` in place on `data`, returning per-epoch metrics.
-pub fn fit(model: &Sequential, data: &TrainData, cfg: &FitConfig) -> Result<History> {
+/// The order training samples are drawn in: shuffled once per pass over the data.
+struct Sampler {
+    order: Vec<usize>,
+    pos: usize,
+    /// Passes started before the current one.
+    epoch: u64,
+    started: bool,
+    rng: StdRng,
+}
+
+impl Sampler {
+    fn new(n: usize, seed: u64) -> Self {
+        Sampler {
+            order: (0..n).collect(),
+            pos: n,
+            epoch: 0,
+            started: false,
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    fn new_pass(&mut self) {
+        self.order.shuffle(&mut self.rng);
+        self.pos = 0;
+        if self.started {
+            self.epoch += 1;
+        }
+        self.started = true;
+    }
+
+    /// The next batch within the current pass (smaller at its end).
+    fn within_pass(&mut self, batch: usize) -> Vec<usize> {
+        if self.pos == self.order.len() {
+            self.new_pass();
+        }
+        let end = (self.pos + batch).min(self.order.len());
+        let idx = self.order[self.pos..end].to_vec();
+        self.pos = end;
+        idx
+    }
+
+    /// The next full batch, starting a new pass when the order is used up.
+    fn wrapping(&mut self, batch: usize) -> Vec<usize> {
+        let mut idx = Vec::with_capacity(batch);
+        while idx.len() < batch.min(self.order.len()) {
+            if self.pos == self.order.len() {
+                self.new_pass();
+            }
+            idx.push(self.order[self.pos]);
+            self.pos += 1;
+        }
+        idx
+    }
+
+    fn pass_done(&self) -> bool {
+        self.pos == self.order.len()
+    }
+}
+
+/// Trains `model` in place on batches from `train`, validating on
+/// `validation` (after each epoch, or every N steps: [`FitConfig::length`]);
+/// returns one record per validation point (per epoch without validation data).
+///
+/// Every training loop of the workbench is a configuration of this one: the
+/// MNIST tutorial (epochs), the keyword-spotting lab (steps with a piecewise
+/// learning rate, best checkpoint by validation accuracy, early stopping on
+/// validation loss), the EMG hands-on (epochs, label smoothing, best
+/// checkpoint and early stopping on validation loss) and QAT models.
+pub fn fit<M: Network + ?Sized, S: TrainSource + ?Sized>(
+    model: &M,
+    train: &S,
+    validation: Option<&Samples>,
+    cfg: &FitConfig,
+) -> Result<History> {
     if cfg.batch_size == 0 {
         return Err(Error::Msg("fit: batch size must be positive".into()));
     }
-    if data.train.is_empty() {
+    if train.is_empty() {
         return Err(Error::Msg("fit: no training samples".into()));
     }
-    check_labels(model, &data.train, "training data")?;
-    if let Some(v) = &data.validation {
-        check_labels(model, v, "validation data")?;
+    check_shape(train.sample_shape(), model.input_shape(), "training data")?;
+    if let Some(v) = validation {
+        check_shape(v.shape, model.input_shape(), "validation data")?;
+        if v.is_empty() {
+            return Err(Error::Msg("fit: no validation samples".into()));
+        }
     }
-    if cfg.early_stopping.is_some() && data.validation.is_none() {
+    if (cfg.early_stopping.is_some() || cfg.best.is_some()) && validation.is_none() {
         return Err(Error::Msg(
-            "fit: early stopping needs validation data".into(),
+            "fit: early stopping and the best checkpoint need validation data".into(),
         ));
     }
-    let mut opt = Adam::new(model.vars(), cfg.learning_rate);
-    let mut best = cfg.early_stopping.map(|e| BestCheckpoint::new(e.monitor));
-    let mut step = 0u64;
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let mut order: Vec<usize> = (0..data.train.len()).collect();
-    let mut history = History::default();
-    for epoch in 0..cfg.epochs {
-        order.shuffle(&mut rng);
-        let pb = progress_bar(order.len(), cfg.progress, epoch, cfg.epochs);
-        let start = Instant::now();
-        let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
-        for idx in order.chunks(cfg.batch_size) {
-            let (x, y) = data.train.gather(idx)?;
-            if let Some(s) = &cfg.schedule {
-                opt.learning_rate = s.rate(step);
+    let n = train.len();
+    let (total, unit) = match cfg.length {
+        Length::Epochs(e) => (e as u64 * n.div_ceil(cfg.batch_size) as u64, Unit::Epoch),
+        Length::Steps {
+            steps,
+            validate_every,
+        } => {
+            if validate_every == 0 {
+                return Err(Error::Msg(
+                    "fit: the validation interval must be positive".into(),
+                ));
             }
-            step += 1;
-            let logits = train_step_smoothed(model, &mut opt, &x, &y, cfg.label_smoothing)?;
-            let labels = &idx
-                .iter()
-                .map(|&i| data.train.labels[i])
-                .collect::<Vec<_>>();
-            let (l, c) = batch_metrics(&logits, labels)?;
-            loss_sum += l;
-            correct += c;
-            seen += idx.len();
-            pb.inc(idx.len() as u64);
-            pb.set_message(format!(
-                "loss {:.4} acc {:.4}",
-                loss_sum / seen as f64,
-                correct as f64 / seen as f64
-            ));
+            (steps, Unit::Step)
+        }
+    };
+    let classes = classes_of(model)?;
+    let mut opt = Adam::new(model.vars(), cfg.learning_rate);
+    let mut best = cfg.best.map(BestCheckpoint::new);
+    let mut stopper = cfg
+        .early_stopping
+        .map(|e| BestCheckpoint::tracking(e.monitor));
+    let mut sampler = Sampler::new(n, cfg.seed);
+    let mut history = History {
+        unit,
+        ..History::default()
+    };
+    let pb = progress_bar(total, cfg.progress);
+    let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
+    let mut cm = ConfusionMatrix::new(classes);
+    let mut start = Instant::now();
+    for step in 0..total {
+        let idx = match cfg.length {
+            Length::Epochs(_) => sampler.within_pass(cfg.batch_size),
+            Length::Steps { .. } => sampler.wrapping(cfg.batch_size),
+        };
+        let (x, y, labels) = train.batch(&idx, sampler.epoch)?;
+        if let Some(s) = &cfg.schedule {
+            opt.learning_rate = s.rate(step);
+        }
+        let logits = train_step_smoothed(model, &mut opt, &x, &y, cfg.label_smoothing)?;
+        let (l, c) = batch_metrics(&logits, &labels, cfg.label_smoothing, &mut cm)?;
+        loss_sum += l;
+        correct += c;
+        seen += labels.len();
+        pb.inc(1);
+        let done = step + 1;
+        let record_now = match cfg.length {
+            Length::Epochs(_) => sampler.pass_done(),
+            Length::Steps { validate_every, .. } => done % validate_every == 0 || done == total,
+        };
+        if !record_now {
+            continue;
         }
         let seconds = start.elapsed().as_secs_f64();
-        let (val_loss, val_accuracy) = match &data.validation {
-            Some(v) => {
-                let (l, a) = evaluate(model, v)?;
-                pb.set_message(format!(
-                    "loss {:.4} acc {:.4} val_loss {l:.4} val_acc {a:.4}",
-                    loss_sum / seen as f64,
-                    correct as f64 / seen as f64
-                ));
-                (Some(l), Some(a))
-            }
-            None => (None, None),
-        };
-        pb.finish();
-        let stats = EpochStats {
-            loss: (loss_sum / seen as f64) as f32,
-            accuracy: (correct as f64 / seen as f64) as f32,
-            val_loss,
-            val_accuracy,
+        let val = validation.map(|v| validate(model, v)).transpose()?;
+        let record = Record {
+            step: done,
+            epoch: sampler.epoch + 1,
+            loss: loss_sum / seen as f64,
+            accuracy: correct as f64 / seen as f64,
+            macro_accuracy: cm.macro_accuracy(),
+            val_loss: val.map(|v| v.0),
+            val_accuracy: val.map(|v| v.1),
+            val_macro_accuracy: val.map(|v| v.2),
+            learning_rate: opt.learning_rate,
             seconds,
         };
-        // Without a terminal (notebooks, logs) the bar is hidden: one line per epoch instead.
+        (loss_sum, correct, seen) = (0.0, 0, 0);
+        cm = ConfusionMatrix::new(classes);
+        let line = match cfg.length {
+            Length::Epochs(e) => format!("epoch {}/{e}: {}", record.epoch, record.line()),
+            Length::Steps { .. } => format!(
+                "step {done}/{total}: {} - lr {}",
+                record.line(),
+                record.learning_rate
+            ),
+        };
+        pb.set_message(line.clone());
+        // Without a terminal (notebooks, logs) the bar is hidden: one line per record instead.
         if cfg.progress && !std::io::stderr().is_terminal() {
-            println!("epoch {}/{}: {}", epoch + 1, cfg.epochs, stats.line());
+            println!("{line}");
         }
-        let mut stop = false;
-        if let (Some(es), Some(best)) = (&cfg.early_stopping, best.as_mut()) {
-            if let Some(v) = es.monitor.value(&stats) {
+        if let (Some(monitor), Some(best)) = (cfg.best, best.as_mut()) {
+            if let Some(v) = monitor.value(&record) {
                 best.observe(model, v)?;
             }
-            stop = best.since_best() >= es.patience.max(1);
         }
-        history.epochs.push(stats);
+        let mut stop = false;
+        if let (Some(es), Some(stopper)) = (&cfg.early_stopping, stopper.as_mut()) {
+            if let Some(v) = es.monitor.value(&record) {
+                stopper.observe(model, v)?;
+            }
+            stop = stopper.since_best() >= es.patience.max(1);
+        }
+        history.records.push(record);
         if stop {
+            if let (true, Some(es)) = (cfg.progress, cfg.early_stopping) {
+                println!(
+                    "early stopping at step {done}: no better {:?} for {} validations",
+                    es.monitor,
+                    es.patience.max(1)
+                );
+            }
             break;
         }
+        start = Instant::now();
     }
-    if let (Some(es), Some(best)) = (&cfg.early_stopping, &best) {
-        if es.restore_best && best.best().is_some() {
+    pb.finish();
+    if let Some(best) = &best {
+        if best.best().is_some() {
             best.restore(model)?;
+            history.best = Some(best.best_check() - 1);
         }
     }
     Ok(history)
 }
 
 /// One optimisation step on batch `(x, y)`; returns the logits before the step.
-pub(crate) fn train_step(
-    model: &Sequential,
+pub(crate) fn train_step<M: Network + ?Sized>(
+    model: &M,
     opt: &mut Adam,
     x: &Tensor,
     y: &Tensor,
@@ -546,24 +849,9 @@ pub fn train_step_smoothed<M: Network + ?Sized>(
 const EVAL_BATCH: usize = 256;
 
 /// Mean cross-entropy loss and accuracy of `model` on `data`.
-pub fn evaluate(model: &Sequential, data: &Samples) -> Result<(f32, f32)> {
-    check_labels(model, data, "evaluation data")?;
-    if data.is_empty() {
-        return Err(Error::Msg("evaluate: no samples".into()));
-    }
-    let (mut loss, mut correct) = (0f64, 0usize);
-    let idx: Vec<usize> = (0..data.len()).collect();
-    for chunk in idx.chunks(EVAL_BATCH) {
-        let (x, _) = data.gather(chunk)?;
-        let logits = rayon::scope(|_| model.forward(&x))?.detach();
-        let (l, c) = batch_metrics(&logits, &data.labels[chunk[0]..chunk[0] + chunk.len()])?;
-        loss += l;
-        correct += c;
-    }
-    Ok((
-        (loss / data.len() as f64) as f32,
-        (correct as f64 / data.len() as f64) as f32,
-    ))
+pub fn evaluate<M: Network + ?Sized>(model: &M, data: &Samples) -> Result<(f32, f32)> {
+    let (loss, accuracy, _) = validate(model, data)?;
+    Ok((loss as f32, accuracy as f32))
 }
 
 /// The logits `[N, classes]` of `model` for flat NCHW `images`.
@@ -592,7 +880,7 @@ pub fn predict<M: Network + ?Sized>(model: &M, images: &[f32]) -> Result<Tensor>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::mnist_cnn;
+    use crate::models::mnist_cnn;
 
     #[test]
     fn bad_data_is_an_error() {
@@ -602,11 +890,7 @@ mod tests {
         let e = evaluate(&m, &s).unwrap_err().to_string();
         assert!(e.contains("label 10 out of range for 10 classes"), "{e}");
         let s = Samples::new(vec![0.0; 2 * 16], vec![3, 1], [1, 4, 4]).unwrap();
-        let data = TrainData {
-            train: s,
-            validation: None,
-        };
-        assert!(fit(&m, &data, &FitConfig::default()).is_err());
+        assert!(fit(&m, &s, None, &FitConfig::default()).is_err());
         assert!(predict(&m, &[0.0; 100]).is_err());
     }
 
@@ -615,9 +899,12 @@ mod tests {
         // logits [0, ln 3] -> p = [1/4, 3/4]; label 1: loss -ln(3/4) = 0.28768, correct
         // logits [2, 0] label 1: loss ln(1 + e^2) - 0 = 2.12693, wrong
         let z = Tensor::new(&[[0f32, 3f32.ln()], [2., 0.]], &Device::Cpu).unwrap();
-        let (loss, correct) = batch_metrics(&z, &[1, 1]).unwrap();
+        let mut cm = ConfusionMatrix::new(2);
+        let (loss, correct) = batch_metrics(&z, &[1, 1], 0.0, &mut cm).unwrap();
         assert!((loss - (0.287_682 + 2.126_928)).abs() < 1e-5, "{loss}");
         assert_eq!(correct, 1);
+        // predicted 1 then 0, both truly 1: recall of class 1 is 1/2, class 0 never occurs
+        assert_eq!(cm.macro_accuracy(), 0.5);
     }
 
     #[test]
@@ -689,41 +976,38 @@ mod tests {
         let train = Samples::new(images.clone(), labels.clone(), [1, 28, 28]).unwrap();
         let flipped: Vec<u32> = labels.iter().map(|l| (l + 5) % 10).collect();
         let val = Samples::new(images, flipped, [1, 28, 28]).unwrap();
-        let data = TrainData {
-            train,
-            validation: Some(val.clone()),
-        };
         let cfg = FitConfig {
-            epochs: 30,
+            length: Length::Epochs(30),
             batch_size: 16,
             progress: false,
             learning_rate: 3e-3,
             label_smoothing: 0.1,
             schedule: Some(PiecewiseConstant::new(vec![(8, 3e-3), (8, 1e-3)]).unwrap()),
+            best: Some(Monitor::ValLoss),
             early_stopping: Some(EarlyStopping {
                 monitor: Monitor::ValLoss,
                 patience: 3,
-                restore_best: true,
             }),
             ..FitConfig::default()
         };
-        let h = fit(&m, &data, &cfg).unwrap();
-        let losses: Vec<f32> = h.epochs.iter().map(|e| e.val_loss.unwrap()).collect();
-        assert!(h.epochs.len() < 30, "stopped early: {losses:?}");
+        let h = fit(&m, &train, Some(&val), &cfg).unwrap();
+        let losses: Vec<f32> = h
+            .records
+            .iter()
+            .map(|e| e.val_loss.unwrap() as f32)
+            .collect();
+        assert!(h.records.len() < 30, "stopped early: {losses:?}");
         let best = losses.iter().copied().fold(f32::INFINITY, f32::min);
         let best_at = losses.iter().position(|&l| l == best).unwrap();
         assert_eq!(
             best_at + 1 + 3,
-            h.epochs.len(),
+            h.records.len(),
             "3 epochs after the best: {losses:?}"
         );
+        assert_eq!(h.best, Some(best_at));
         // the restored model has the best validation loss
         let (l, _) = evaluate(&m, &val).unwrap();
         assert!((l - best).abs() < 1e-5, "{l} vs {best}");
-        let no_val = TrainData {
-            train: data.train.clone(),
-            validation: None,
-        };
-        assert!(fit(&m, &no_val, &cfg).is_err());
+        assert!(fit(&m, &train, None, &cfg).is_err());
     }
 }

@@ -9,7 +9,9 @@
 
 use candle_core::{DType, Tensor, Var};
 
-use super::sequential::{Activation, Layer, Sequential};
+use super::layer::Layer;
+use super::sequential::Sequential;
+use super::vocab::Activation;
 use crate::{Error, Result};
 
 /// A copy of `model` with every batch norm folded into the convolution,
@@ -110,7 +112,7 @@ pub fn fold_batch_norm(model: &Sequential) -> Result<Sequential> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::{BatchNormConfig, Padding};
+    use crate::train::{BatchNormConfig, Conv2dConfig, Padding};
     use candle_core::Device;
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -130,10 +132,11 @@ mod tests {
                     2,
                     3,
                     (3, 2),
-                    (2, 1),
-                    Padding::Same,
-                    (1, 1),
-                    Activation::None,
+                    Conv2dConfig {
+                        stride: (2, 1),
+                        padding: Padding::Same,
+                        ..Default::default()
+                    },
                     rng,
                 )
                 .unwrap(),
@@ -148,10 +151,10 @@ mod tests {
                     3,
                     2,
                     (3, 3),
-                    (1, 1),
-                    Padding::Same,
-                    (1, 1),
-                    Activation::None,
+                    Conv2dConfig {
+                        padding: Padding::Same,
+                        ..Default::default()
+                    },
                     rng,
                 )
                 .unwrap(),
@@ -232,10 +235,10 @@ mod tests {
             1,
             3,
             (1, 1),
-            (1, 1),
-            Padding::Valid,
-            (1, 1),
-            Activation::Relu,
+            Conv2dConfig {
+                activation: Activation::Relu,
+                ..Default::default()
+            },
             &mut rng,
         )
         .unwrap();

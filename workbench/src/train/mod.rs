@@ -1,5 +1,9 @@
-//! Training on candle: a sequential float model, fast fused CPU ops, the
-//! training loop and a training benchmark against Keras.
+//! Training on candle: the layers and a sequential model over fast fused
+//! CPU ops, the training loop, Adam and batch-norm folding.
+//!
+//! Modules depend one way: [`vocab`] (activation, padding, pool kind) <-
+//! [`ops`] (custom CPU ops) <- [`layer`] <- [`sequential`] <- [`network`]
+//! <- [`fit`]; model builders live in [`crate::models`], above all of them.
 //!
 //! Speed comes from: a fused conv2d + bias + activation op (im2col + GEMM
 //! forward, GEMM + col2im backward, parallel over samples in fixed groups so
@@ -9,33 +13,26 @@
 //! (see `threads`). Everything runs on the CPU device in f32 (f64 for tests).
 
 mod adam;
-pub mod batchnorm;
-pub mod bench;
-pub mod bench_depthwise;
-pub mod conv;
-pub mod depthwise;
 pub mod fit;
 pub mod fold;
-mod gemm;
-mod host;
+pub mod layer;
 pub mod network;
-pub mod pool;
+pub mod ops;
 pub mod sequential;
-#[cfg(test)]
-mod testing;
-mod threads;
+pub(crate) mod threads;
+pub mod vocab;
 
 pub use adam::Adam;
-pub use batchnorm::BatchNormConfig;
-pub use bench::{bench_train, BenchConfig, BenchResult};
 pub use fit::{
     cross_entropy_smoothed, train_step_smoothed, BestCheckpoint, EarlyStopping, Monitor,
     PiecewiseConstant,
 };
-pub use fit::{evaluate, fit, predict, EpochStats, FitConfig, History, Samples, TrainData};
-pub use fold::fold_batch_norm;
-pub use network::Network;
-pub use sequential::PoolKind;
-pub use sequential::{
-    glorot_uniform, mnist_cnn, Activation, Layer, LayerSummary, Padding, Sequential,
+pub use fit::{
+    evaluate, fit, predict, FitConfig, History, Length, Record, Samples, TrainSource, Unit,
 };
+pub use fold::fold_batch_norm;
+pub use layer::{glorot_uniform, Conv2dConfig, Layer, Pool2dConfig};
+pub use network::Network;
+pub use ops::batchnorm::BatchNormConfig;
+pub use sequential::{LayerSummary, Sequential, SequentialBuilder};
+pub use vocab::{Activation, Padding, PoolKind};

@@ -10,9 +10,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use serde::Serialize;
 
 use crate::dataset::emg::{prepare, synth, PrepareConfig, Prepared, Session, SynthConfig, Windows};
@@ -21,7 +19,7 @@ use crate::models::temponet::temponet;
 use crate::quant::{self, Int8Model};
 use crate::tflite::runtime::Interpreter;
 use crate::train::{
-    self, Adam, BestCheckpoint, EpochStats, History, Monitor, Network, Samples, Sequential,
+    self, EarlyStopping, FitConfig, History, Length, Monitor, Network, Samples, Sequential,
 };
 use crate::{Error, Result};
 
@@ -61,72 +59,24 @@ impl Default for TrainConfig {
     }
 }
 
-/// Metrics of one epoch: training (weights changing meanwhile) and validation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EpochMetrics {
-    /// Mean (label-smoothed) training loss over the epoch.
-    pub loss: f64,
-    /// Training accuracy over the epoch.
-    pub accuracy: f64,
-    /// Training macro accuracy (mean per-class recall) over the epoch.
-    pub macro_accuracy: f64,
-    /// Validation cross-entropy (unsmoothed) after the epoch.
-    pub val_loss: f64,
-    /// Validation accuracy after the epoch.
-    pub val_accuracy: f64,
-    /// Validation macro accuracy after the epoch.
-    pub val_macro_accuracy: f64,
-    /// Wall time of the epoch's training steps, seconds.
-    pub seconds: f64,
-}
-
-/// Per-epoch metrics of a [`train`] run and the epoch whose weights were kept.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct TrainHistory {
-    /// One entry per epoch run.
-    pub epochs: Vec<EpochMetrics>,
-    /// The epoch (1-based) with the lowest validation loss, whose weights the model holds.
-    pub best_epoch: usize,
-}
-
-impl TrainHistory {
-    /// As the generic training history, for [`crate::plot::learning_curve`].
-    pub fn to_history(&self) -> History {
-        History {
-            epochs: self
-                .epochs
-                .iter()
-                .map(|e| EpochStats {
-                    loss: e.loss as f32,
-                    accuracy: e.accuracy as f32,
-                    val_loss: Some(e.val_loss as f32),
-                    val_accuracy: Some(e.val_accuracy as f32),
-                    seconds: e.seconds,
-                })
-                .collect(),
+impl TrainConfig {
+    /// The hands-on's training as a [`FitConfig`]: epochs, label smoothing, the
+    /// best checkpoint and early stopping on validation loss.
+    pub fn fit_config(&self) -> FitConfig {
+        FitConfig {
+            length: Length::Epochs(self.epochs),
+            batch_size: self.batch_size,
+            learning_rate: self.learning_rate,
+            label_smoothing: self.label_smoothing,
+            seed: self.seed,
+            progress: self.progress,
+            best: Some(Monitor::ValLoss),
+            early_stopping: Some(EarlyStopping {
+                monitor: Monitor::ValLoss,
+                patience: self.patience,
+            }),
+            ..FitConfig::default()
         }
-    }
-
-    /// Macro accuracy per epoch, training and validation, as a line chart.
-    pub fn macro_accuracy_chart(&self, title: &str) -> crate::plot::Figure {
-        use crate::plot::{line_chart, Series};
-        let x: Vec<f64> = (1..=self.epochs.len()).map(|e| e as f64).collect();
-        line_chart(
-            title,
-            "epoch",
-            "macro accuracy",
-            &x,
-            &[
-                Series::new(
-                    "training",
-                    self.epochs.iter().map(|e| e.macro_accuracy).collect(),
-                ),
-                Series::new(
-                    "validation",
-                    self.epochs.iter().map(|e| e.val_macro_accuracy).collect(),
-                ),
-            ],
-        )
     }
 }
 
@@ -148,11 +98,7 @@ pub struct Evaluation {
 
 /// Mean recall over the classes that have support in `cm` (0 when none has).
 pub fn macro_accuracy(cm: &ConfusionMatrix) -> f64 {
-    let present: Vec<usize> = (0..cm.classes).filter(|&c| cm.support(c) > 0).collect();
-    if present.is_empty() {
-        return 0.0;
-    }
-    present.iter().map(|&c| cm.recall(c)).sum::<f64>() / present.len() as f64
+    cm.macro_accuracy()
 }
 
 /// Windows (`N x size x channels`, time-major) as TEMPONet samples `[channels, 1, size]`.
@@ -229,13 +175,14 @@ fn from_predictions(preds: &[usize], labels: &[u32]) -> Result<Evaluation> {
 }
 
 /// Trains `model` in place on `train_set`, validating on `val` after each
-/// epoch; keeps the weights of the epoch with the lowest validation loss.
+/// epoch ([`TrainConfig::fit_config`]); keeps the weights of the epoch with
+/// the lowest validation loss.
 pub fn train<M: Network + ?Sized>(
     model: &M,
     train_set: &Samples,
     val: &Samples,
     cfg: &TrainConfig,
-) -> Result<TrainHistory> {
+) -> Result<History> {
     if cfg.batch_size == 0 || cfg.epochs == 0 {
         return Err(Error::Msg(
             "emg train: epochs and batch size must be positive".into(),
@@ -246,70 +193,7 @@ pub fn train<M: Network + ?Sized>(
             "emg train: no training or no validation windows".into(),
         ));
     }
-    let mut opt = Adam::new(model.vars(), cfg.learning_rate);
-    let mut best = BestCheckpoint::new(Monitor::ValLoss);
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let mut order: Vec<usize> = (0..train_set.len()).collect();
-    let mut history = TrainHistory::default();
-    let eps = cfg.label_smoothing;
-    for epoch in 0..cfg.epochs {
-        order.shuffle(&mut rng);
-        let start = Instant::now();
-        let mut loss_sum = 0f64;
-        let mut cm = ConfusionMatrix::new(CLASSES);
-        for idx in order.chunks(cfg.batch_size) {
-            let (x, y) = train_set.gather(idx)?;
-            let logits = train::train_step_smoothed(model, &mut opt, &x, &y, eps)?;
-            for (row, &i) in logits.to_vec2::<f32>()?.iter().zip(idx) {
-                let l = train_set.labels[i] as usize;
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let lse = row
-                    .iter()
-                    .map(|&v| ((v - max) as f64).exp())
-                    .sum::<f64>()
-                    .ln();
-                let logp = |v: f32| (v - max) as f64 - lse;
-                let mean_nll = -row.iter().map(|&v| logp(v)).sum::<f64>() / row.len() as f64;
-                loss_sum += (1.0 - eps) * -logp(row[l]) + eps * mean_nll;
-                cm.add(l, argmax(row));
-            }
-        }
-        let seconds = start.elapsed().as_secs_f64();
-        let v = evaluate(model, val)?;
-        let m = EpochMetrics {
-            loss: loss_sum / train_set.len() as f64,
-            accuracy: cm.accuracy(),
-            macro_accuracy: macro_accuracy(&cm),
-            val_loss: v.loss,
-            val_accuracy: v.accuracy,
-            val_macro_accuracy: v.macro_accuracy,
-            seconds,
-        };
-        if cfg.progress {
-            println!(
-                "epoch {}/{}: loss {:.4} - accuracy {:.4} - macro {:.4} - val_loss {:.4} - val_accuracy {:.4} - val_macro {:.4} - {:.1} s",
-                epoch + 1,
-                cfg.epochs,
-                m.loss,
-                m.accuracy,
-                m.macro_accuracy,
-                m.val_loss,
-                m.val_accuracy,
-                m.val_macro_accuracy,
-                m.seconds
-            );
-        }
-        history.epochs.push(m);
-        best.observe(model, v.loss as f32)?;
-        if best.since_best() >= cfg.patience.max(1) {
-            break;
-        }
-    }
-    if best.best().is_some() {
-        best.restore(model)?;
-        history.best_epoch = best.best_check();
-    }
-    Ok(history)
+    train::fit(model, train_set, Some(val), &cfg.fit_config())
 }
 
 /// Runs the float model's int8 version on `data` and evaluates its predictions.
@@ -415,9 +299,9 @@ pub struct EmgRun {
     /// The fine-tuned float model.
     pub model: Sequential,
     /// Pre-training history.
-    pub pretrain_history: TrainHistory,
+    pub pretrain_history: History,
     /// Fine-tuning history.
-    pub finetune_history: TrainHistory,
+    pub finetune_history: History,
     /// The int8 model.
     pub int8: Int8Model,
     /// The `.tflite` flatbuffer of the int8 model.

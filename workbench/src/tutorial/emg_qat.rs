@@ -126,7 +126,7 @@ pub struct QatRun {
     /// The QAT model (folded float weights, learned clips).
     pub qat: QatModel,
     /// Its training history.
-    pub history: super::emg::TrainHistory,
+    pub history: crate::train::History,
     /// The MATCH-style integer network.
     pub integer: IntegerNetwork,
     /// The TFLite int8 model.

@@ -4,12 +4,10 @@
 //! N steps keeping the best checkpoint, test metrics, full-int8 conversion and
 //! estimates.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use candle_core::Tensor;
 use serde::Serialize;
 
 use crate::dataset::speech_commands::{SpeechCommands, SpeechCommandsConfig, Split};
@@ -20,8 +18,8 @@ use crate::quant::ptq::batch_tensor;
 use crate::quant::{self, Int8Model};
 use crate::tflite::runtime::Interpreter;
 use crate::train::{
-    self, fold_batch_norm, train_step_smoothed, Adam, BestCheckpoint, Layer, Monitor,
-    PiecewiseConstant, Samples, Sequential,
+    self, fold_batch_norm, EarlyStopping, FitConfig, History, Layer, Monitor, PiecewiseConstant,
+    Samples, Sequential, TrainSource,
 };
 use crate::{Error, Result};
 
@@ -149,23 +147,6 @@ impl KwsConfig {
     }
 }
 
-/// One validation during training.
-#[derive(Debug, Clone, Serialize)]
-pub struct ValidationPoint {
-    /// Steps done.
-    pub step: u64,
-    /// Mean training loss since the previous validation.
-    pub train_loss: f64,
-    /// Training accuracy since the previous validation.
-    pub train_accuracy: f64,
-    /// Validation loss.
-    pub val_loss: f32,
-    /// Validation accuracy.
-    pub val_accuracy: f32,
-    /// Learning rate of the last step.
-    pub learning_rate: f64,
-}
-
 /// The headline numbers of a run (written to `metrics.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct KwsMetrics {
@@ -270,7 +251,7 @@ pub struct KwsRun {
     /// The trained model at its best checkpoint, batch norm folded.
     pub model: Sequential,
     /// Validations during training.
-    pub history: Vec<ValidationPoint>,
+    pub history: History,
     /// The full-int8 model (int8 input and output, softmax appended).
     pub int8: Int8Model,
     /// ROM/RAM/MAC estimates of the int8 model.
@@ -283,108 +264,64 @@ pub struct KwsRun {
     pub float_tflite: Vec<u8>,
 }
 
-fn progress_bar(steps: u64, show: bool) -> ProgressBar {
-    let target = if show && std::io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let pb = ProgressBar::with_draw_target(Some(steps), target);
-    if let Ok(style) =
-        ProgressStyle::with_template("steps [{bar:30}] {pos}/{len} {per_sec} {elapsed} {msg}")
-    {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb
-}
+/// The training split of a [`KwsData`] as a [`TrainSource`]: each batch's
+/// features are computed when drawn, augmented as for its epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainingClips<'a>(pub &'a KwsData);
 
-/// Trains `model` on `data` as the lab does (step-based, best checkpoint by validation accuracy); returns the validations.
-pub fn train(model: &Sequential, data: &KwsData, cfg: &KwsConfig) -> Result<Vec<ValidationPoint>> {
-    let schedule = PiecewiseConstant::new(cfg.schedule.clone())?;
-    let steps = schedule.total_steps();
-    if steps == 0 || cfg.batch_size == 0 || cfg.eval_every == 0 {
-        return Err(Error::Msg(format!(
-            "kws train: steps ({steps}), batch size ({}) and validation interval ({}) must be positive",
-            cfg.batch_size, cfg.eval_every
-        )));
+impl TrainSource for TrainingClips<'_> {
+    fn len(&self) -> usize {
+        self.0.corpus.samples(Split::Training).len()
     }
-    let n_train = data.corpus.samples(Split::Training).len();
-    if n_train == 0 {
-        return Err(Error::Msg("kws train: no training clips".into()));
+    fn sample_shape(&self) -> [usize; 3] {
+        self.0.shape
     }
-    let mut opt = Adam::new(model.vars(), schedule.rate(0));
-    let mut best = BestCheckpoint::new(Monitor::ValAccuracy);
-    let mut stopper = BestCheckpoint::new(Monitor::ValLoss);
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let mut order: Vec<usize> = (0..n_train).collect();
-    order.shuffle(&mut rng);
-    let (mut pos, mut epoch) = (0usize, 0u64);
-    let mut history = Vec::new();
-    let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
-    let pb = progress_bar(steps, cfg.progress);
-    for step in 0..steps {
-        let mut idx = Vec::with_capacity(cfg.batch_size);
-        while idx.len() < cfg.batch_size.min(n_train) {
-            if pos == order.len() {
-                order.shuffle(&mut rng);
-                pos = 0;
-                epoch += 1;
-            }
-            idx.push(order[pos]);
-            pos += 1;
-        }
-        let batch = data.features(Split::Training, Some(&idx), epoch)?;
+    fn batch(&self, idx: &[usize], epoch: u64) -> Result<(Tensor, Tensor, Vec<u32>)> {
+        let batch = self.0.features(Split::Training, Some(idx), epoch)?;
         let all: Vec<usize> = (0..batch.len()).collect();
         let (x, y) = batch.gather(&all)?;
-        opt.learning_rate = schedule.rate(step);
-        let logits = train_step_smoothed(model, &mut opt, &x, &y, 0.0)?;
-        let z = logits.to_vec2::<f32>()?;
-        for (row, &l) in z.iter().zip(&batch.labels) {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
-            loss_sum += sum.ln() - (row[l as usize] - max) as f64;
-            correct += (argmax(row.as_slice()) == l as usize) as usize;
-        }
-        seen += batch.len();
-        pb.inc(1);
-        let done = step + 1;
-        if done % cfg.eval_every as u64 == 0 || done == steps {
-            let (val_loss, val_accuracy) = train::evaluate(model, &data.validation)?;
-            let p = ValidationPoint {
-                step: done,
-                train_loss: loss_sum / seen as f64,
-                train_accuracy: correct as f64 / seen as f64,
-                val_loss,
-                val_accuracy,
-                learning_rate: opt.learning_rate,
-            };
-            (loss_sum, correct, seen) = (0.0, 0, 0);
-            let line = format!(
-                "step {done}/{steps}: loss {:.4} - accuracy {:.4} - val_loss {:.4} - val_accuracy {:.4} - lr {}",
-                p.train_loss, p.train_accuracy, p.val_loss, p.val_accuracy, p.learning_rate
-            );
-            pb.set_message(line.clone());
-            if cfg.progress && !std::io::stderr().is_terminal() {
-                println!("{line}");
-            }
-            best.observe(model, val_accuracy)?;
-            stopper.observe(model, val_loss)?;
-            history.push(p);
-            if let Some(patience) = cfg.early_stopping_patience {
-                if stopper.since_best() >= patience.max(1) {
-                    if cfg.progress {
-                        println!(
-                            "early stopping at step {done}: no lower validation loss for {patience} validations"
-                        );
-                    }
-                    break;
-                }
-            }
-        }
+        Ok((x, y, batch.labels))
     }
-    pb.finish();
-    best.restore(model)?;
-    Ok(history)
+}
+
+impl KwsConfig {
+    /// The lab's training as a [`FitConfig`]: steps with the piecewise learning
+    /// rate, validation every `eval_every` steps, the best checkpoint by
+    /// validation accuracy, early stopping on validation loss.
+    pub fn fit_config(&self) -> Result<FitConfig> {
+        let schedule = PiecewiseConstant::new(self.schedule.clone())?;
+        let steps = schedule.total_steps();
+        if steps == 0 || self.batch_size == 0 || self.eval_every == 0 {
+            return Err(Error::Msg(format!(
+                "kws train: steps ({steps}), batch size ({}) and validation interval ({}) must be positive",
+                self.batch_size, self.eval_every
+            )));
+        }
+        Ok(FitConfig {
+            batch_size: self.batch_size,
+            seed: self.seed,
+            progress: self.progress,
+            best: Some(Monitor::ValAccuracy),
+            early_stopping: self.early_stopping_patience.map(|patience| EarlyStopping {
+                monitor: Monitor::ValLoss,
+                patience,
+            }),
+            ..FitConfig::steps(schedule, self.eval_every as u64)
+        })
+    }
+}
+
+/// Trains `model` on `data` as the lab does ([`KwsConfig::fit_config`]); the model ends at its best checkpoint.
+pub fn train(model: &Sequential, data: &KwsData, cfg: &KwsConfig) -> Result<History> {
+    if data.corpus.samples(Split::Training).is_empty() {
+        return Err(Error::Msg("kws train: no training clips".into()));
+    }
+    train::fit(
+        model,
+        &TrainingClips(data),
+        Some(&data.validation),
+        &cfg.fit_config()?,
+    )
 }
 
 fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
@@ -459,11 +396,7 @@ pub fn run_on(data: &KwsData, cfg: &KwsConfig) -> Result<KwsRun> {
     let tflite = crate::tflite::export::write(&int8.graph)?;
     let float_tflite = float_tflite(&folded)?;
     let best = history
-        .iter()
-        .fold(None::<&ValidationPoint>, |b, p| match b {
-            Some(b) if b.val_accuracy >= p.val_accuracy => Some(b),
-            _ => Some(p),
-        })
+        .best_record()
         .ok_or_else(|| Error::Msg("kws train: no validation ran".into()))?;
     let metrics = KwsMetrics {
         labels: data.labels().to_vec(),
@@ -472,9 +405,9 @@ pub fn run_on(data: &KwsData, cfg: &KwsConfig) -> Result<KwsRun> {
             data.validation.len(),
             data.test.len(),
         ],
-        steps: history.last().map_or(0, |p| p.step),
+        steps: history.records.last().map_or(0, |p| p.step),
         best_step: best.step,
-        best_val_accuracy: best.val_accuracy,
+        best_val_accuracy: best.val_accuracy.unwrap_or(f64::NAN) as f32,
         float_accuracy: accuracy(&float_preds, &truth),
         int8_accuracy: accuracy(&int8_preds, &truth),
         rom_bytes: est.rom_bytes,

@@ -11,7 +11,7 @@ use crate::estimate::{estimate, Estimate};
 use crate::metrics::{accuracy, ConfusionMatrix};
 use crate::quant::{self, Int8Model, QuantReport};
 use crate::tflite::runtime::Interpreter;
-use crate::train::{self, FitConfig, History, Samples, Sequential, TrainData};
+use crate::train::{self, FitConfig, History, Length, Samples, Sequential};
 use crate::{Error, Result};
 
 /// Images per sample: one channel of 28 x 28.
@@ -147,23 +147,16 @@ pub fn run(data: &Mnist, data_source: &str, cfg: &MnistConfig) -> Result<MnistRu
     let train_set = samples(&data.train_images, &data.train_labels, n_train)?;
     let test_set = samples(&data.test_images, &data.test_labels, n_test)?;
 
-    let model = train::mnist_cnn(cfg.seed)?;
+    let model = crate::models::mnist_cnn(cfg.seed)?;
     let fit_cfg = FitConfig {
-        epochs: cfg.epochs,
+        length: Length::Epochs(cfg.epochs),
         batch_size: cfg.batch_size,
         seed: cfg.seed,
         progress: cfg.progress,
         ..FitConfig::default()
     };
     let t0 = std::time::Instant::now();
-    let history = train::fit(
-        &model,
-        &TrainData {
-            train: train_set,
-            validation: Some(test_set.clone()),
-        },
-        &fit_cfg,
-    )?;
+    let history = train::fit(&model, &train_set, Some(&test_set), &fit_cfg)?;
     let train_secs = t0.elapsed().as_secs_f64();
 
     let (_, float_acc) = train::evaluate(&model, &test_set)?;

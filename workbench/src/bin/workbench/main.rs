@@ -351,14 +351,14 @@ fn run(cli: Cli) -> Result<()> {
             let samples_set =
                 workbench::train::Samples::new(images, labels, [1, data.rows, data.cols])?;
             debug_assert_eq!(per, data.rows * data.cols);
-            let cfg = workbench::train::bench::BenchConfig {
+            let cfg = workbench::bench::BenchConfig {
                 samples,
                 python: Some(default_python(python)),
                 script: repo_root().join("scripts/bench_keras_train.py"),
                 mnist_dir: dir.join("mnist"),
                 ..Default::default()
             };
-            let r = workbench::train::bench::bench_train(&samples_set, &cfg)?;
+            let r = workbench::bench::bench_train(&samples_set, &cfg)?;
             println!("{:<20} {:>12}", "engine", "samples/s");
             println!(
                 "{:<20} {:>12.0}",

@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, Var, WithDType};
 use rayon::prelude::*;
 
-use super::conv::{apply_activation, mask_gradient};
-use super::host::{cpu_forward3, from_host, with_host, Forward3};
-use super::sequential::Activation;
+use super::host::{
+    activate, apply_activation, cpu_forward, from_host, host_backward, mask_gradient, HostOp,
+};
+use crate::train::vocab::Activation;
 use crate::{Error, Result};
 
 /// Momentum and epsilon of a batch normalization, and how it stores the running variance.
@@ -82,10 +83,45 @@ struct BatchNormOp {
     stats: Arc<Mutex<Option<Stats>>>,
 }
 
-impl Forward3 for BatchNormOp {
+impl HostOp for BatchNormOp {
     const NAME: &'static str = "batch_norm";
     const OPERANDS: &'static str = "input, gamma and beta";
+    type Grads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
 
+    fn host_fwd<T: WithDType>(&self, operands: &[&[T]]) -> candle_core::Result<Vec<T>> {
+        let &[x, gamma, beta] = operands else {
+            candle_core::bail!("batch_norm: expected 3 operands, got {}", operands.len())
+        };
+        Ok(self.fwd(x, gamma, beta))
+    }
+
+    /// Tensors: input, gamma, output, output gradient.
+    fn host_bwd<T: WithDType>(
+        &self,
+        tensors: &[&[T]],
+        _input_wanted: bool,
+    ) -> candle_core::Result<Self::Grads> {
+        let st = match self.stats.lock() {
+            Ok(s) => s.clone(),
+            Err(_) => None,
+        };
+        let Some(st) = st else {
+            candle_core::bail!("batch_norm: backward before forward");
+        };
+        let &[xs, gs, ys, gys] = tensors else {
+            candle_core::bail!("batch_norm: expected 4 tensors, got {}", tensors.len())
+        };
+        let (gx, gg, gb) = self.bwd(xs, gs, ys, gys, &st);
+        let c = self.c;
+        Ok((
+            Some(from_host(gx, &[self.n * c * self.s])?),
+            Some(from_host(gg, &[c])?),
+            Some(from_host(gb, &[c])?),
+        ))
+    }
+}
+
+impl BatchNormOp {
     fn fwd<T: WithDType>(&self, x: &[T], gamma: &[T], beta: &[T]) -> Vec<T> {
         let st = self.stats(x);
         // y = x * a + b per channel
@@ -116,9 +152,7 @@ impl Forward3 for BatchNormOp {
         }
         out
     }
-}
 
-impl BatchNormOp {
     /// The values of channel `c` (one slice per sample).
     fn channel<'a, T>(&self, x: &'a [T], c: usize) -> impl Iterator<Item = &'a [T]> + 'a {
         let (cs, s) = (self.c * self.s, self.s);
@@ -218,7 +252,7 @@ impl CustomOp3 for BatchNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = cpu_forward3(self, (s1, l1), (s2, l2), (s3, l3))?;
+        let out = cpu_forward(self, &[(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -230,38 +264,9 @@ impl CustomOp3 for BatchNormOp {
         y: &Tensor,
         gy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let st = match self.stats.lock() {
-            Ok(s) => s.clone(),
-            Err(_) => None,
-        };
-        let Some(st) = st else {
-            candle_core::bail!("batch_norm: backward before forward");
-        };
-        let name = self.name();
-        let c = self.c;
-        macro_rules! run {
-            ($t:ty) => {
-                with_host::<$t, _>(x, name, |xs| {
-                    with_host::<$t, _>(gamma, name, |gs| {
-                        with_host::<$t, _>(y, name, |ys| {
-                            with_host::<$t, _>(gy, name, |gys| {
-                                let (gx, gg, gb) = self.bwd::<$t>(xs, gs, ys, gys, &st);
-                                Ok((
-                                    Some(from_host(gx, x.dims())?),
-                                    Some(from_host(gg, &[c])?),
-                                    Some(from_host(gb, &[c])?),
-                                ))
-                            })
-                        })
-                    })
-                })
-            };
-        }
-        match x.dtype() {
-            DType::F32 => run!(f32),
-            DType::F64 => run!(f64),
-            dt => candle_core::bail!("batch_norm: unsupported dtype {dt:?}"),
-        }
+        // the input gradient comes back flat: give it the input's rank (2 or 4)
+        let (gx, gg, gb) = host_backward(self, &[x, gamma, y, gy])?;
+        Ok((gx.map(|g| g.reshape(x.dims())).transpose()?, gg, gb))
     }
 }
 
@@ -341,11 +346,7 @@ pub fn batch_norm_eval(
     let y = x
         .broadcast_mul(&scale.reshape(shape.as_slice())?)?
         .broadcast_add(&shift.reshape(shape.as_slice())?)?;
-    Ok(match activation {
-        Activation::None => y,
-        Activation::Relu => y.relu()?,
-        Activation::Relu6 => y.clamp(0f32, 6f32)?,
-    })
+    Ok(activate(y, activation)?)
 }
 
 /// Moves the running statistics towards a batch's, by `config`'s rule.
@@ -385,7 +386,7 @@ pub fn update_running_stats(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::testing::rand_f64 as rand_t;
+    use crate::train::ops::testing::rand_f64 as rand_t;
     use candle_core::Device;
 
     #[test]

@@ -4,13 +4,11 @@
 //! TensorFlow and TFLite, padded positions take no part: a max ignores
 //! them and an average divides by the number of in-bounds elements.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::conv::conv_out_size;
-use super::host::{cpu_slice, from_host, with_host};
-use super::sequential::Padding;
+use super::host::{cpu_forward, from_host, host_backward, HostOp};
+use crate::train::vocab::{conv_out_size, Padding};
 
 #[derive(Clone, Copy)]
 struct MaxPoolOp {
@@ -138,37 +136,46 @@ impl MaxPoolOp {
     }
 }
 
+impl HostOp for MaxPoolOp {
+    const NAME: &'static str = "max_pool2d";
+    const OPERANDS: &'static str = "input";
+    type Grads = Option<Tensor>;
+
+    fn host_fwd<T: WithDType>(&self, operands: &[&[T]]) -> candle_core::Result<Vec<T>> {
+        let &[x] = operands else {
+            candle_core::bail!("max_pool2d: expected 1 operand, got {}", operands.len())
+        };
+        Ok(self.fwd(x))
+    }
+
+    /// Tensors: input, output gradient.
+    fn host_bwd<T: WithDType>(
+        &self,
+        tensors: &[&[T]],
+        _input_wanted: bool,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let &[x, gy] = tensors else {
+            candle_core::bail!("max_pool2d: expected 2 tensors, got {}", tensors.len())
+        };
+        Ok(Some(from_host(
+            self.bwd(x, gy),
+            &[self.n, self.c, self.h, self.w],
+        )?))
+    }
+}
+
 impl CustomOp1 for MaxPoolOp {
     fn name(&self) -> &'static str {
         "max_pool2d"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let shape = Shape::from((self.n, self.c, self.oh, self.ow));
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(self.fwd::<f32>(cpu_slice(s, l, "max_pool2d")?)),
-            CpuStorage::F64(_) => CpuStorage::F64(self.fwd::<f64>(cpu_slice(s, l, "max_pool2d")?)),
-            _ => candle_core::bail!("max_pool2d: expected f32 or f64, got {:?}", s.dtype()),
-        };
-        Ok((out, shape))
+        let out = cpu_forward(self, &[(s, l)])?;
+        Ok((out, Shape::from((self.n, self.c, self.oh, self.ow))))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, gy: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let shape = [self.n, self.c, self.h, self.w];
-        macro_rules! run {
-            ($t:ty) => {
-                with_host::<$t, _>(x, "max_pool2d", |xs| {
-                    with_host::<$t, _>(gy, "max_pool2d", |gys| {
-                        Ok(Some(from_host(self.bwd::<$t>(xs, gys), &shape)?))
-                    })
-                })
-            };
-        }
-        match x.dtype() {
-            candle_core::DType::F32 => run!(f32),
-            candle_core::DType::F64 => run!(f64),
-            dt => candle_core::bail!("max_pool2d: unsupported dtype {dt:?}"),
-        }
+        host_backward(self, &[x, gy])
     }
 }
 
@@ -330,35 +337,46 @@ impl AvgPoolOp {
     }
 }
 
+impl HostOp for AvgPoolOp {
+    const NAME: &'static str = "avg_pool2d";
+    const OPERANDS: &'static str = "input";
+    type Grads = Option<Tensor>;
+
+    fn host_fwd<T: WithDType>(&self, operands: &[&[T]]) -> candle_core::Result<Vec<T>> {
+        let &[x] = operands else {
+            candle_core::bail!("avg_pool2d: expected 1 operand, got {}", operands.len())
+        };
+        Ok(self.fwd(x))
+    }
+
+    /// Tensors: input, output gradient.
+    fn host_bwd<T: WithDType>(
+        &self,
+        tensors: &[&[T]],
+        _input_wanted: bool,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let &[_, gy] = tensors else {
+            candle_core::bail!("avg_pool2d: expected 2 tensors, got {}", tensors.len())
+        };
+        Ok(Some(from_host(
+            self.bwd(gy),
+            &[self.n, self.c, self.h, self.w],
+        )?))
+    }
+}
+
 impl CustomOp1 for AvgPoolOp {
     fn name(&self) -> &'static str {
         "avg_pool2d"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let shape = Shape::from((self.n, self.c, self.oh, self.ow));
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(self.fwd::<f32>(cpu_slice(s, l, "avg_pool2d")?)),
-            CpuStorage::F64(_) => CpuStorage::F64(self.fwd::<f64>(cpu_slice(s, l, "avg_pool2d")?)),
-            _ => candle_core::bail!("avg_pool2d: expected f32 or f64, got {:?}", s.dtype()),
-        };
-        Ok((out, shape))
+        let out = cpu_forward(self, &[(s, l)])?;
+        Ok((out, Shape::from((self.n, self.c, self.oh, self.ow))))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, gy: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let shape = [self.n, self.c, self.h, self.w];
-        macro_rules! run {
-            ($t:ty) => {
-                with_host::<$t, _>(gy, "avg_pool2d", |gys| {
-                    Ok(Some(from_host(self.bwd::<$t>(gys), &shape)?))
-                })
-            };
-        }
-        match x.dtype() {
-            candle_core::DType::F32 => run!(f32),
-            candle_core::DType::F64 => run!(f64),
-            dt => candle_core::bail!("avg_pool2d: unsupported dtype {dt:?}"),
-        }
+        host_backward(self, &[x, gy])
     }
 }
 
@@ -389,7 +407,7 @@ pub fn avg_pool2d(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::testing::rand_f64 as rand_t;
+    use crate::train::ops::testing::rand_f64 as rand_t;
     use candle_core::{DType, Device, Var};
 
     #[test]

@@ -9,39 +9,10 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat};
-use super::host::{cpu_forward3, from_host, with_host, Forward3};
-use super::sequential::{Activation, Padding};
-
-/// Output size and padding before the first element along one axis, by
-/// TFLite's rule for `padding`.
-pub fn conv_out_size(
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
-    padding: Padding,
-) -> Option<(usize, usize)> {
-    if kernel == 0 || stride == 0 || dilation == 0 {
-        return None;
-    }
-    let effective = (kernel - 1) * dilation + 1;
-    match padding {
-        Padding::Valid => {
-            if input < effective {
-                return None;
-            }
-            Some(((input - effective) / stride + 1, 0))
-        }
-        Padding::Same => {
-            if input == 0 {
-                return None;
-            }
-            let out = input.div_ceil(stride);
-            let total = ((out - 1) * stride + effective).saturating_sub(input);
-            Some((out, total / 2))
-        }
-    }
-}
+use super::host::{
+    apply_activation, cpu_forward, from_host, host_backward, mask_gradient, sum, HostOp,
+};
+use crate::train::vocab::{conv_out_size, Activation, Padding};
 
 /// The geometry of one convolution.
 #[derive(Clone, Copy, Debug)]
@@ -183,68 +154,39 @@ pub(super) fn bias_activation<T: WithDType>(act: Activation, y: &mut [T], b: &[T
     }
 }
 
-pub(super) fn apply_activation<T: WithDType>(act: Activation, v: T) -> T {
-    let zero = T::from_f64(0.0);
-    match act {
-        Activation::None => v,
-        Activation::Relu => {
-            if v > zero {
-                v
-            } else {
-                zero
-            }
-        }
-        Activation::Relu6 => {
-            let six = T::from_f64(6.0);
-            if v > six {
-                six
-            } else if v > zero {
-                v
-            } else {
-                zero
-            }
-        }
-    }
-}
-
-/// The sum of `v`, in 8 interleaved partial sums so that it vectorizes.
-pub(super) fn sum<T: WithDType>(v: &[T]) -> T {
-    let zero = T::from_f64(0.0);
-    let mut lanes = [zero; 8];
-    let chunks = v.chunks_exact(8);
-    let mut total = zero;
-    for &x in chunks.remainder() {
-        total += x;
-    }
-    for c in chunks {
-        for (l, &x) in lanes.iter_mut().zip(c) {
-            *l += x;
-        }
-    }
-    for l in lanes {
-        total += l;
-    }
-    total
-}
-
-/// `gpre = gy` where the activation whose output was `y` has slope 1, else 0.
-pub(super) fn mask_gradient<T: WithDType>(act: Activation, gpre: &mut [T], y: &[T], gy: &[T]) {
-    let zero = T::from_f64(0.0);
-    let six = T::from_f64(6.0);
-    let it = gpre.iter_mut().zip(y).zip(gy);
-    match act {
-        Activation::None => gpre.copy_from_slice(gy),
-        Activation::Relu => it.for_each(|((g, &y), &d)| *g = if y > zero { d } else { zero }),
-        Activation::Relu6 => {
-            it.for_each(|((g, &y), &d)| *g = if y > zero && y < six { d } else { zero })
-        }
-    }
-}
-
-impl Forward3 for Conv2dOp {
+impl HostOp for Conv2dOp {
     const NAME: &'static str = "conv2d";
     const OPERANDS: &'static str = "input, weight and bias";
+    type Grads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
 
+    fn host_fwd<T: WithDType>(&self, operands: &[&[T]]) -> candle_core::Result<Vec<T>> {
+        let &[x, w, b] = operands else {
+            candle_core::bail!("conv2d: expected 3 operands, got {}", operands.len())
+        };
+        Ok(self.fwd(x, w, b))
+    }
+
+    /// Tensors: input, weight, output, output gradient.
+    fn host_bwd<T: WithDType>(
+        &self,
+        tensors: &[&[T]],
+        input_wanted: bool,
+    ) -> candle_core::Result<Self::Grads> {
+        let g = self.g;
+        let &[xs, ws, ys, gys] = tensors else {
+            candle_core::bail!("conv2d: expected 4 tensors, got {}", tensors.len())
+        };
+        let (gx, gw, gb) = self.bwd(xs, ws, ys, gys, input_wanted);
+        Ok((
+            gx.map(|v| from_host(v, &[g.n, g.c, g.h, g.w]))
+                .transpose()?,
+            Some(from_host(gw, &[g.o, g.c, g.kh, g.kw])?),
+            Some(from_host(gb, &[g.o])?),
+        ))
+    }
+}
+
+impl Conv2dOp {
     fn fwd<T: WithDType>(&self, x: &[T], w: &[T], b: &[T]) -> Vec<T> {
         let g = self.g;
         let (k, p) = (g.k(), g.p());
@@ -275,9 +217,7 @@ impl Forward3 for Conv2dOp {
         }
         out
     }
-}
 
-impl Conv2dOp {
     /// Gradients of input (if wanted), weight and bias.
     fn bwd<T: WithDType>(
         &self,
@@ -439,7 +379,7 @@ impl CustomOp3 for Conv2dOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = self.g;
         let shape = Shape::from((g.n, g.o, g.oh, g.ow));
-        let out = cpu_forward3(self, (s1, l1), (s2, l2), (s3, l3))?;
+        let out = cpu_forward(self, &[(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, shape))
     }
 
@@ -451,37 +391,7 @@ impl CustomOp3 for Conv2dOp {
         y: &Tensor,
         gy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = self.g;
-        let want_input = x.track_op();
-        let wshape = [g.o, g.c, g.kh, g.kw];
-        let xshape = [g.n, g.c, g.h, g.w];
-        macro_rules! run {
-            ($t:ty) => {
-                with_host::<$t, _>(x, "conv2d", |xs| {
-                    with_host::<$t, _>(w, "conv2d", |ws| {
-                        with_host::<$t, _>(y, "conv2d", |ys| {
-                            with_host::<$t, _>(gy, "conv2d", |gys| {
-                                let (gx, gw, gb) = self.bwd::<$t>(xs, ws, ys, gys, want_input);
-                                let gx = match gx {
-                                    Some(v) => Some(from_host(v, &xshape)?),
-                                    None => None,
-                                };
-                                Ok((
-                                    gx,
-                                    Some(from_host(gw, &wshape)?),
-                                    Some(from_host(gb, &[g.o])?),
-                                ))
-                            })
-                        })
-                    })
-                })
-            };
-        }
-        match x.dtype() {
-            candle_core::DType::F32 => run!(f32),
-            candle_core::DType::F64 => run!(f64),
-            dt => candle_core::bail!("conv2d: unsupported dtype {dt:?}"),
-        }
+        host_backward(self, &[x, w, y, gy])
     }
 }
 
@@ -555,7 +465,7 @@ pub fn conv2d_fused(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::testing::{max_abs_diff, rand_t};
+    use crate::train::ops::testing::{max_abs_diff, rand_t};
     use candle_core::{DType, Device, Var};
 
     #[test]

@@ -16,9 +16,10 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::conv::{apply_activation, conv_out_size, mask_gradient, sum};
-use super::host::{cpu_forward3, from_host, with_host, Forward3};
-use super::sequential::{Activation, Padding};
+use super::host::{
+    apply_activation, cpu_forward, from_host, host_backward, mask_gradient, sum, HostOp,
+};
+use crate::train::vocab::{conv_out_size, Activation, Padding};
 
 /// The geometry of one depthwise convolution.
 #[derive(Clone, Copy, Debug)]
@@ -185,10 +186,45 @@ struct DepthwiseOp {
     activation: Activation,
 }
 
-impl Forward3 for DepthwiseOp {
+impl HostOp for DepthwiseOp {
     const NAME: &'static str = "depthwise_conv2d";
     const OPERANDS: &'static str = "input, weight and bias";
+    type Grads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
 
+    fn host_fwd<T: WithDType>(&self, operands: &[&[T]]) -> candle_core::Result<Vec<T>> {
+        let &[x, w, b] = operands else {
+            candle_core::bail!(
+                "depthwise_conv2d: expected 3 operands, got {}",
+                operands.len()
+            )
+        };
+        Ok(self.fwd(x, w, b))
+    }
+
+    /// Tensors: input, weight, output, output gradient.
+    fn host_bwd<T: WithDType>(
+        &self,
+        tensors: &[&[T]],
+        input_wanted: bool,
+    ) -> candle_core::Result<Self::Grads> {
+        let g = self.g;
+        let &[xs, ws, ys, gys] = tensors else {
+            candle_core::bail!(
+                "depthwise_conv2d: expected 4 tensors, got {}",
+                tensors.len()
+            )
+        };
+        let (gx, gw, gb) = self.bwd(xs, ws, ys, gys, input_wanted);
+        Ok((
+            gx.map(|v| from_host(v, &[g.n, g.c, g.h, g.w]))
+                .transpose()?,
+            Some(from_host(gw, &[g.o(), 1, g.kh, g.kw])?),
+            Some(from_host(gb, &[g.o()])?),
+        ))
+    }
+}
+
+impl DepthwiseOp {
     fn fwd<T: WithDType>(&self, x: &[T], w: &[T], b: &[T]) -> Vec<T> {
         let g = self.g;
         let (o, hw, ohw, kk) = (g.o(), g.hw(), g.ohw(), g.kh * g.kw);
@@ -212,9 +248,7 @@ impl Forward3 for DepthwiseOp {
             });
         out
     }
-}
 
-impl DepthwiseOp {
     /// Gradients of input (if wanted), weight and bias.
     fn bwd<T: WithDType>(
         &self,
@@ -291,7 +325,7 @@ impl CustomOp3 for DepthwiseOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = self.g;
         let shape = Shape::from((g.n, g.o(), g.oh, g.ow));
-        let out = cpu_forward3(self, (s1, l1), (s2, l2), (s3, l3))?;
+        let out = cpu_forward(self, &[(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, shape))
     }
 
@@ -303,38 +337,7 @@ impl CustomOp3 for DepthwiseOp {
         y: &Tensor,
         gy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = self.g;
-        let want_input = x.track_op();
-        let wshape = [g.o(), 1, g.kh, g.kw];
-        let xshape = [g.n, g.c, g.h, g.w];
-        let name = self.name();
-        macro_rules! run {
-            ($t:ty) => {
-                with_host::<$t, _>(x, name, |xs| {
-                    with_host::<$t, _>(w, name, |ws| {
-                        with_host::<$t, _>(y, name, |ys| {
-                            with_host::<$t, _>(gy, name, |gys| {
-                                let (gx, gw, gb) = self.bwd::<$t>(xs, ws, ys, gys, want_input);
-                                let gx = match gx {
-                                    Some(v) => Some(from_host(v, &xshape)?),
-                                    None => None,
-                                };
-                                Ok((
-                                    gx,
-                                    Some(from_host(gw, &wshape)?),
-                                    Some(from_host(gb, &[g.o()])?),
-                                ))
-                            })
-                        })
-                    })
-                })
-            };
-        }
-        match x.dtype() {
-            candle_core::DType::F32 => run!(f32),
-            candle_core::DType::F64 => run!(f64),
-            dt => candle_core::bail!("depthwise_conv2d: unsupported dtype {dt:?}"),
-        }
+        host_backward(self, &[x, w, y, gy])
     }
 }
 
@@ -407,7 +410,7 @@ pub fn depthwise_conv2d_fused(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::testing::{max_abs_diff, rand_t};
+    use crate::train::ops::testing::{max_abs_diff, rand_t};
     use candle_core::{DType, Device, Var};
 
     /// (input shape, multiplier, kernel, stride, padding, dilation)

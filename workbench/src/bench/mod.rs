@@ -1,5 +1,7 @@
 //! Benchmarks: int8 inference against the TFLite interpreter, run in the same
-//! process tree on the same inputs, so ratios are fair on any machine.
+//! process tree on the same inputs, so ratios are fair on any machine;
+//! training against Keras ([`train`]) and the depthwise op against candle's
+//! grouped convolution ([`depthwise`]).
 
 use std::path::Path;
 use std::process::Command;
@@ -10,6 +12,11 @@ use serde::Serialize;
 use crate::tflite::runtime::{Interpreter, Kernels};
 use crate::tflite::Graph;
 use crate::{Error, Result};
+
+pub mod depthwise;
+pub mod train;
+
+pub use train::{bench_train, BenchConfig, BenchResult};
 
 /// Inferences per second of one engine.
 #[derive(Debug, Clone, Serialize)]

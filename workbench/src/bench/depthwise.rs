@@ -6,9 +6,8 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
 
-use super::conv::conv_out_size;
-use super::depthwise::depthwise_conv2d_fused;
-use super::sequential::{Activation, Padding};
+use crate::train::ops::depthwise::depthwise_conv2d_fused;
+use crate::train::vocab::{conv_out_size, Activation, Padding};
 use crate::{Error, Result};
 
 /// One timed depthwise layer.
@@ -87,7 +86,7 @@ fn median_ms(mut f: impl FnMut() -> Result<()>, iters: usize) -> Result<f64> {
 
 /// Times forward + backward (all three gradients) of each case, `iters` times each, f32, SAME padding.
 pub fn bench_depthwise(cases: &[DepthwiseCase], iters: usize) -> Result<Vec<DepthwiseTiming>> {
-    super::threads::tame_candle_threads();
+    crate::train::threads::tame_candle_threads();
     if iters == 0 {
         return Err(Error::Msg(
             "bench depthwise: iterations must be positive".into(),

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 
-use super::adam::Adam;
-use super::fit::{train_step, Samples};
-use super::sequential::mnist_cnn;
+use crate::models::mnist_cnn;
+use crate::train::fit::{train_step, Samples};
+use crate::train::Adam;
 use crate::{Error, Result};
 
 /// What to time.
