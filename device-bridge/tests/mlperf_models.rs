@@ -103,7 +103,10 @@ fn mlperf_models_on_the_emulated_cortex_m4_match_host_and_tflite() {
             .zip(&expected.bytes)
             .filter(|(a, b)| a != b)
             .count();
-        assert_eq!(differ, 0, "{name}: {differ} output bytes differ from TFLite");
+        assert_eq!(
+            differ, 0,
+            "{name}: {differ} output bytes differ from TFLite"
+        );
         assert_eq!(r.layers.len(), host_ops(&model), "{name}: one count per op");
         assert!(r.layers.iter().all(|l| l.count > 0), "{name}:\n{r}");
         let m = &r.push.model;
@@ -193,7 +196,10 @@ fn too_large_for_the_emulated_cortex_m4_names_what_does_not_fit() {
         bytes: vec![0; arena / 2 + 1],
     };
     let e = check(&mut b.device, &big, &x).unwrap_err();
-    say(&format!("{} activations on {QEMU_BOARD}: {e}", 2 * (arena / 2 + 1)));
+    say(&format!(
+        "{} activations on {QEMU_BOARD}: {e}",
+        2 * (arena / 2 + 1)
+    ));
     assert_eq!(e.board_code(), Some(ErrorCode::ArenaTooSmall), "{e}");
     assert!(
         e.to_string().contains("tensor arena") && e.to_string().contains(&arena.to_string()),
