@@ -43,7 +43,8 @@ const CASES_PER_MODEL_DEBUG: usize = 20;
 /// Models the host runs unmutated get this many times more cases.
 const RUNNABLE_FACTOR: usize = 4;
 
-/// A case (host and board together) slower than this fails as slow.
+/// A case (host and board together) slower than this fails as slow (release builds;
+/// debug builds allow five times as long).
 const CASE_LIMIT: Duration = Duration::from_secs(3);
 
 /// No progress for this long fails the test as a hang, naming the case.
@@ -69,6 +70,20 @@ const KNOWN: &[Known] = &[
         side: "host+board",
         file: "differ",
         message: "which no graph input, constant or earlier op provides",
+    },
+    Known {
+        // ADD's prepare (runtime.rs and the board's model.rs, through kernels-int8's
+        // `add::prepare`) accepts scales whose output multiplier
+        // `2 max(s1, s2) / (2^20 s_out)` is not below 1; TFLite rejects them. A debug
+        // assertion in debug builds, a wrong multiplier in release.
+        side: "host",
+        file: "kernels-int8/src/requant.rs",
+        message: "expected 0 <",
+    },
+    Known {
+        side: "board",
+        file: "kernels-int8/src/requant.rs",
+        message: "expected 0 <",
     },
     Known {
         // The board's plan assumes graph outputs are in the arena; prepare does not check it.
@@ -181,9 +196,8 @@ fn field_at(t: &flatbuffers::Table<'_>, vt: flatbuffers::VOffsetT) -> Option<usi
 }
 
 fn builtin_name(code: i32) -> String {
-    i32::try_from(code)
-        .ok()
-        .and_then(|c| fb::BuiltinOperator(c).variant_name())
+    fb::BuiltinOperator(code)
+        .variant_name()
         .map_or_else(|| format!("builtin {code}"), str::to_string)
 }
 
@@ -786,6 +800,7 @@ fn mutated_models_never_panic_hang_or_fail_vaguely() {
         CASES_PER_MODEL
     };
     let per_model = env_usize("FUZZ_CASES").map_or(default_cases, |n| n as usize);
+    let case_limit = CASE_LIMIT * if cfg!(debug_assertions) { 5 } else { 1 };
     let seed = env_usize("FUZZ_SEED").unwrap_or(SEED);
     let verbose = std::env::var_os("FUZZ_VERBOSE").is_some();
     panic::set_hook(Box::new(|info| {
@@ -907,12 +922,12 @@ fn mutated_models_never_panic_hang_or_fail_vaguely() {
                             });
                         }
                     }
-                    if took > CASE_LIMIT {
+                    if took > case_limit {
                         findings.push(Finding {
                             side: "host+board",
                             model: name.clone(),
                             mutation: mutant.what.clone(),
-                            message: format!("took {took:?}, limit {CASE_LIMIT:?}"),
+                            message: format!("took {took:?}, limit {case_limit:?}"),
                             location: "slow".into(),
                         });
                     }
