@@ -12,8 +12,12 @@
 //! option field, a quantization scale, zero point or axis, a subgraph
 //! input or output. Every case must end in success or an error that names
 //! something concrete (an op, a tensor, a field, a byte range); a panic, a
-//! vague error or a case slower than [`CASE_LIMIT`] fails the test, unless
-//! it is one of the [`KNOWN`] failures, which are listed on every run.
+//! vague error, a case slower than [`CASE_LIMIT`], or host and board both
+//! running the same bytes to different outputs fails the test, unless it is
+//! one of the [`KNOWN`] failures, which are listed on every run. Cases one
+//! side runs and the other rejects are counted and listed, not failed.
+//! Release builds skip debug assertions and overflow checks, so a debug run
+//! (`cargo test -p workbench-tflite --test fuzz_models`) finds more panics.
 //!
 //! `FUZZ_CASES=N` sets the cases per model (default [`CASES_PER_MODEL`], or
 //! [`CASES_PER_MODEL_DEBUG`] in debug builds),
