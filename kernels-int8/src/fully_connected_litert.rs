@@ -28,13 +28,14 @@ pub fn rescale_round(acc: i32, scale: f64) -> i32 {
     if x.is_nan() {
         return 0;
     }
-    // |x| < 2^52 here in practice; `as` saturates beyond i64 anyway.
+    // |x| < 2^52 here in practice; `as` saturates beyond i64 (absurd scales, e.g. 1e30),
+    // so the rounding step saturates too instead of overflowing.
     let t = x as i64; // truncation toward zero
     let frac = x - t as f64; // exact for |x| < 2^52
     let r = if frac >= 0.5 {
-        t + 1
+        t.saturating_add(1)
     } else if frac <= -0.5 {
-        t - 1
+        t.saturating_sub(1)
     } else {
         t
     };
@@ -102,4 +103,21 @@ pub fn fully_connected_fast(
         bias,
         output,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rescale_round;
+
+    /// A mutated model's scale of 1e30 made `acc * scale` exceed i64: the rounding step
+    /// overflowed (a panic in debug, i32::MIN for a huge positive value in release).
+    #[test]
+    fn rescale_round_saturates_huge_products() {
+        assert_eq!(rescale_round(1000, 1e30), i32::MAX);
+        assert_eq!(rescale_round(-1000, 1e30), i32::MIN);
+        assert_eq!(rescale_round(7, f64::INFINITY), i32::MAX);
+        assert_eq!(rescale_round(-7, f64::INFINITY), i32::MIN);
+        assert_eq!(rescale_round(5, 0.5), 3); // 2.5 rounds half away from zero
+        assert_eq!(rescale_round(-5, 0.5), -3);
+    }
 }
