@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, ensure, Context, Result};
+use workbench::dataset::clips::write_clips_npy;
 use workbench::dataset::speech_commands::{SpeechCommands, SpeechCommandsConfig, Split};
 use workbench::dataset::wav;
-use workbench::dsp::features::write_clips_npy;
 use workbench::dsp::{DctScaling, Mfcc, MfccConfig, MicroFrontend, MicroFrontendConfig};
 use workbench::npy::{self, NpyArray, NpyData};
 use workbench_tests::{python, refs_dir, scratch_dir, workspace_root};

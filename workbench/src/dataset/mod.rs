@@ -1,5 +1,6 @@
 //! Datasets: file formats, loaders and downloads.
 
+pub mod clips;
 pub mod download;
 pub mod emg;
 pub mod idx;

@@ -11,7 +11,6 @@ pub mod spectrogram;
 
 mod estimate;
 mod metrics;
-mod mnist;
 mod quant;
 mod summary;
 

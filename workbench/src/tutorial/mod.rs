@@ -4,3 +4,4 @@ pub mod emg;
 pub mod emg_qat;
 pub mod kws;
 pub mod mnist;
+mod mnist_display;

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 
-use workbench::dsp::features::{features_array, read_clips, write_clips_npy};
+use workbench::dataset::clips::{read_clips, write_clips_npy};
+use workbench::dsp::features::features_array;
 use workbench::dsp::{FeatureExtractor, Mfcc, MfccConfig, MicroFrontend, MicroFrontendConfig};
 use workbench::npy;
 

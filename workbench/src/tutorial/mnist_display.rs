@@ -1,8 +1,8 @@
 //! HTML display of [`MnistMetrics`].
 
-use super::evcxr;
-use super::html::{percent, thousands, Cell, Table};
-use crate::tutorial::mnist::MnistMetrics;
+use super::mnist::MnistMetrics;
+use crate::display::evcxr;
+use crate::display::html::{percent, thousands, Cell, Table};
 
 impl MnistMetrics {
     /// The headline numbers as a key/value HTML table.
