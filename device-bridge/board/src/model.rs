@@ -13,9 +13,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use workbench_tflite::prepare::{
-    prepare as prepare_node, In, Kernels, Out, Prepared, TensorRef, Tensors,
-};
+use workbench_tflite::prepare::{In, Kernels, Out, Prepared, Resolved, TensorRef, Tensors};
 use workbench_tflite::{import, ops, read, DType, Quant};
 
 use crate::berr;
@@ -214,10 +212,11 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
         bytes: model,
     };
     let codes = m.operator_codes();
+    let mut resolved = Resolved::new(&tensors);
     let mut steps = Vec::new();
     for (index, o) in sg.operators().into_iter().flatten().enumerate() {
         let code = import::op_code(index, &o, codes).map_err(bad_model)?;
-        let node = import::node(index, &o, codes, &tensors).map_err(|e| {
+        let node = import::node(index, &o, codes, &resolved).map_err(|e| {
             let kind = if ops::is_supported(code) {
                 ErrorCode::BadModel
             } else {
@@ -225,8 +224,13 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
             };
             bad(kind, index, code, &e)
         })?;
-        let prepared = prepare_node(index, &node, &tensors)
+        let prepared = resolved
+            .prepare(index, &node)
             .map_err(|e| bad(ErrorCode::BadModel, index, code, &e))?;
+        // Shape computations folded at prepare neither run nor take arena space.
+        if prepared.is_folded() {
+            continue;
+        }
         // Constants other than weights stay unread in the model: the kernels
         // read only activations from the arena (alignment of float data).
         let weights = matches!(
@@ -262,6 +266,10 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
                 "graph input tensor {t} is a constant"
             ));
         }
+    }
+    let resized = resolved.into_shapes();
+    for (t, shape) in resized {
+        metas[t].shape = shape;
     }
     plan(metas, steps, graph_inputs, graph_outputs, arena_capacity)
 }

@@ -175,6 +175,25 @@ pub enum Op {
     Maximum,
     /// MINIMUM: inputs (a, b), broadcast.
     Minimum,
+    /// SHAPE: inputs (input); its dimensions as int32 (folded at prepare).
+    Shape,
+    /// STRIDED_SLICE: inputs (input, begin, end, strides) with TFLite's masks.
+    StridedSlice {
+        begin_mask: i32,
+        end_mask: i32,
+        ellipsis_mask: i32,
+        new_axis_mask: i32,
+        shrink_axis_mask: i32,
+        offset: bool,
+    },
+    /// PACK: inputs (values...) stacked along a new `axis`.
+    Pack { values_count: i32, axis: i32 },
+    /// GATHER: inputs (params, indices) along `axis`.
+    Gather { axis: i32, batch_dims: i32 },
+    /// REDUCE_PROD: inputs (input, axes).
+    ReduceProd { keep_dims: bool },
+    /// CONCATENATION: inputs (values...) joined along `axis`.
+    Concatenation { axis: i32, activation: Activation },
 }
 
 impl Op {
@@ -200,6 +219,12 @@ impl Op {
             Op::Neg => "NEG",
             Op::Maximum => "MAXIMUM",
             Op::Minimum => "MINIMUM",
+            Op::Shape => "SHAPE",
+            Op::StridedSlice { .. } => "STRIDED_SLICE",
+            Op::Pack { .. } => "PACK",
+            Op::Gather { .. } => "GATHER",
+            Op::ReduceProd { .. } => "REDUCE_PROD",
+            Op::Concatenation { .. } => "CONCATENATION",
         }
     }
 }

@@ -201,6 +201,14 @@ pub enum Kernel {
     },
     /// NEG of float32 values.
     Neg,
+    /// A shape computation on int32 vectors (SHAPE, STRIDED_SLICE, PACK,
+    /// GATHER, REDUCE_PROD, CONCATENATION) computed at prepare: its value
+    /// becomes a constant for the nodes after it (a RESHAPE's shape); it
+    /// never runs and is never stored.
+    Folded {
+        /// The output's values.
+        value: Vec<i32>,
+    },
     /// MAXIMUM (`max`) or MINIMUM with broadcasting.
     MaxMin {
         /// Whether this is MAXIMUM.
@@ -223,6 +231,10 @@ pub struct Prepared {
     pub inputs: [Option<usize>; 2],
     /// The tensor it writes.
     pub output: usize,
+    /// The output's shape when it differs from the model's (TFLite's
+    /// `ResizeTensor` at prepare: RESHAPE from its shape tensor,
+    /// FULLY_CONNECTED from its input), `None` when the model's is right.
+    pub output_shape: Option<Vec<usize>>,
     /// The op's kernel call (its `ops/<op>.rs` `eval`).
     run: Eval,
 }
@@ -267,6 +279,11 @@ pub(crate) fn f32s<'a>(x: In<'a>) -> &'a [f32] {
 }
 
 impl Prepared {
+    /// Whether the node was folded at prepare: it neither runs nor needs its output stored.
+    pub fn is_folded(&self) -> bool {
+        matches!(self.kernel, Kernel::Folded { .. })
+    }
+
     /// Bytes of im2col scratch the optimized kernels need (int8 elements).
     pub fn scratch_len(&self) -> usize {
         match &self.kernel {
@@ -310,6 +327,7 @@ pub fn prepare(index: usize, node: &Node, tensors: &(impl Tensors + ?Sized)) -> 
         tensors: &Dyn(tensors),
         node,
         index,
+        output_shape: core::cell::RefCell::new(None),
     };
     p.prepare()
 }
@@ -333,6 +351,8 @@ pub struct Prep<'a> {
     pub node: &'a Node,
     /// Its index in execution order.
     pub index: usize,
+    /// The output shape set by [`Prep::resize_output`].
+    output_shape: core::cell::RefCell<Option<Vec<usize>>>,
 }
 
 /// The checked operands of a convolution (regular or depthwise).
@@ -388,12 +408,24 @@ impl Prep<'_> {
         } else {
             None
         };
+        let output_shape = self
+            .output_shape
+            .take()
+            .filter(|s| s[..] != *self.tensor(out).shape);
         Ok(Prepared {
             kernel,
             inputs: [Some(self.input(0)?), second],
             output: out,
+            output_shape,
             run: def.eval,
         })
+    }
+
+    /// Gives the output the shape this op computes (TFLite's `ResizeTensor`
+    /// in `Prepare`): the model's stored shape is a placeholder where the
+    /// converter left dimensions unknown.
+    pub fn resize_output(&self, shape: Vec<usize>) {
+        *self.output_shape.borrow_mut() = Some(shape);
     }
 
     /// An error about this op.
@@ -649,5 +681,96 @@ impl Prep<'_> {
             )));
         }
         Ok(())
+    }
+}
+
+/// The tensors as preparation leaves them: shapes resized by earlier nodes
+/// and the values of folded shape computations, over the model's tensors.
+///
+/// Prepare node after node against it and [`record`](Self::record) each
+/// result, so a RESHAPE sees the shape vector its SHAPE -> STRIDED_SLICE ->
+/// PACK chain folded to.
+pub struct Resolved<'a, T: ?Sized> {
+    base: &'a T,
+    shapes: Vec<Option<Vec<usize>>>,
+    values: Vec<Option<Vec<u8>>>,
+    /// Tensors a prepared node reads or writes: their shapes are settled.
+    used: Vec<bool>,
+}
+
+impl<'a, T: Tensors + ?Sized> Resolved<'a, T> {
+    /// No node prepared yet.
+    pub fn new(base: &'a T) -> Self {
+        let n = base.count();
+        Resolved {
+            base,
+            shapes: vec![None; n],
+            values: vec![None; n],
+            used: vec![false; n],
+        }
+    }
+
+    /// Prepares node `index` (see [`prepare`]) over the tensors as the nodes
+    /// before it left them, and records its resized output and folded value.
+    ///
+    /// A node may not resize a tensor an earlier node already reads or writes.
+    pub fn prepare(&mut self, index: usize, node: &Node) -> Result<Prepared> {
+        let p = prepare(index, node, &*self)?;
+        if let Some(s) = &p.output_shape {
+            if self.used[p.output] {
+                return Err(Error::op(
+                    index,
+                    node.op.name(),
+                    format!(
+                        "output tensor {} is resized to {s:?}, but an earlier op uses it with shape {:?}",
+                        p.output,
+                        self.base.get(p.output).shape
+                    ),
+                ));
+            }
+        }
+        for &t in node.inputs.iter().flatten().chain(&node.outputs) {
+            if let Some(u) = self.used.get_mut(t) {
+                *u = true;
+            }
+        }
+        self.record(&p);
+        Ok(p)
+    }
+
+    /// Takes in a prepared node's resized output and folded value.
+    fn record(&mut self, p: &Prepared) {
+        if let Some(s) = &p.output_shape {
+            self.shapes[p.output] = Some(s.clone());
+        }
+        if let Kernel::Folded { value } = &p.kernel {
+            self.values[p.output] = Some(value.iter().flat_map(|v| v.to_le_bytes()).collect());
+        }
+    }
+
+    /// The tensors whose shape preparation changed, with their new shapes.
+    pub fn into_shapes(self) -> Vec<(usize, Vec<usize>)> {
+        self.shapes
+            .into_iter()
+            .enumerate()
+            .filter_map(|(t, s)| Some((t, s?)))
+            .collect()
+    }
+}
+
+impl<T: Tensors + ?Sized> Tensors for Resolved<'_, T> {
+    fn count(&self) -> usize {
+        self.base.count()
+    }
+
+    fn get(&self, t: usize) -> TensorRef<'_> {
+        let mut r = self.base.get(t);
+        if let Some(s) = &self.shapes[t] {
+            r.shape = s;
+        }
+        if let Some(v) = &self.values[t] {
+            r.data = Some(v);
+        }
+        r
     }
 }

@@ -92,7 +92,7 @@ fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
 fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     let Op::FullyConnected {
         activation,
-        keep_num_dims: _,
+        keep_num_dims,
     } = &p.node.op
     else {
         return Err(p.err("options are not FullyConnectedOptions"));
@@ -115,12 +115,30 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         )));
     }
     let batches = in_elems / accum_depth;
+    // TFLite's FULLY_CONNECTED resizes its output at prepare: the model's
+    // leading dimensions are placeholders where the batch was unknown, but
+    // its last one must be the number of units.
     let out_elems = p.tensor(out).num_elements();
-    if out_elems != batches * units {
+    if p.tensor(out).shape.last() != Some(&units) {
         return Err(p.err(format!(
             "output tensor {out} has {out_elems} values, expected {batches} x {units}"
         )));
     }
+    let out_shape = if *keep_num_dims {
+        let ishape = p.tensor(input).shape;
+        let mut s = ishape[..ishape.len().saturating_sub(1)].to_vec();
+        s.push(units);
+        s
+    } else {
+        alloc::vec![batches, units]
+    };
+    if out_shape.iter().product::<usize>() != batches * units {
+        return Err(p.err(format!(
+            "input tensor {input} shape {:?} does not end in {accum_depth} (keep_num_dims)",
+            p.tensor(input).shape
+        )));
+    }
+    p.resize_output(out_shape);
     let scales = p.filter_scales(weights, units, 0)?;
     let bias = p.bias(2, units)?;
     // LiteRT's reference FULLY_CONNECTED rescales in double, per tensor or per channel.

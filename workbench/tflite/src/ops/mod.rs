@@ -17,21 +17,28 @@ use crate::schema as fb;
 
 mod add;
 mod average_pool_2d;
+mod concatenation;
 mod conv_2d;
 mod depthwise_conv_2d;
 mod dequantize;
+mod fold;
 mod fully_connected;
+mod gather;
 mod hard_swish;
 mod leaky_relu;
 mod max_pool_2d;
 mod maximum_minimum;
 mod neg;
+mod pack;
 mod pad;
 mod pool;
 mod quantize;
+mod reduce_prod;
 mod relu;
 mod reshape;
+mod shape;
 mod softmax;
+mod strided_slice;
 
 /// Builtin options ready to attach to an operator.
 #[cfg(feature = "export")]
@@ -78,23 +85,29 @@ pub(crate) struct OpDef {
 pub(crate) const REGISTRY: &[OpDef] = &[
     add::DEF,
     average_pool_2d::DEF,
+    concatenation::DEF,
     conv_2d::DEF,
     depthwise_conv_2d::DEF,
     dequantize::DEF,
     fully_connected::DEF,
+    gather::DEF,
     hard_swish::DEF,
     leaky_relu::DEF,
     max_pool_2d::DEF,
     maximum_minimum::MAXIMUM,
     maximum_minimum::MINIMUM,
     neg::DEF,
+    pack::DEF,
     pad::PAD,
     pad::PADV2,
     quantize::DEF,
+    reduce_prod::DEF,
     relu::RELU,
     relu::RELU6,
     reshape::DEF,
+    shape::DEF,
     softmax::DEF,
+    strided_slice::DEF,
 ];
 
 /// The builtin codes of every supported operator, in registry order.
