@@ -50,6 +50,12 @@ fn inputs(name: &str) -> Vec<npy::Array> {
 /// Fixtures not run yet, each with why: their models are rejected at
 /// prepare with an error (checked), never a panic.
 const NOT_YET: &[(&str, &str)] = &[
+    ("se_block_int8", "LOGISTIC not wired yet"),
+    ("se_block_f32", "LOGISTIC not wired yet"),
+    ("mobilenet_025_96_f32", "float32 CONV_2D not wired yet"),
+    ("layer_norm_int8", "SQUARED_DIFFERENCE not wired yet"),
+    ("layer_norm_f32", "SQUARED_DIFFERENCE not wired yet"),
+    ("gap_head_f32", "float32 CONV_2D not wired yet"),
     ("add_bcast_f32", "float32 ADD not wired yet"),
     ("add_bcast_int8", "broadcasting ADD not wired yet"),
     ("avg_pool_f32", "float32 AVERAGE_POOL_2D not wired yet"),
@@ -64,10 +70,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("dense_batched_f32", "float32 FULLY_CONNECTED not wired yet"),
     ("dense_batched_int8", "broadcasting ADD not wired yet"),
     ("depthwise_f32", "float32 DEPTHWISE_CONV_2D not wired yet"),
-    ("gap_head_f32", "MEAN not wired yet"),
-    ("gap_head_float_io", "MEAN not wired yet"),
-    ("gap_head_int8", "MEAN not wired yet"),
-    ("gap_head_selective", "MEAN not wired yet"),
     (
         "gather_f32",
         "GATHER on int8/float32 tensors not wired yet (int32 shape vectors only)",
@@ -79,8 +81,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("hard_swish_f32", "MUL not wired yet"),
     ("hard_swish_int8", "MUL not wired yet"),
     ("hard_swish_model_f32", "float32 CONV_2D not wired yet"),
-    ("layer_norm_f32", "MEAN not wired yet"),
-    ("layer_norm_int8", "MEAN not wired yet"),
     (
         "leaky_relu_model_f32",
         "float32 FULLY_CONNECTED not wired yet",
@@ -88,27 +88,17 @@ const NOT_YET: &[(&str, &str)] = &[
     ("logistic_f32", "MUL not wired yet"),
     ("logistic_int8", "MUL not wired yet"),
     ("max_pool_f32", "float32 MAX_POOL_2D not wired yet"),
-    ("mean_gap_f32", "MEAN not wired yet"),
-    ("mean_gap_int8", "MEAN not wired yet"),
-    ("mean_gap_keepdims_f32", "MEAN not wired yet"),
-    ("mean_gap_keepdims_int8", "MEAN not wired yet"),
-    ("mean_last_axis_f32", "MEAN not wired yet"),
-    ("mean_last_axis_int8", "MEAN not wired yet"),
     ("mnist_f32", "float32 CONV_2D not wired yet"),
     (
         "mnist_selective_nodes",
         "float32 FULLY_CONNECTED not wired yet",
     ),
-    ("mobilenet_025_96_f32", "MEAN not wired yet"),
-    ("mobilenet_025_96_int8", "MEAN not wired yet"),
     ("mul_bcast_f32", "MUL not wired yet"),
     ("mul_bcast_int8", "MUL not wired yet"),
     ("prelu_f32", "PRELU not wired yet"),
     ("prelu_int8", "PRELU not wired yet"),
     ("rsqrt_f32", "ABS not wired yet"),
     ("rsqrt_int8", "ABS not wired yet"),
-    ("se_block_f32", "MEAN not wired yet"),
-    ("se_block_int8", "MEAN not wired yet"),
     ("softmax_f32", "float32 SOFTMAX not wired yet"),
     ("split_f32", "SPLIT not wired yet"),
     ("split_int8", "SPLIT not wired yet"),
@@ -127,8 +117,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     ("sub_f32", "SUB not wired yet"),
     ("sub_int8", "SUB not wired yet"),
-    ("sum_axis1_f32", "SUM not wired yet"),
-    ("sum_axis1_int8", "SUM not wired yet"),
     ("tanh_f32", "MUL not wired yet"),
     ("tanh_int8", "MUL not wired yet"),
     ("transpose_f32", "TRANSPOSE not wired yet"),
@@ -136,6 +124,13 @@ const NOT_YET: &[(&str, &str)] = &[
     ("unpack_pack_f32", "UNPACK not wired yet"),
     ("unpack_pack_int8", "UNPACK not wired yet"),
     ("zero_padding_f32", "float32 CONV_2D not wired yet"),
+];
+
+/// Fixtures that run (host and board agree) but differ from TFLite, each
+/// with what is known: checked to still differ, printed.
+const MISMATCH: &[(&str, &str)] = &[
+    ("mobilenet_025_96_int8",
+        "runs; its GlobalAveragePooling MEAN (int8, keep_dims, 3x3 window) differs by one from TFLite in 57 of 256 channels (TFLite acts as if each channel sum were one larger); mean_gap_keepdims_int8 and gap_head_int8 match; cause not found yet"),
 ];
 
 /// Every fixture in `tests/refs/keras3`, by name.
@@ -156,6 +151,7 @@ fn fixtures() -> Vec<String> {
 #[test]
 fn every_keras3_fixture() {
     let mut ran = 0;
+    let mut failed = Vec::new();
     for name in fixtures() {
         if let Some((_, why)) = NOT_YET.iter().find(|(n, _)| *n == name) {
             let model = std::fs::read(refs(&format!("{name}.tflite"))).unwrap();
@@ -165,13 +161,29 @@ fn every_keras3_fixture() {
             println!("skipped {name}: {why} (host: {err})");
             continue;
         }
-        check(&name);
-        ran += 1;
+        if let Some((_, why)) = MISMATCH.iter().find(|(n, _)| *n == name) {
+            let r = std::panic::catch_unwind(|| check_with(&name, false));
+            assert!(matches!(r, Ok(false)), "{name}: expected a mismatch");
+            println!("mismatch {name}: {why}");
+            continue;
+        }
+        match std::panic::catch_unwind(|| check(&name)) {
+            Ok(()) => ran += 1,
+            Err(_) => failed.push(name),
+        }
     }
     println!("{ran} fixtures ran on host and board");
+    assert!(failed.is_empty(), "failed: {failed:?}");
 }
 
 fn check(name: &str) {
+    assert!(check_with(name, true));
+}
+
+/// Runs `name` on host and board (which must agree); compares with TFLite's
+/// outputs, asserting if `strict`, else returning whether they match.
+fn check_with(name: &str, strict: bool) -> bool {
+    let mut all_match = true;
     let model = std::fs::read(refs(&format!("{name}.tflite"))).unwrap();
     let inputs = inputs(name);
     let expected = npy::read(&refs(&format!("{name}.expected.npy"))).unwrap();
@@ -223,6 +235,10 @@ fn check(name: &str) {
             host_out, board_out,
             "{name} sample {b}: host and board differ"
         );
+        if !strict && host_out != want {
+            all_match = false;
+            continue;
+        }
         match expected.elem {
             Elem::I8 => assert_eq!(host_out, want, "{name} sample {b}"),
             Elem::F32 => {
@@ -242,6 +258,7 @@ fn check(name: &str) {
             }
         }
     }
+    all_match
 }
 
 #[test]

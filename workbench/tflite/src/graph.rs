@@ -194,6 +194,10 @@ pub enum Op {
     ReduceProd { keep_dims: bool },
     /// CONCATENATION: inputs (values...) joined along `axis`.
     Concatenation { axis: i32, activation: Activation },
+    /// MEAN: inputs (input, axes).
+    Mean { keep_dims: bool },
+    /// SUM: inputs (input, axes).
+    Sum { keep_dims: bool },
 }
 
 impl Op {
@@ -225,6 +229,8 @@ impl Op {
             Op::Gather { .. } => "GATHER",
             Op::ReduceProd { .. } => "REDUCE_PROD",
             Op::Concatenation { .. } => "CONCATENATION",
+            Op::Mean { .. } => "MEAN",
+            Op::Sum { .. } => "SUM",
         }
     }
 }

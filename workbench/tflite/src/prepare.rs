@@ -201,6 +201,19 @@ pub enum Kernel {
     },
     /// NEG of float32 values.
     Neg,
+    /// MEAN or SUM over the axes in `mask`.
+    Reduce {
+        /// Whether this is SUM.
+        sum: bool,
+        /// Input shape.
+        shape: Vec<usize>,
+        /// Reduced axes.
+        mask: [bool; k::reduce::MAX_DIMS],
+        /// TFLite's kernel path and its integers.
+        path: ReducePath,
+        /// Number of output values.
+        out_len: usize,
+    },
     /// A shape computation on int32 vectors (SHAPE, STRIDED_SLICE, PACK,
     /// GATHER, REDUCE_PROD, CONCATENATION) computed at prepare: its value
     /// becomes a constant for the nodes after it (a RESHAPE's shape); it
@@ -219,6 +232,53 @@ pub enum Kernel {
         shape2: Vec<usize>,
         /// Output shape.
         output_shape: Vec<usize>,
+    },
+}
+
+/// Which of TFLite's MEAN / SUM kernels runs (see `kernels_int8::mean`, `kernels_int8::sum`).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum ReducePath {
+    /// float32.
+    F32,
+    /// int8 MEAN over height and width, keep_dims (GlobalAveragePooling2D).
+    MeanSpatial {
+        /// Q31 multiplier of `s_in / s_out`.
+        multiplier: i32,
+        /// Its shift.
+        shift: i32,
+        /// Input zero point.
+        input_zero_point: i32,
+        /// Output zero point.
+        output_zero_point: i32,
+        /// Input shape (NHWC).
+        input_shape: Dims4,
+    },
+    /// int8 MEAN, same quantization in and out.
+    MeanSame,
+    /// int8 MEAN with `1 / count` folded into the multiplier.
+    MeanRescale {
+        /// Q31 multiplier.
+        multiplier: i32,
+        /// Its shift.
+        shift: i32,
+        /// Input zero point.
+        input_zero_point: i32,
+        /// Output zero point.
+        output_zero_point: i32,
+    },
+    /// int8 SUM, same quantization in and out (wrapping).
+    SumSame,
+    /// int8 SUM rescaled as TFLite 2.21 does.
+    SumRescale {
+        /// Q31 multiplier of `s_in / s_out`.
+        multiplier: i32,
+        /// Its shift.
+        shift: i32,
+        /// Input zero point.
+        input_zero_point: i32,
+        /// Output zero point.
+        output_zero_point: i32,
     },
 }
 
@@ -290,6 +350,15 @@ impl Prepared {
             Kernel::Conv { conv, .. } => {
                 k::conv_2d::conv_scratch_len(conv.filter_shape, conv.output_shape)
             }
+            // i32 sums, plus slack to align them.
+            Kernel::Reduce {
+                path:
+                    ReducePath::SumRescale { .. }
+                    | ReducePath::MeanSame
+                    | ReducePath::MeanRescale { .. },
+                out_len,
+                ..
+            } => out_len * 4 + 3,
             _ => 0,
         }
     }
@@ -305,6 +374,7 @@ impl Prepared {
             Kernel::Pad {
                 shape, paddings, ..
             } => (shape.len() + 2 * paddings.len()) * core::mem::size_of::<usize>(),
+            Kernel::Reduce { shape, .. } => shape.len() * core::mem::size_of::<usize>(),
             _ => 0,
         }
     }

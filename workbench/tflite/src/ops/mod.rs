@@ -28,6 +28,7 @@ mod hard_swish;
 mod leaky_relu;
 mod max_pool_2d;
 mod maximum_minimum;
+mod mean_sum;
 mod neg;
 mod pack;
 mod pad;
@@ -96,6 +97,8 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     max_pool_2d::DEF,
     maximum_minimum::MAXIMUM,
     maximum_minimum::MINIMUM,
+    mean_sum::MEAN,
+    mean_sum::SUM,
     neg::DEF,
     pack::DEF,
     pad::PAD,
