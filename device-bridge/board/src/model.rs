@@ -239,8 +239,26 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
                 | workbench_tflite::Kernel::Depthwise { .. }
                 | workbench_tflite::Kernel::FullyConnected { .. }
         );
+        // Elementwise ops may read a constant operand in place (float32 ones
+        // only where the model keeps them 4-byte aligned).
+        let elementwise = matches!(
+            prepared.kernel,
+            workbench_tflite::Kernel::Binary { .. } | workbench_tflite::Kernel::MaxMin { .. }
+        );
         for (k, t) in prepared.inputs.iter().enumerate() {
             if let Some(t) = *t {
+                if let (true, Some(r)) = (elementwise, &metas[t].data) {
+                    if metas[t].dtype == DType::F32 && r.start % 4 != 0 {
+                        return Err(berr!(
+                            BadModel,
+                            index,
+                            code,
+                            "op {index} ({}): constant float32 input tensor {t} is not 4-byte aligned in the model",
+                            node.op.name()
+                        ));
+                    }
+                    continue;
+                }
                 if metas[t].data.is_some() && !(k == 1 && weights) {
                     return Err(berr!(
                         BadModel,

@@ -151,7 +151,7 @@ pub enum Op {
     Reshape,
     /// SOFTMAX: inputs (input), over the last dimension.
     Softmax { beta: f32 },
-    /// ADD: inputs (a, b) of the same shape.
+    /// ADD: inputs (a, b), broadcast.
     Add { activation: Activation },
     /// QUANTIZE: float to int8, or int8 to int8 with new parameters.
     Quantize,
@@ -198,6 +198,12 @@ pub enum Op {
     Mean { keep_dims: bool },
     /// SUM: inputs (input, axes).
     Sum { keep_dims: bool },
+    /// SUB: inputs (a, b), broadcast.
+    Sub { activation: Activation },
+    /// MUL: inputs (a, b), broadcast.
+    Mul { activation: Activation },
+    /// SQUARED_DIFFERENCE: inputs (a, b), broadcast.
+    SquaredDifference,
 }
 
 impl Op {
@@ -231,6 +237,9 @@ impl Op {
             Op::Concatenation { .. } => "CONCATENATION",
             Op::Mean { .. } => "MEAN",
             Op::Sum { .. } => "SUM",
+            Op::Sub { .. } => "SUB",
+            Op::Mul { .. } => "MUL",
+            Op::SquaredDifference => "SQUARED_DIFFERENCE",
         }
     }
 }

@@ -143,8 +143,17 @@ pub enum Kernel {
         /// Size of the last dimension.
         depth: usize,
     },
-    /// ADD of two same-shaped tensors.
-    Add(k::add::AddParams),
+    /// ADD, SUB, MUL, SQUARED_DIFFERENCE with broadcasting.
+    Binary {
+        /// The op and its integers.
+        params: BinaryParams,
+        /// First input's shape.
+        shape1: Vec<usize>,
+        /// Second input's shape.
+        shape2: Vec<usize>,
+        /// Output shape.
+        output_shape: Vec<usize>,
+    },
     /// QUANTIZE from float32.
     Quantize {
         /// Output scale.
@@ -232,6 +241,42 @@ pub enum Kernel {
         shape2: Vec<usize>,
         /// Output shape.
         output_shape: Vec<usize>,
+    },
+}
+
+/// Which elementwise binary op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryKind {
+    /// ADD.
+    Add,
+    /// SUB.
+    Sub,
+    /// MUL.
+    Mul,
+    /// SQUARED_DIFFERENCE.
+    SquaredDifference,
+}
+
+/// The integers of a binary op (int8), or its float32 clamp.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum BinaryParams {
+    /// int8 ADD.
+    Add(k::add::AddParams),
+    /// int8 SUB (ADD's parameters).
+    Sub(k::add::AddParams),
+    /// int8 MUL.
+    Mul(k::mul::MulParams),
+    /// int8 SQUARED_DIFFERENCE.
+    SquaredDifference(k::squared_difference::SquaredDifferenceParams),
+    /// float32, with the fused activation's bounds.
+    F32 {
+        /// The op.
+        kind: BinaryKind,
+        /// Lower bound.
+        min: f32,
+        /// Upper bound.
+        max: f32,
     },
 }
 

@@ -15,8 +15,8 @@ use crate::graph::{DType, Graph, Node};
 use crate::prepare::{Eval, Kernel, Prep};
 use crate::schema as fb;
 
-mod add;
 mod average_pool_2d;
+mod binary;
 mod concatenation;
 mod conv_2d;
 mod depthwise_conv_2d;
@@ -84,7 +84,7 @@ pub(crate) struct OpDef {
 
 /// Every supported operator; each op file contributes its own entry.
 pub(crate) const REGISTRY: &[OpDef] = &[
-    add::DEF,
+    binary::ADD,
     average_pool_2d::DEF,
     concatenation::DEF,
     conv_2d::DEF,
@@ -97,6 +97,7 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     max_pool_2d::DEF,
     maximum_minimum::MAXIMUM,
     maximum_minimum::MINIMUM,
+    binary::MUL,
     mean_sum::MEAN,
     mean_sum::SUM,
     neg::DEF,
@@ -110,7 +111,9 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     reshape::DEF,
     shape::DEF,
     softmax::DEF,
+    binary::SQUARED_DIFFERENCE,
     strided_slice::DEF,
+    binary::SUB,
 ];
 
 /// The builtin codes of every supported operator, in registry order.
