@@ -243,7 +243,9 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
         // only where the model keeps them 4-byte aligned).
         let elementwise = matches!(
             prepared.kernel,
-            workbench_tflite::Kernel::Binary { .. } | workbench_tflite::Kernel::MaxMin { .. }
+            workbench_tflite::Kernel::Binary { .. }
+                | workbench_tflite::Kernel::MaxMin { .. }
+                | workbench_tflite::Kernel::Concat { .. }
         );
         for (k, t) in prepared.inputs.iter().enumerate() {
             if let Some(t) = *t {

@@ -204,6 +204,12 @@ pub enum Op {
     Mul { activation: Activation },
     /// SQUARED_DIFFERENCE: inputs (a, b), broadcast.
     SquaredDifference,
+    /// LOGISTIC: inputs (input); `1 / (1 + e^-x)`.
+    Logistic,
+    /// TANH: inputs (input).
+    Tanh,
+    /// RSQRT: inputs (input); `1 / sqrt(x)`.
+    Rsqrt,
 }
 
 impl Op {
@@ -240,6 +246,9 @@ impl Op {
             Op::Sub { .. } => "SUB",
             Op::Mul { .. } => "MUL",
             Op::SquaredDifference => "SQUARED_DIFFERENCE",
+            Op::Logistic => "LOGISTIC",
+            Op::Tanh => "TANH",
+            Op::Rsqrt => "RSQRT",
         }
     }
 }

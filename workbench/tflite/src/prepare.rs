@@ -223,6 +223,24 @@ pub enum Kernel {
         /// Number of output values.
         out_len: usize,
     },
+    /// LOGISTIC (`logistic`) or TANH: an int8 table, or float32 (`None`).
+    Lut {
+        /// Whether this is LOGISTIC.
+        logistic: bool,
+        /// TFLite's 256-entry int8 table, indexed by the input byte.
+        table: Option<alloc::boxed::Box<[i8; 256]>>,
+    },
+    /// RSQRT: int8 `[multiplier, shift, input zero point, output zero point]`, or float32 (`None`).
+    Rsqrt(Option<[i32; 4]>),
+    /// CONCATENATION of two int8 or float32 tensors along `axis`.
+    Concat {
+        /// The axis, non-negative.
+        axis: usize,
+        /// First input's shape.
+        shape1: Vec<usize>,
+        /// Second input's shape.
+        shape2: Vec<usize>,
+    },
     /// A shape computation on int32 vectors (SHAPE, STRIDED_SLICE, PACK,
     /// GATHER, REDUCE_PROD, CONCATENATION) computed at prepare: its value
     /// becomes a constant for the nodes after it (a RESHAPE's shape); it
@@ -420,6 +438,19 @@ impl Prepared {
                 shape, paddings, ..
             } => (shape.len() + 2 * paddings.len()) * core::mem::size_of::<usize>(),
             Kernel::Reduce { shape, .. } => shape.len() * core::mem::size_of::<usize>(),
+            Kernel::Lut { table: Some(_), .. } => 256,
+            Kernel::Binary {
+                shape1,
+                shape2,
+                output_shape,
+                ..
+            }
+            | Kernel::MaxMin {
+                shape1,
+                shape2,
+                output_shape,
+                ..
+            } => (shape1.len() + shape2.len() + output_shape.len()) * core::mem::size_of::<usize>(),
             _ => 0,
         }
     }
@@ -518,7 +549,7 @@ impl Prep<'_> {
             return Err(self.err(format!("output tensor {out} is a constant")));
         }
         let kernel = (def.prepare)(self)?;
-        let second = if def.operands > 1 {
+        let second = if def.operands > 1 && !matches!(kernel, Kernel::Folded { .. }) {
             Some(self.input(1)?)
         } else {
             None

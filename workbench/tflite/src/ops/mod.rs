@@ -26,6 +26,7 @@ mod fully_connected;
 mod gather;
 mod hard_swish;
 mod leaky_relu;
+mod logistic_tanh;
 mod max_pool_2d;
 mod maximum_minimum;
 mod mean_sum;
@@ -37,6 +38,7 @@ mod quantize;
 mod reduce_prod;
 mod relu;
 mod reshape;
+mod rsqrt;
 mod shape;
 mod softmax;
 mod strided_slice;
@@ -94,6 +96,7 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     gather::DEF,
     hard_swish::DEF,
     leaky_relu::DEF,
+    logistic_tanh::LOGISTIC,
     max_pool_2d::DEF,
     maximum_minimum::MAXIMUM,
     maximum_minimum::MINIMUM,
@@ -109,11 +112,13 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     relu::RELU,
     relu::RELU6,
     reshape::DEF,
+    rsqrt::DEF,
     shape::DEF,
     softmax::DEF,
     binary::SQUARED_DIFFERENCE,
     strided_slice::DEF,
     binary::SUB,
+    logistic_tanh::TANH,
 ];
 
 /// The builtin codes of every supported operator, in registry order.
