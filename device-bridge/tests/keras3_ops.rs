@@ -50,16 +50,14 @@ fn inputs(name: &str) -> Vec<npy::Array> {
 /// Fixtures not run yet, each with why: their models are rejected at
 /// prepare with an error (checked), never a panic.
 const NOT_YET: &[(&str, &str)] = &[
-    ("avg_pool_f32", "float32 AVERAGE_POOL_2D not wired yet"),
-    ("concat_model_f32", "float32 CONV_2D not wired yet"),
+    (
+        "concat_model_f32",
+        "op 2 (CONCATENATION): 3 int8/float32 inputs: only 2 are supported",
+    ),
     (
         "concat_model_int8",
         "op 2 (CONCATENATION): 3 int8/float32 inputs: only 2 are supported",
     ),
-    ("conv_f32", "float32 CONV_2D not wired yet"),
-    ("dense_batched_f32", "float32 FULLY_CONNECTED not wired yet"),
-    ("depthwise_f32", "float32 DEPTHWISE_CONV_2D not wired yet"),
-    ("gap_head_f32", "float32 CONV_2D not wired yet"),
     (
         "gather_f32",
         "GATHER on int8/float32 tensors not wired yet (int32 shape vectors only)",
@@ -68,25 +66,10 @@ const NOT_YET: &[(&str, &str)] = &[
         "gather_int8",
         "GATHER on int8/float32 tensors not wired yet (int32 shape vectors only)",
     ),
-    ("hard_swish_model_f32", "float32 CONV_2D not wired yet"),
-    ("layer_norm_f32", "float32 FULLY_CONNECTED not wired yet"),
-    (
-        "leaky_relu_model_f32",
-        "float32 FULLY_CONNECTED not wired yet",
-    ),
-    ("max_pool_f32", "float32 MAX_POOL_2D not wired yet"),
-    ("mnist_f32", "float32 CONV_2D not wired yet"),
-    (
-        "mnist_selective_nodes",
-        "float32 FULLY_CONNECTED not wired yet",
-    ),
-    ("mobilenet_025_96_f32", "float32 CONV_2D not wired yet"),
     ("prelu_f32", "PRELU not wired yet"),
     ("prelu_int8", "PRELU not wired yet"),
     ("rsqrt_f32", "ABS not wired yet"),
     ("rsqrt_int8", "ABS not wired yet"),
-    ("se_block_f32", "float32 CONV_2D not wired yet"),
-    ("softmax_f32", "float32 SOFTMAX not wired yet"),
     ("split_f32", "SPLIT not wired yet"),
     ("split_int8", "SPLIT not wired yet"),
     (
@@ -101,7 +84,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("transpose_int8", "TRANSPOSE not wired yet"),
     ("unpack_pack_f32", "UNPACK not wired yet"),
     ("unpack_pack_int8", "UNPACK not wired yet"),
-    ("zero_padding_f32", "float32 CONV_2D not wired yet"),
 ];
 
 /// Fixtures that run (host and board agree) but differ from TFLite, each

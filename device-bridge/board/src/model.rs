@@ -231,16 +231,17 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
         if prepared.is_folded() {
             continue;
         }
-        // Constants other than weights stay unread in the model: the kernels
-        // read only activations from the arena (alignment of float data).
+        // Constants are read in place from the model: weights (input 1 of
+        // the convolutions and FULLY_CONNECTED) and either operand of the
+        // elementwise ops; float32 ones only where the model keeps them
+        // 4-byte aligned. Other constants stay unread (prepare decoded them).
         let weights = matches!(
             prepared.kernel,
             workbench_tflite::Kernel::Conv { .. }
                 | workbench_tflite::Kernel::Depthwise { .. }
                 | workbench_tflite::Kernel::FullyConnected { .. }
+                | workbench_tflite::Kernel::Float { .. }
         );
-        // Elementwise ops may read a constant operand in place (float32 ones
-        // only where the model keeps them 4-byte aligned).
         let elementwise = matches!(
             prepared.kernel,
             workbench_tflite::Kernel::Binary { .. }
@@ -248,28 +249,25 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
                 | workbench_tflite::Kernel::Concat { .. }
         );
         for (k, t) in prepared.inputs.iter().enumerate() {
-            if let Some(t) = *t {
-                if let (true, Some(r)) = (elementwise, &metas[t].data) {
-                    if metas[t].dtype == DType::F32 && r.start % 4 != 0 {
-                        return Err(berr!(
-                            BadModel,
-                            index,
-                            code,
-                            "op {index} ({}): constant float32 input tensor {t} is not 4-byte aligned in the model",
-                            node.op.name()
-                        ));
-                    }
-                    continue;
-                }
-                if metas[t].data.is_some() && !(k == 1 && weights) {
-                    return Err(berr!(
-                        BadModel,
-                        index,
-                        code,
-                        "op {index} ({}): constant input tensor {t} is not supported here",
-                        node.op.name()
-                    ));
-                }
+            let Some(t) = *t else { continue };
+            let Some(r) = &metas[t].data else { continue };
+            if !(elementwise || (k == 1 && weights)) {
+                return Err(berr!(
+                    BadModel,
+                    index,
+                    code,
+                    "op {index} ({}): constant input tensor {t} is not supported here",
+                    node.op.name()
+                ));
+            }
+            if metas[t].dtype == DType::F32 && r.start % 4 != 0 {
+                return Err(berr!(
+                    BadModel,
+                    index,
+                    code,
+                    "op {index} ({}): constant float32 input tensor {t} is not 4-byte aligned in the model",
+                    node.op.name()
+                ));
             }
         }
         steps.push(Step {

@@ -241,6 +241,13 @@ pub enum Kernel {
         /// Second input's shape.
         shape2: Vec<usize>,
     },
+    /// A float32 CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, pool or SOFTMAX.
+    Float {
+        /// The op and its geometry.
+        op: FloatOp,
+        /// Decoded bias per output channel.
+        bias: Option<Vec<f32>>,
+    },
     /// A shape computation on int32 vectors (SHAPE, STRIDED_SLICE, PACK,
     /// GATHER, REDUCE_PROD, CONCATENATION) computed at prepare: its value
     /// becomes a constant for the nodes after it (a RESHAPE's shape); it
@@ -259,6 +266,56 @@ pub enum Kernel {
         shape2: Vec<usize>,
         /// Output shape.
         output_shape: Vec<usize>,
+    },
+}
+
+/// A float32 kernel's op and geometry (see [`Kernel::Float`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum FloatOp {
+    /// CONV_2D (`depth_multiplier` 0) or DEPTHWISE_CONV_2D.
+    Conv {
+        /// Strides, dilations, padding, clamp.
+        params: k::conv_2d_f32::FloatConvParams,
+        /// Depthwise channel multiplier; 0 for CONV_2D.
+        depth_multiplier: usize,
+        /// Input shape (NHWC).
+        input_shape: Dims4,
+        /// Filter shape (OHWI, or 1HW(I*M)).
+        filter_shape: Dims4,
+        /// Output shape (NHWC).
+        output_shape: Dims4,
+    },
+    /// FULLY_CONNECTED.
+    FullyConnected {
+        /// Lower clamp.
+        activation_min: f32,
+        /// Upper clamp.
+        activation_max: f32,
+        /// Inputs per output unit.
+        accum_depth: usize,
+    },
+    /// MAX_POOL_2D or AVERAGE_POOL_2D (`average`).
+    Pool {
+        /// Strides, padding, clamp.
+        params: k::conv_2d_f32::FloatConvParams,
+        /// Window height.
+        filter_h: usize,
+        /// Window width.
+        filter_w: usize,
+        /// Whether this is the average pool.
+        average: bool,
+        /// Input shape (NHWC).
+        input_shape: Dims4,
+        /// Output shape (NHWC).
+        output_shape: Dims4,
+    },
+    /// SOFTMAX over the last dimension.
+    Softmax {
+        /// Exponent scale.
+        beta: f32,
+        /// Size of the last dimension.
+        depth: usize,
     },
 }
 
@@ -439,6 +496,7 @@ impl Prepared {
             } => (shape.len() + 2 * paddings.len()) * core::mem::size_of::<usize>(),
             Kernel::Reduce { shape, .. } => shape.len() * core::mem::size_of::<usize>(),
             Kernel::Lut { table: Some(_), .. } => 256,
+            Kernel::Float { bias: b, .. } => b.as_ref().map_or(0, Vec::len) * 4,
             Kernel::Binary {
                 shape1,
                 shape2,

@@ -122,16 +122,6 @@ fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
     }
 }
 
-/// The real bounds of a fused activation (float32 ops).
-fn float_range(a: Activation) -> (f32, f32) {
-    match a {
-        Activation::None => (f32::NEG_INFINITY, f32::INFINITY),
-        Activation::Relu => (0.0, f32::INFINITY),
-        Activation::ReluN1To1 => (-1.0, 1.0),
-        Activation::Relu6 => (0.0, 6.0),
-    }
-}
-
 /// Same type (int8 or float32) in and out, shapes that broadcast; the output
 /// resized to the broadcast shape (TFLite's Prepare), int8 rescales computed.
 fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
@@ -165,7 +155,7 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         _ => BinaryKind::SquaredDifference,
     };
     let params = if dtype == DType::F32 {
-        let (min, max) = float_range(activation);
+        let (min, max) = super::float::float_range(activation);
         BinaryParams::F32 { kind, min, max }
     } else {
         let (s_a, z_a) = p.int8_act("input", a)?;

@@ -99,6 +99,9 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     };
     let out = p.output();
     let (input, weights) = (p.input(0)?, p.input(1)?);
+    if p.tensor(input).dtype == crate::graph::DType::F32 {
+        return super::float::fully_connected(p, *activation, *keep_num_dims);
+    }
     let (in_scale, in_zp) = p.int8_act("input", input)?;
     p.const_int8("weights", weights)?;
     let (out_scale, out_zp) = p.int8_act("output", out)?;
@@ -163,6 +166,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 
 /// Runs FULLY_CONNECTED.
 fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], kernels: Kernels) {
+    if let Kernel::Float { .. } = kernel {
+        super::float::eval(kernel, x, y, out);
+        return;
+    }
     let (
         Kernel::FullyConnected {
             params,

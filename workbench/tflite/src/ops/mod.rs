@@ -21,6 +21,7 @@ mod concatenation;
 mod conv_2d;
 mod depthwise_conv_2d;
 mod dequantize;
+mod float;
 mod fold;
 mod fully_connected;
 mod gather;
