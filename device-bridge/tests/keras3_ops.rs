@@ -66,8 +66,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "gather_int8",
         "GATHER on int8/float32 tensors not wired yet (int32 shape vectors only)",
     ),
-    ("prelu_f32", "PRELU not wired yet"),
-    ("prelu_int8", "PRELU not wired yet"),
     ("rsqrt_f32", "ABS not wired yet"),
     ("rsqrt_int8", "ABS not wired yet"),
     ("split_f32", "SPLIT not wired yet"),
@@ -80,8 +78,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "strided_slice_int8",
         "STRIDED_SLICE on int8/float32 tensors not wired yet (int32 shape vectors only)",
     ),
-    ("transpose_f32", "TRANSPOSE not wired yet"),
-    ("transpose_int8", "TRANSPOSE not wired yet"),
     ("unpack_pack_f32", "UNPACK not wired yet"),
     ("unpack_pack_int8", "UNPACK not wired yet"),
 ];

@@ -247,6 +247,7 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
             workbench_tflite::Kernel::Binary { .. }
                 | workbench_tflite::Kernel::MaxMin { .. }
                 | workbench_tflite::Kernel::Concat { .. }
+                | workbench_tflite::Kernel::Prelu { .. }
         );
         for (k, t) in prepared.inputs.iter().enumerate() {
             let Some(t) = *t else { continue };

@@ -210,6 +210,10 @@ pub enum Op {
     Tanh,
     /// RSQRT: inputs (input); `1 / sqrt(x)`.
     Rsqrt,
+    /// PRELU: inputs (input, alpha); `x` if `x >= 0`, else `alpha * x`.
+    Prelu,
+    /// TRANSPOSE: inputs (input, perm).
+    Transpose,
 }
 
 impl Op {
@@ -249,6 +253,8 @@ impl Op {
             Op::Logistic => "LOGISTIC",
             Op::Tanh => "TANH",
             Op::Rsqrt => "RSQRT",
+            Op::Prelu => "PRELU",
+            Op::Transpose => "TRANSPOSE",
         }
     }
 }

@@ -248,6 +248,22 @@ pub enum Kernel {
         /// Decoded bias per output channel.
         bias: Option<Vec<f32>>,
     },
+    /// PRELU: int8 rescales (`None` for float32) and the shapes.
+    Prelu {
+        /// int8 parameters.
+        params: Option<k::prelu::PreluParams>,
+        /// Input (and output) shape.
+        input_shape: Vec<usize>,
+        /// Alpha's shape.
+        alpha_shape: Vec<usize>,
+    },
+    /// TRANSPOSE of a `shape` tensor by `perm`.
+    Transpose {
+        /// Input shape.
+        shape: Vec<usize>,
+        /// Output dimension `i` is input dimension `perm[i]`.
+        perm: Vec<usize>,
+    },
     /// A shape computation on int32 vectors (SHAPE, STRIDED_SLICE, PACK,
     /// GATHER, REDUCE_PROD, CONCATENATION) computed at prepare: its value
     /// becomes a constant for the nodes after it (a RESHAPE's shape); it

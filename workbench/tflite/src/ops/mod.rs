@@ -35,6 +35,7 @@ mod neg;
 mod pack;
 mod pad;
 mod pool;
+mod prelu;
 mod quantize;
 mod reduce_prod;
 mod relu;
@@ -43,6 +44,7 @@ mod rsqrt;
 mod shape;
 mod softmax;
 mod strided_slice;
+mod transpose;
 
 /// Builtin options ready to attach to an operator.
 #[cfg(feature = "export")]
@@ -108,6 +110,7 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     pack::DEF,
     pad::PAD,
     pad::PADV2,
+    prelu::DEF,
     quantize::DEF,
     reduce_prod::DEF,
     relu::RELU,
@@ -120,6 +123,7 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     strided_slice::DEF,
     binary::SUB,
     logistic_tanh::TANH,
+    transpose::DEF,
 ];
 
 /// The builtin codes of every supported operator, in registry order.
