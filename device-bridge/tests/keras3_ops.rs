@@ -58,26 +58,10 @@ const NOT_YET: &[(&str, &str)] = &[
         "concat_model_int8",
         "op 2 (CONCATENATION): 3 int8/float32 inputs: only 2 are supported",
     ),
-    (
-        "gather_f32",
-        "GATHER on int8/float32 tensors not wired yet (int32 shape vectors only)",
-    ),
-    (
-        "gather_int8",
-        "GATHER on int8/float32 tensors not wired yet (int32 shape vectors only)",
-    ),
     ("rsqrt_f32", "ABS not wired yet"),
     ("rsqrt_int8", "ABS not wired yet"),
     ("split_f32", "SPLIT not wired yet"),
     ("split_int8", "SPLIT not wired yet"),
-    (
-        "strided_slice_f32",
-        "STRIDED_SLICE on int8/float32 tensors not wired yet (int32 shape vectors only)",
-    ),
-    (
-        "strided_slice_int8",
-        "STRIDED_SLICE on int8/float32 tensors not wired yet (int32 shape vectors only)",
-    ),
     ("unpack_pack_f32", "UNPACK not wired yet"),
     ("unpack_pack_int8", "UNPACK not wired yet"),
 ];

@@ -264,6 +264,22 @@ pub enum Kernel {
         /// Output dimension `i` is input dimension `perm[i]`.
         perm: Vec<usize>,
     },
+    /// GATHER along `axis` by constant indices.
+    Gather {
+        /// Params shape.
+        shape: Vec<usize>,
+        /// The axis, non-negative.
+        axis: usize,
+        /// The indices, checked in range.
+        indices: Vec<i32>,
+    },
+    /// STRIDED_SLICE of a `shape` tensor.
+    Slice {
+        /// Start, stride and count per dimension.
+        spec: k::strided_slice::SliceSpec,
+        /// Input shape.
+        shape: Vec<usize>,
+    },
     /// A shape computation on int32 vectors (SHAPE, STRIDED_SLICE, PACK,
     /// GATHER, REDUCE_PROD, CONCATENATION) computed at prepare: its value
     /// becomes a constant for the nodes after it (a RESHAPE's shape); it

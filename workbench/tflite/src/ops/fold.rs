@@ -38,14 +38,32 @@ pub(crate) fn folded(
     Ok(Kernel::Folded { value })
 }
 
-/// A shape vector's values, known at prepare: a constant or a folded
-/// output (`role` names it in errors).
+/// A shape vector's (or indices') values, known at prepare: a constant or a
+/// folded output, int32 or int64 (narrowed, in range), `role` naming it.
 pub(crate) fn known_i32(p: &Prep<'_>, role: &str, t: usize) -> crate::error::Result<Vec<i32>> {
-    p.expect_dtype(role, t, DType::I32)?;
     if p.tensor(t).data.is_none() {
         return Err(p.err(format!(
             "{role} tensor {t} is not known at prepare (only shape computations on constants and static shapes are supported)"
         )));
+    }
+    if p.tensor(t).dtype == DType::I64 {
+        let tensor = p.tensor(t);
+        let data = tensor.data.unwrap_or_default();
+        if data.len() != 8 * tensor.num_elements() {
+            return Err(p.err(format!(
+                "{role} tensor {t}: {} bytes of data for {} int64 values",
+                data.len(),
+                tensor.num_elements()
+            )));
+        }
+        return data
+            .chunks_exact(8)
+            .map(|c| {
+                let v = i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+                i32::try_from(v)
+                    .map_err(|_| p.err(format!("{role} tensor {t}: value {v} exceeds int32")))
+            })
+            .collect();
     }
     const_i32(p, role, t)
 }

@@ -1,5 +1,5 @@
-//! STRIDED_SLICE: inputs (input, begin, end, strides); on int32 shape
-//! vectors only, folded at prepare (see [`fold`](super::fold)).
+//! STRIDED_SLICE: inputs (input, begin, end, strides): int8 or float32
+//! tensors, or int32 shape vectors folded at prepare (see [`fold`](super::fold)).
 
 use alloc::format;
 use alloc::string::String;
@@ -11,11 +11,12 @@ use flatbuffers::FlatBufferBuilder;
 #[cfg(feature = "export")]
 use super::Options;
 use super::{fold, OpDef};
-use crate::graph::Op;
+use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{Kernel, Prep};
+use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
+use kernels_int8 as k;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
@@ -28,7 +29,7 @@ pub(crate) const DEF: OpDef = OpDef {
     #[cfg(feature = "export")]
     version: |_, _, _| 1,
     prepare,
-    eval: fold::eval,
+    eval,
 };
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
@@ -77,7 +78,7 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
 /// An int32 vector sliced by known begin, end and strides (one entry each),
 /// as TFLite's `strided_slice` computes it on rank 1 (begin/end masks,
 /// negative indices, `offset`, shrink to a scalar).
-fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+fn fold_vector(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     let Op::StridedSlice {
         begin_mask,
         end_mask,
@@ -163,4 +164,76 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     }
     let shape = if shrink { vec![] } else { vec![value.len()] };
     fold::folded(p, value, shape)
+}
+
+/// int8 or float32 input sliced by known begin, end and strides with all of
+/// TFLite's masks (`kernels_int8::strided_slice`); int32 shape vectors are
+/// folded.
+fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+    let out = p.output();
+    let dtype = p.tensor(out).dtype;
+    if dtype == DType::I32 {
+        return fold_vector(p);
+    }
+    let Op::StridedSlice {
+        begin_mask,
+        end_mask,
+        ellipsis_mask,
+        new_axis_mask,
+        shrink_axis_mask,
+        offset,
+    } = p.node.op
+    else {
+        return Err(p.err("not a STRIDED_SLICE node"));
+    };
+    let input = p.input(0)?;
+    if !matches!(dtype, DType::I8 | DType::F32) {
+        return Err(p.err(format!(
+            "output tensor {out}: expected int8, float32 or int32, got {}",
+            dtype.name()
+        )));
+    }
+    p.expect_dtype("input", input, dtype)?;
+    if dtype == DType::I8 && p.int8_act("input", input)? != p.int8_act("output", out)? {
+        return Err(p.err(format!(
+            "output tensor {out} quantization differs from input tensor {input}"
+        )));
+    }
+    let begin = fold::known_i32(p, "begin", p.input(1)?)?;
+    let end = fold::known_i32(p, "end", p.input(2)?)?;
+    let strides = fold::known_i32(p, "strides", p.input(3)?)?;
+    let shape = p.tensor(input).shape.to_vec();
+    let mask = |m: i32| m as u32;
+    let spec = k::strided_slice::prepare(
+        &shape,
+        &k::strided_slice::StridedSliceAttrs {
+            begin: &begin,
+            end: &end,
+            strides: &strides,
+            begin_mask: mask(begin_mask),
+            end_mask: mask(end_mask),
+            ellipsis_mask: mask(ellipsis_mask),
+            new_axis_mask: mask(new_axis_mask),
+            shrink_axis_mask: mask(shrink_axis_mask),
+            offset,
+        },
+    )
+    .map_err(|e| {
+        p.err(format!(
+            "begin {begin:?}, end {end:?}, strides {strides:?} on input tensor {input} {shape:?}: {e:?}"
+        ))
+    })?;
+    p.resize_output(spec.output_shape[..spec.output_rank].to_vec());
+    Ok(Kernel::Slice { spec, shape })
+}
+
+/// Runs STRIDED_SLICE.
+fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+    let Kernel::Slice { spec, shape } = kernel else {
+        return;
+    };
+    match out {
+        Out::I8(o) => k::strided_slice::strided_slice(spec, shape, i8s(x), o),
+        Out::F32(o) => k::strided_slice::strided_slice(spec, shape, f32s(x), o),
+    }
 }
