@@ -122,12 +122,12 @@ fn unsupported_op_is_named_by_the_board() {
     let board = host_board(HostBoardConfig::default());
     let mut dev = connect(board.addr().unwrap(), Duration::from_secs(2)).unwrap();
     let (mut model, _) = fixture("fc");
-    patch_opcodes(&mut model, 40); // MEAN
+    patch_opcodes(&mut model, 15); // LSH_PROJECTION
     let e = dev.push_model(&model).unwrap_err();
     assert_eq!(e.board_code(), Some(ErrorCode::UnsupportedOp), "{e}");
     assert!(
         e.to_string()
-            .contains("op 0 (MEAN): unsupported operator (builtin code 40)"),
+            .contains("op 0 (LSH_PROJECTION): unsupported operator (builtin code 15)"),
         "{e}"
     );
 }

@@ -47,7 +47,104 @@ fn inputs(name: &str) -> Vec<npy::Array> {
         .collect()
 }
 
+/// Fixtures not run yet, each with why: their models are rejected at
+/// prepare with an error (checked), never a panic.
+const NOT_YET: &[(&str, &str)] = &[
+    (
+        "concat_model_f32",
+        "CONCATENATION of three int8/float32 tensors not wired yet (a kernel reads at most two runtime operands)",
+    ),
+    (
+        "concat_model_int8",
+        "CONCATENATION of three int8/float32 tensors not wired yet (a kernel reads at most two runtime operands)",
+    ),
+    ("rsqrt_f32", "ABS not wired yet"),
+    ("rsqrt_int8", "ABS not wired yet"),
+    ("split_f32", "SPLIT not wired yet"),
+    ("split_int8", "SPLIT not wired yet"),
+    ("unpack_pack_f32", "UNPACK not wired yet"),
+    ("unpack_pack_int8", "UNPACK not wired yet"),
+];
+
+/// Fixtures that run (host and board agree) but differ from TFLite, each
+/// with what is known: checked to still differ, printed.
+const MISMATCH: &[(&str, &str)] = &[
+    ("mobilenet_025_96_int8",
+        "runs; its GlobalAveragePooling MEAN (int8, keep_dims, 3x3 window) differs by one from TFLite in 57 of 256 channels (TFLite acts as if each channel sum were one larger); mean_gap_keepdims_int8 and gap_head_int8 match; cause not found yet"),
+];
+
+/// Every fixture in `tests/refs/keras3`, by name.
+fn fixtures() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(refs(""))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().ok()?;
+            Some(name.strip_suffix(".tflite")?.to_string())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Runs every fixture on the host and the board, except [`NOT_YET`], whose
+/// rejection is printed.
+#[test]
+fn every_keras3_fixture() {
+    let mut ran = 0;
+    let mut failed = Vec::new();
+    for name in fixtures() {
+        if let Some((_, why)) = NOT_YET.iter().find(|(n, _)| *n == name) {
+            let model = std::fs::read(refs(&format!("{name}.tflite"))).unwrap();
+            let err = workbench_tflite::read(&model)
+                .and_then(Interpreter::new)
+                .expect_err(&name);
+            println!("skipped {name}: {why} (host: {err})");
+            continue;
+        }
+        if let Some((_, why)) = MISMATCH.iter().find(|(n, _)| *n == name) {
+            let r = std::panic::catch_unwind(|| check_with(&name, false));
+            assert!(matches!(r, Ok(false)), "{name}: expected a mismatch");
+            println!("mismatch {name}: {why}");
+            continue;
+        }
+        match std::panic::catch_unwind(|| check(&name)) {
+            Ok(()) => ran += 1,
+            Err(_) => failed.push(name),
+        }
+    }
+    println!("{ran} fixtures ran on host and board");
+    assert!(failed.is_empty(), "failed: {failed:?}");
+}
+
+/// Whether outputs match TFLite's: int8 exactly, float32 within 1e-5 of the range.
+fn close(elem: Elem, got: &[u8], want: &[u8]) -> bool {
+    match elem {
+        Elem::I8 => got == want,
+        Elem::F32 => {
+            let f = |b: &[u8]| -> Vec<f32> {
+                b.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect()
+            };
+            let (got, want) = (f(got), f(want));
+            let range = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+            got.len() == want.len()
+                && got
+                    .iter()
+                    .zip(&want)
+                    .all(|(g, w)| (g - w).abs() <= 1e-5 * range)
+        }
+    }
+}
+
 fn check(name: &str) {
+    assert!(check_with(name, true));
+}
+
+/// Runs `name` on host and board (which must agree); compares with TFLite's
+/// outputs, asserting if `strict`, else returning whether they match.
+fn check_with(name: &str, strict: bool) -> bool {
+    let mut all_match = true;
     let model = std::fs::read(refs(&format!("{name}.tflite"))).unwrap();
     let inputs = inputs(name);
     let expected = npy::read(&refs(&format!("{name}.expected.npy"))).unwrap();
@@ -99,6 +196,10 @@ fn check(name: &str) {
             host_out, board_out,
             "{name} sample {b}: host and board differ"
         );
+        if !strict && !close(expected.elem, &host_out, want) {
+            all_match = false;
+            continue;
+        }
         match expected.elem {
             Elem::I8 => assert_eq!(host_out, want, "{name} sample {b}"),
             Elem::F32 => {
@@ -118,6 +219,7 @@ fn check(name: &str) {
             }
         }
     }
+    all_match
 }
 
 #[test]
@@ -208,4 +310,76 @@ fn minimum_int8() {
 #[test]
 fn minimum_f32() {
     check("minimum_f32");
+}
+
+#[test]
+fn flatten_int8() {
+    check("flatten_int8");
+}
+
+#[test]
+fn flatten_f32() {
+    check("flatten_f32");
+}
+
+#[test]
+fn mnist_int8() {
+    check("mnist_int8");
+}
+
+#[test]
+fn mnist_float_io() {
+    check("mnist_float_io");
+}
+
+/// Flipped bytes in the small Keras 3 fixtures: whatever still reads must
+/// prepare (host and board) and run without panicking; every rejection is an
+/// error.
+#[test]
+fn flipped_bytes_never_panic() {
+    let mut cases = 0;
+    let mut ran = 0;
+    // Every byte of every small fixture takes about 4 minutes in a debug
+    // build: each fixture flips every 8th byte, from a different start.
+    const STRIDE: usize = 8;
+    for (f, name) in fixtures().into_iter().enumerate() {
+        let model = std::fs::read(refs(&format!("{name}.tflite"))).unwrap();
+        if model.len() > 2000 {
+            continue;
+        }
+        for i in (f % STRIDE..model.len()).step_by(STRIDE) {
+            let mut v = model.clone();
+            v[i] ^= 0xff;
+            cases += 1;
+            if let Ok(mut it) = workbench_tflite::read(&v).and_then(Interpreter::new) {
+                let g = it.graph();
+                let (ok8, ok32): (Vec<_>, Vec<_>) = g
+                    .inputs
+                    .iter()
+                    .map(|&t| g.tensors[t].num_elements())
+                    .map(|n| (vec![7i8; n], vec![0.5f32; n]))
+                    .unzip();
+                let mut set = true;
+                for (k, (a, b)) in ok8.iter().zip(&ok32).enumerate() {
+                    set &= it.set_input_i8(k, a).is_ok() || it.set_input_f32(k, b).is_ok();
+                }
+                if set {
+                    it.invoke().unwrap();
+                    ran += 1;
+                }
+            }
+            if let Ok(plan) = device_bridge_board::model::prepare(&v, 1 << 20) {
+                let mut arena = vec![0u32; (plan.activations + plan.scratch).div_ceil(4)];
+                let bytes: &mut [u8] = unsafe {
+                    // SAFETY: u32 storage viewed as bytes.
+                    std::slice::from_raw_parts_mut(arena.as_mut_ptr().cast(), arena.len() * 4)
+                };
+                for s in 0..plan.ops() {
+                    plan.run_step(s, &v, bytes);
+                }
+            }
+        }
+    }
+    println!("{cases} flipped models, {ran} still ran on the host");
+    assert!(ran > 50, "{ran}");
 }

@@ -13,9 +13,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use workbench_tflite::prepare::{
-    prepare as prepare_node, In, Kernels, Out, Prepared, TensorRef, Tensors,
-};
+use workbench_tflite::prepare::{In, Kernels, Out, Prepared, Resolved, TensorRef, Tensors};
 use workbench_tflite::{import, ops, read, DType, Quant};
 
 use crate::berr;
@@ -214,10 +212,11 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
         bytes: model,
     };
     let codes = m.operator_codes();
+    let mut resolved = Resolved::new(&tensors);
     let mut steps = Vec::new();
     for (index, o) in sg.operators().into_iter().flatten().enumerate() {
         let code = import::op_code(index, &o, codes).map_err(bad_model)?;
-        let node = import::node(index, &o, codes, &tensors).map_err(|e| {
+        let node = import::node(index, &o, codes, &resolved).map_err(|e| {
             let kind = if ops::is_supported(code) {
                 ErrorCode::BadModel
             } else {
@@ -225,27 +224,51 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
             };
             bad(kind, index, code, &e)
         })?;
-        let prepared = prepare_node(index, &node, &tensors)
+        let prepared = resolved
+            .prepare(index, &node)
             .map_err(|e| bad(ErrorCode::BadModel, index, code, &e))?;
-        // Constants other than weights stay unread in the model: the kernels
-        // read only activations from the arena (alignment of float data).
+        // Shape computations folded at prepare neither run nor take arena space.
+        if prepared.is_folded() {
+            continue;
+        }
+        // Constants are read in place from the model: weights (input 1 of
+        // the convolutions and FULLY_CONNECTED) and either operand of the
+        // elementwise ops; float32 ones only where the model keeps them
+        // 4-byte aligned. Other constants stay unread (prepare decoded them).
         let weights = matches!(
             prepared.kernel,
             workbench_tflite::Kernel::Conv { .. }
                 | workbench_tflite::Kernel::Depthwise { .. }
                 | workbench_tflite::Kernel::FullyConnected { .. }
+                | workbench_tflite::Kernel::Float { .. }
+        );
+        let elementwise = matches!(
+            prepared.kernel,
+            workbench_tflite::Kernel::Binary { .. }
+                | workbench_tflite::Kernel::MaxMin { .. }
+                | workbench_tflite::Kernel::Concat { .. }
+                | workbench_tflite::Kernel::Prelu { .. }
         );
         for (k, t) in prepared.inputs.iter().enumerate() {
-            if let Some(t) = *t {
-                if metas[t].data.is_some() && !(k == 1 && weights) {
-                    return Err(berr!(
-                        BadModel,
-                        index,
-                        code,
-                        "op {index} ({}): constant input tensor {t} is not supported here",
-                        node.op.name()
-                    ));
-                }
+            let Some(t) = *t else { continue };
+            let Some(r) = &metas[t].data else { continue };
+            if !(elementwise || (k == 1 && weights)) {
+                return Err(berr!(
+                    BadModel,
+                    index,
+                    code,
+                    "op {index} ({}): constant input tensor {t} is not supported here",
+                    node.op.name()
+                ));
+            }
+            if metas[t].dtype == DType::F32 && r.start % 4 != 0 {
+                return Err(berr!(
+                    BadModel,
+                    index,
+                    code,
+                    "op {index} ({}): constant float32 input tensor {t} is not 4-byte aligned in the model",
+                    node.op.name()
+                ));
             }
         }
         steps.push(Step {
@@ -262,6 +285,10 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
                 "graph input tensor {t} is a constant"
             ));
         }
+    }
+    let resized = resolved.into_shapes();
+    for (t, shape) in resized {
+        metas[t].shape = shape;
     }
     plan(metas, steps, graph_inputs, graph_outputs, arena_capacity)
 }

@@ -151,7 +151,7 @@ pub enum Op {
     Reshape,
     /// SOFTMAX: inputs (input), over the last dimension.
     Softmax { beta: f32 },
-    /// ADD: inputs (a, b) of the same shape.
+    /// ADD: inputs (a, b), broadcast.
     Add { activation: Activation },
     /// QUANTIZE: float to int8, or int8 to int8 with new parameters.
     Quantize,
@@ -175,6 +175,45 @@ pub enum Op {
     Maximum,
     /// MINIMUM: inputs (a, b), broadcast.
     Minimum,
+    /// SHAPE: inputs (input); its dimensions as int32 (folded at prepare).
+    Shape,
+    /// STRIDED_SLICE: inputs (input, begin, end, strides) with TFLite's masks.
+    StridedSlice {
+        begin_mask: i32,
+        end_mask: i32,
+        ellipsis_mask: i32,
+        new_axis_mask: i32,
+        shrink_axis_mask: i32,
+        offset: bool,
+    },
+    /// PACK: inputs (values...) stacked along a new `axis`.
+    Pack { values_count: i32, axis: i32 },
+    /// GATHER: inputs (params, indices) along `axis`.
+    Gather { axis: i32, batch_dims: i32 },
+    /// REDUCE_PROD: inputs (input, axes).
+    ReduceProd { keep_dims: bool },
+    /// CONCATENATION: inputs (values...) joined along `axis`.
+    Concatenation { axis: i32, activation: Activation },
+    /// MEAN: inputs (input, axes).
+    Mean { keep_dims: bool },
+    /// SUM: inputs (input, axes).
+    Sum { keep_dims: bool },
+    /// SUB: inputs (a, b), broadcast.
+    Sub { activation: Activation },
+    /// MUL: inputs (a, b), broadcast.
+    Mul { activation: Activation },
+    /// SQUARED_DIFFERENCE: inputs (a, b), broadcast.
+    SquaredDifference,
+    /// LOGISTIC: inputs (input); `1 / (1 + e^-x)`.
+    Logistic,
+    /// TANH: inputs (input).
+    Tanh,
+    /// RSQRT: inputs (input); `1 / sqrt(x)`.
+    Rsqrt,
+    /// PRELU: inputs (input, alpha); `x` if `x >= 0`, else `alpha * x`.
+    Prelu,
+    /// TRANSPOSE: inputs (input, perm).
+    Transpose,
 }
 
 impl Op {
@@ -200,6 +239,22 @@ impl Op {
             Op::Neg => "NEG",
             Op::Maximum => "MAXIMUM",
             Op::Minimum => "MINIMUM",
+            Op::Shape => "SHAPE",
+            Op::StridedSlice { .. } => "STRIDED_SLICE",
+            Op::Pack { .. } => "PACK",
+            Op::Gather { .. } => "GATHER",
+            Op::ReduceProd { .. } => "REDUCE_PROD",
+            Op::Concatenation { .. } => "CONCATENATION",
+            Op::Mean { .. } => "MEAN",
+            Op::Sum { .. } => "SUM",
+            Op::Sub { .. } => "SUB",
+            Op::Mul { .. } => "MUL",
+            Op::SquaredDifference => "SQUARED_DIFFERENCE",
+            Op::Logistic => "LOGISTIC",
+            Op::Tanh => "TANH",
+            Op::Rsqrt => "RSQRT",
+            Op::Prelu => "PRELU",
+            Op::Transpose => "TRANSPOSE",
         }
     }
 }

@@ -36,6 +36,6 @@ pub use graph::{Activation, DType, Graph, Node, Op, Padding, Quant, Tensor, Wind
 pub use import::read;
 #[cfg(feature = "std")]
 pub use import::read_file;
-pub use prepare::{Kernel, Kernels, Prepared};
+pub use prepare::{Kernel, Kernels, Prepared, Resolved};
 pub use runtime::Interpreter;
 pub use validate::validate;

@@ -143,8 +143,17 @@ pub enum Kernel {
         /// Size of the last dimension.
         depth: usize,
     },
-    /// ADD of two same-shaped tensors.
-    Add(k::add::AddParams),
+    /// ADD, SUB, MUL, SQUARED_DIFFERENCE with broadcasting.
+    Binary {
+        /// The op and its integers.
+        params: BinaryParams,
+        /// First input's shape.
+        shape1: Vec<usize>,
+        /// Second input's shape.
+        shape2: Vec<usize>,
+        /// Output shape.
+        output_shape: Vec<usize>,
+    },
     /// QUANTIZE from float32.
     Quantize {
         /// Output scale.
@@ -201,6 +210,84 @@ pub enum Kernel {
     },
     /// NEG of float32 values.
     Neg,
+    /// MEAN or SUM over the axes in `mask`.
+    Reduce {
+        /// Whether this is SUM.
+        sum: bool,
+        /// Input shape.
+        shape: Vec<usize>,
+        /// Reduced axes.
+        mask: [bool; k::reduce::MAX_DIMS],
+        /// TFLite's kernel path and its integers.
+        path: ReducePath,
+        /// Number of output values.
+        out_len: usize,
+    },
+    /// LOGISTIC (`logistic`) or TANH: an int8 table, or float32 (`None`).
+    Lut {
+        /// Whether this is LOGISTIC.
+        logistic: bool,
+        /// TFLite's 256-entry int8 table, indexed by the input byte.
+        table: Option<alloc::boxed::Box<[i8; 256]>>,
+    },
+    /// RSQRT: int8 `[multiplier, shift, input zero point, output zero point]`, or float32 (`None`).
+    Rsqrt(Option<[i32; 4]>),
+    /// CONCATENATION of two int8 or float32 tensors along `axis`.
+    Concat {
+        /// The axis, non-negative.
+        axis: usize,
+        /// First input's shape.
+        shape1: Vec<usize>,
+        /// Second input's shape.
+        shape2: Vec<usize>,
+    },
+    /// A float32 CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, pool or SOFTMAX.
+    Float {
+        /// The op and its geometry.
+        op: FloatOp,
+        /// Decoded bias per output channel.
+        bias: Option<Vec<f32>>,
+    },
+    /// PRELU: int8 rescales (`None` for float32) and the shapes.
+    Prelu {
+        /// int8 parameters.
+        params: Option<k::prelu::PreluParams>,
+        /// Input (and output) shape.
+        input_shape: Vec<usize>,
+        /// Alpha's shape.
+        alpha_shape: Vec<usize>,
+    },
+    /// TRANSPOSE of a `shape` tensor by `perm`.
+    Transpose {
+        /// Input shape.
+        shape: Vec<usize>,
+        /// Output dimension `i` is input dimension `perm[i]`.
+        perm: Vec<usize>,
+    },
+    /// GATHER along `axis` by constant indices.
+    Gather {
+        /// Params shape.
+        shape: Vec<usize>,
+        /// The axis, non-negative.
+        axis: usize,
+        /// The indices, checked in range.
+        indices: Vec<i32>,
+    },
+    /// STRIDED_SLICE of a `shape` tensor.
+    Slice {
+        /// Start, stride and count per dimension.
+        spec: k::strided_slice::SliceSpec,
+        /// Input shape.
+        shape: Vec<usize>,
+    },
+    /// A shape computation on int32 vectors (SHAPE, STRIDED_SLICE, PACK,
+    /// GATHER, REDUCE_PROD, CONCATENATION) computed at prepare: its value
+    /// becomes a constant for the nodes after it (a RESHAPE's shape); it
+    /// never runs and is never stored.
+    Folded {
+        /// The output's values.
+        value: Vec<i32>,
+    },
     /// MAXIMUM (`max`) or MINIMUM with broadcasting.
     MaxMin {
         /// Whether this is MAXIMUM.
@@ -214,6 +301,139 @@ pub enum Kernel {
     },
 }
 
+/// A float32 kernel's op and geometry (see [`Kernel::Float`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum FloatOp {
+    /// CONV_2D (`depth_multiplier` 0) or DEPTHWISE_CONV_2D.
+    Conv {
+        /// Strides, dilations, padding, clamp.
+        params: k::conv_2d_f32::FloatConvParams,
+        /// Depthwise channel multiplier; 0 for CONV_2D.
+        depth_multiplier: usize,
+        /// Input shape (NHWC).
+        input_shape: Dims4,
+        /// Filter shape (OHWI, or 1HW(I*M)).
+        filter_shape: Dims4,
+        /// Output shape (NHWC).
+        output_shape: Dims4,
+    },
+    /// FULLY_CONNECTED.
+    FullyConnected {
+        /// Lower clamp.
+        activation_min: f32,
+        /// Upper clamp.
+        activation_max: f32,
+        /// Inputs per output unit.
+        accum_depth: usize,
+    },
+    /// MAX_POOL_2D or AVERAGE_POOL_2D (`average`).
+    Pool {
+        /// Strides, padding, clamp.
+        params: k::conv_2d_f32::FloatConvParams,
+        /// Window height.
+        filter_h: usize,
+        /// Window width.
+        filter_w: usize,
+        /// Whether this is the average pool.
+        average: bool,
+        /// Input shape (NHWC).
+        input_shape: Dims4,
+        /// Output shape (NHWC).
+        output_shape: Dims4,
+    },
+    /// SOFTMAX over the last dimension.
+    Softmax {
+        /// Exponent scale.
+        beta: f32,
+        /// Size of the last dimension.
+        depth: usize,
+    },
+}
+
+/// Which elementwise binary op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryKind {
+    /// ADD.
+    Add,
+    /// SUB.
+    Sub,
+    /// MUL.
+    Mul,
+    /// SQUARED_DIFFERENCE.
+    SquaredDifference,
+}
+
+/// The integers of a binary op (int8), or its float32 clamp.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum BinaryParams {
+    /// int8 ADD.
+    Add(k::add::AddParams),
+    /// int8 SUB (ADD's parameters).
+    Sub(k::add::AddParams),
+    /// int8 MUL.
+    Mul(k::mul::MulParams),
+    /// int8 SQUARED_DIFFERENCE.
+    SquaredDifference(k::squared_difference::SquaredDifferenceParams),
+    /// float32, with the fused activation's bounds.
+    F32 {
+        /// The op.
+        kind: BinaryKind,
+        /// Lower bound.
+        min: f32,
+        /// Upper bound.
+        max: f32,
+    },
+}
+
+/// Which of TFLite's MEAN / SUM kernels runs (see `kernels_int8::mean`, `kernels_int8::sum`).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum ReducePath {
+    /// float32.
+    F32,
+    /// int8 MEAN over height and width, keep_dims (GlobalAveragePooling2D).
+    MeanSpatial {
+        /// Q31 multiplier of `s_in / s_out`.
+        multiplier: i32,
+        /// Its shift.
+        shift: i32,
+        /// Input zero point.
+        input_zero_point: i32,
+        /// Output zero point.
+        output_zero_point: i32,
+        /// Input shape (NHWC).
+        input_shape: Dims4,
+    },
+    /// int8 MEAN, same quantization in and out.
+    MeanSame,
+    /// int8 MEAN with `1 / count` folded into the multiplier.
+    MeanRescale {
+        /// Q31 multiplier.
+        multiplier: i32,
+        /// Its shift.
+        shift: i32,
+        /// Input zero point.
+        input_zero_point: i32,
+        /// Output zero point.
+        output_zero_point: i32,
+    },
+    /// int8 SUM, same quantization in and out (wrapping).
+    SumSame,
+    /// int8 SUM rescaled as TFLite 2.21 does.
+    SumRescale {
+        /// Q31 multiplier of `s_in / s_out`.
+        multiplier: i32,
+        /// Its shift.
+        shift: i32,
+        /// Input zero point.
+        input_zero_point: i32,
+        /// Output zero point.
+        output_zero_point: i32,
+    },
+}
+
 /// One node ready to run: its kernel and the tensors it reads and writes.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -223,6 +443,10 @@ pub struct Prepared {
     pub inputs: [Option<usize>; 2],
     /// The tensor it writes.
     pub output: usize,
+    /// The output's shape when it differs from the model's (TFLite's
+    /// `ResizeTensor` at prepare: RESHAPE from its shape tensor,
+    /// FULLY_CONNECTED from its input), `None` when the model's is right.
+    pub output_shape: Option<Vec<usize>>,
     /// The op's kernel call (its `ops/<op>.rs` `eval`).
     run: Eval,
 }
@@ -267,12 +491,26 @@ pub(crate) fn f32s<'a>(x: In<'a>) -> &'a [f32] {
 }
 
 impl Prepared {
+    /// Whether the node was folded at prepare: it neither runs nor needs its output stored.
+    pub fn is_folded(&self) -> bool {
+        matches!(self.kernel, Kernel::Folded { .. })
+    }
+
     /// Bytes of im2col scratch the optimized kernels need (int8 elements).
     pub fn scratch_len(&self) -> usize {
         match &self.kernel {
             Kernel::Conv { conv, .. } => {
                 k::conv_2d::conv_scratch_len(conv.filter_shape, conv.output_shape)
             }
+            // i32 sums, plus slack to align them.
+            Kernel::Reduce {
+                path:
+                    ReducePath::SumRescale { .. }
+                    | ReducePath::MeanSame
+                    | ReducePath::MeanRescale { .. },
+                out_len,
+                ..
+            } => out_len * 4 + 3,
             _ => 0,
         }
     }
@@ -288,6 +526,21 @@ impl Prepared {
             Kernel::Pad {
                 shape, paddings, ..
             } => (shape.len() + 2 * paddings.len()) * core::mem::size_of::<usize>(),
+            Kernel::Reduce { shape, .. } => shape.len() * core::mem::size_of::<usize>(),
+            Kernel::Lut { table: Some(_), .. } => 256,
+            Kernel::Float { bias: b, .. } => b.as_ref().map_or(0, Vec::len) * 4,
+            Kernel::Binary {
+                shape1,
+                shape2,
+                output_shape,
+                ..
+            }
+            | Kernel::MaxMin {
+                shape1,
+                shape2,
+                output_shape,
+                ..
+            } => (shape1.len() + shape2.len() + output_shape.len()) * core::mem::size_of::<usize>(),
             _ => 0,
         }
     }
@@ -310,6 +563,7 @@ pub fn prepare(index: usize, node: &Node, tensors: &(impl Tensors + ?Sized)) -> 
         tensors: &Dyn(tensors),
         node,
         index,
+        output_shape: core::cell::RefCell::new(None),
     };
     p.prepare()
 }
@@ -333,6 +587,8 @@ pub struct Prep<'a> {
     pub node: &'a Node,
     /// Its index in execution order.
     pub index: usize,
+    /// The output shape set by [`Prep::resize_output`].
+    output_shape: core::cell::RefCell<Option<Vec<usize>>>,
 }
 
 /// The checked operands of a convolution (regular or depthwise).
@@ -383,17 +639,29 @@ impl Prep<'_> {
             return Err(self.err(format!("output tensor {out} is a constant")));
         }
         let kernel = (def.prepare)(self)?;
-        let second = if def.operands > 1 {
+        let second = if def.operands > 1 && !matches!(kernel, Kernel::Folded { .. }) {
             Some(self.input(1)?)
         } else {
             None
         };
+        let output_shape = self
+            .output_shape
+            .take()
+            .filter(|s| s[..] != *self.tensor(out).shape);
         Ok(Prepared {
             kernel,
             inputs: [Some(self.input(0)?), second],
             output: out,
+            output_shape,
             run: def.eval,
         })
+    }
+
+    /// Gives the output the shape this op computes (TFLite's `ResizeTensor`
+    /// in `Prepare`): the model's stored shape is a placeholder where the
+    /// converter left dimensions unknown.
+    pub fn resize_output(&self, shape: Vec<usize>) {
+        *self.output_shape.borrow_mut() = Some(shape);
     }
 
     /// An error about this op.
@@ -649,5 +917,96 @@ impl Prep<'_> {
             )));
         }
         Ok(())
+    }
+}
+
+/// The tensors as preparation leaves them: shapes resized by earlier nodes
+/// and the values of folded shape computations, over the model's tensors.
+///
+/// Prepare node after node against it and [`record`](Self::record) each
+/// result, so a RESHAPE sees the shape vector its SHAPE -> STRIDED_SLICE ->
+/// PACK chain folded to.
+pub struct Resolved<'a, T: ?Sized> {
+    base: &'a T,
+    shapes: Vec<Option<Vec<usize>>>,
+    values: Vec<Option<Vec<u8>>>,
+    /// Tensors a prepared node reads or writes: their shapes are settled.
+    used: Vec<bool>,
+}
+
+impl<'a, T: Tensors + ?Sized> Resolved<'a, T> {
+    /// No node prepared yet.
+    pub fn new(base: &'a T) -> Self {
+        let n = base.count();
+        Resolved {
+            base,
+            shapes: vec![None; n],
+            values: vec![None; n],
+            used: vec![false; n],
+        }
+    }
+
+    /// Prepares node `index` (see [`prepare`]) over the tensors as the nodes
+    /// before it left them, and records its resized output and folded value.
+    ///
+    /// A node may not resize a tensor an earlier node already reads or writes.
+    pub fn prepare(&mut self, index: usize, node: &Node) -> Result<Prepared> {
+        let p = prepare(index, node, &*self)?;
+        if let Some(s) = &p.output_shape {
+            if self.used[p.output] {
+                return Err(Error::op(
+                    index,
+                    node.op.name(),
+                    format!(
+                        "output tensor {} is resized to {s:?}, but an earlier op uses it with shape {:?}",
+                        p.output,
+                        self.base.get(p.output).shape
+                    ),
+                ));
+            }
+        }
+        for &t in node.inputs.iter().flatten().chain(&node.outputs) {
+            if let Some(u) = self.used.get_mut(t) {
+                *u = true;
+            }
+        }
+        self.record(&p);
+        Ok(p)
+    }
+
+    /// Takes in a prepared node's resized output and folded value.
+    fn record(&mut self, p: &Prepared) {
+        if let Some(s) = &p.output_shape {
+            self.shapes[p.output] = Some(s.clone());
+        }
+        if let Kernel::Folded { value } = &p.kernel {
+            self.values[p.output] = Some(value.iter().flat_map(|v| v.to_le_bytes()).collect());
+        }
+    }
+
+    /// The tensors whose shape preparation changed, with their new shapes.
+    pub fn into_shapes(self) -> Vec<(usize, Vec<usize>)> {
+        self.shapes
+            .into_iter()
+            .enumerate()
+            .filter_map(|(t, s)| Some((t, s?)))
+            .collect()
+    }
+}
+
+impl<T: Tensors + ?Sized> Tensors for Resolved<'_, T> {
+    fn count(&self) -> usize {
+        self.base.count()
+    }
+
+    fn get(&self, t: usize) -> TensorRef<'_> {
+        let mut r = self.base.get(t);
+        if let Some(s) = &self.shapes[t] {
+            r.shape = s;
+        }
+        if let Some(v) = &self.values[t] {
+            r.data = Some(v);
+        }
+        r
     }
 }

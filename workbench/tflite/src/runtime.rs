@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use crate::error::{Error, Result};
 use crate::graph::{DType, Graph, Tensor};
 pub use crate::prepare::Kernels;
-use crate::prepare::{prepare, In, Out, Prepared};
+use crate::prepare::{In, Out, Prepared, Resolved};
 use crate::validate::validate;
 
 /// A tensor's storage.
@@ -53,16 +53,32 @@ impl Interpreter {
     /// Validates and prepares every node once, with the chosen kernels.
     pub fn with_kernels(graph: Graph, kernels: Kernels) -> Result<Self> {
         validate(&graph)?;
-        let mut bufs = Vec::with_capacity(graph.tensors.len());
-        for (i, t) in graph.tensors.iter().enumerate() {
-            bufs.push(storage(i, t)?);
-        }
         let mut steps = Vec::with_capacity(graph.nodes.len());
         let mut scratch_len = 0;
+        // Outputs of nodes folded at prepare: never run, never stored.
+        let mut folded = vec![false; graph.tensors.len()];
+        let mut resolved = Resolved::new(&graph.tensors[..]);
         for (index, node) in graph.nodes.iter().enumerate() {
-            let step = prepare(index, node, &graph.tensors[..])?;
+            let step = resolved.prepare(index, node)?;
+            if step.is_folded() {
+                folded[step.output] = true;
+                continue;
+            }
             scratch_len = scratch_len.max(step.scratch_len());
             steps.push(step);
+        }
+        let resized = resolved.into_shapes();
+        let mut graph = graph;
+        for (t, shape) in resized {
+            graph.tensors[t].shape = shape;
+        }
+        let mut bufs = Vec::with_capacity(graph.tensors.len());
+        for (i, t) in graph.tensors.iter().enumerate() {
+            bufs.push(if folded[i] {
+                Buf::Empty
+            } else {
+                storage(i, t)?
+            });
         }
         for &t in &graph.inputs {
             if graph.tensors[t].data.is_some() {

@@ -318,13 +318,13 @@ impl<'a> OneOp<'a, '_> {
 
 #[test]
 fn unsupported_op_error_names_op_code_and_shapes() {
-    // TANH = 28.
-    let e = read(&one_op_model(28, 28, 1, &[1, 4]))
+    // LSH_PROJECTION = 15.
+    let e = read(&one_op_model(15, 15, 1, &[1, 4]))
         .unwrap_err()
         .to_string();
     assert_eq!(
         e,
-        "op 0 (TANH): unsupported operator (builtin code 28), input shapes [[1, 4], [1, 4]]"
+        "op 0 (LSH_PROJECTION): unsupported operator (builtin code 15), input shapes [[1, 4], [1, 4]]"
     );
     // An extended code beyond 127 lives only in builtin_code; deprecated holds 127.
     let e = read(&one_op_model(127, 150, 1, &[1, 4]))

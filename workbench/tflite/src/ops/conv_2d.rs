@@ -91,6 +91,9 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     else {
         return Err(p.err("options are not Conv2DOptions"));
     };
+    if p.tensor(p.input(0)?).dtype == crate::graph::DType::F32 {
+        return super::float::conv(p, window, *dilation_h, *dilation_w, *activation, false);
+    }
     let o = p.conv_operands()?;
     if o.fshape.c != o.ishape.c {
         return Err(p.err(format!(
@@ -119,6 +122,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 
 /// Runs CONV_2D: the reference loop or im2col + dot.
 fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, scratch: &mut [i8], kernels: Kernels) {
+    if let Kernel::Float { .. } = kernel {
+        super::float::eval(kernel, x, y, out);
+        return;
+    }
     let (Kernel::Conv { params, conv: c }, Out::I8(o)) = (kernel, out) else {
         return;
     };

@@ -103,6 +103,9 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     else {
         return Err(p.err("options are not DepthwiseConv2DOptions"));
     };
+    if p.tensor(p.input(0)?).dtype == crate::graph::DType::F32 {
+        return super::float::conv(p, window, *dilation_h, *dilation_w, *activation, true);
+    }
     let o = p.conv_operands()?;
     if o.fshape.n != 1 || o.ishape.c == 0 || !o.fshape.c.is_multiple_of(o.ishape.c) {
         return Err(p.err(format!(
@@ -137,6 +140,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 
 /// Runs DEPTHWISE_CONV_2D.
 fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], kernels: Kernels) {
+    if let Kernel::Float { .. } = kernel {
+        super::float::eval(kernel, x, y, out);
+        return;
+    }
     let (Kernel::Depthwise { params, conv: c }, Out::I8(o)) = (kernel, out) else {
         return;
     };

@@ -92,13 +92,16 @@ fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
 fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     let Op::FullyConnected {
         activation,
-        keep_num_dims: _,
+        keep_num_dims,
     } = &p.node.op
     else {
         return Err(p.err("options are not FullyConnectedOptions"));
     };
     let out = p.output();
     let (input, weights) = (p.input(0)?, p.input(1)?);
+    if p.tensor(input).dtype == crate::graph::DType::F32 {
+        return super::float::fully_connected(p, *activation, *keep_num_dims);
+    }
     let (in_scale, in_zp) = p.int8_act("input", input)?;
     p.const_int8("weights", weights)?;
     let (out_scale, out_zp) = p.int8_act("output", out)?;
@@ -115,12 +118,30 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         )));
     }
     let batches = in_elems / accum_depth;
+    // TFLite's FULLY_CONNECTED resizes its output at prepare: the model's
+    // leading dimensions are placeholders where the batch was unknown, but
+    // its last one must be the number of units.
     let out_elems = p.tensor(out).num_elements();
-    if out_elems != batches * units {
+    if p.tensor(out).shape.last() != Some(&units) {
         return Err(p.err(format!(
             "output tensor {out} has {out_elems} values, expected {batches} x {units}"
         )));
     }
+    let out_shape = if *keep_num_dims {
+        let ishape = p.tensor(input).shape;
+        let mut s = ishape[..ishape.len().saturating_sub(1)].to_vec();
+        s.push(units);
+        s
+    } else {
+        alloc::vec![batches, units]
+    };
+    if out_shape.iter().product::<usize>() != batches * units {
+        return Err(p.err(format!(
+            "input tensor {input} shape {:?} does not end in {accum_depth} (keep_num_dims)",
+            p.tensor(input).shape
+        )));
+    }
+    p.resize_output(out_shape);
     let scales = p.filter_scales(weights, units, 0)?;
     let bias = p.bias(2, units)?;
     // LiteRT's reference FULLY_CONNECTED rescales in double, per tensor or per channel.
@@ -145,6 +166,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 
 /// Runs FULLY_CONNECTED.
 fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], kernels: Kernels) {
+    if let Kernel::Float { .. } = kernel {
+        super::float::eval(kernel, x, y, out);
+        return;
+    }
     let (
         Kernel::FullyConnected {
             params,

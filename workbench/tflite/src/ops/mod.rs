@@ -15,23 +15,36 @@ use crate::graph::{DType, Graph, Node};
 use crate::prepare::{Eval, Kernel, Prep};
 use crate::schema as fb;
 
-mod add;
 mod average_pool_2d;
+mod binary;
+mod concatenation;
 mod conv_2d;
 mod depthwise_conv_2d;
 mod dequantize;
+mod float;
+mod fold;
 mod fully_connected;
+mod gather;
 mod hard_swish;
 mod leaky_relu;
+mod logistic_tanh;
 mod max_pool_2d;
 mod maximum_minimum;
+mod mean_sum;
 mod neg;
+mod pack;
 mod pad;
 mod pool;
+mod prelu;
 mod quantize;
+mod reduce_prod;
 mod relu;
 mod reshape;
+mod rsqrt;
+mod shape;
 mod softmax;
+mod strided_slice;
+mod transpose;
 
 /// Builtin options ready to attach to an operator.
 #[cfg(feature = "export")]
@@ -76,25 +89,41 @@ pub(crate) struct OpDef {
 
 /// Every supported operator; each op file contributes its own entry.
 pub(crate) const REGISTRY: &[OpDef] = &[
-    add::DEF,
+    binary::ADD,
     average_pool_2d::DEF,
+    concatenation::DEF,
     conv_2d::DEF,
     depthwise_conv_2d::DEF,
     dequantize::DEF,
     fully_connected::DEF,
+    gather::DEF,
     hard_swish::DEF,
     leaky_relu::DEF,
+    logistic_tanh::LOGISTIC,
     max_pool_2d::DEF,
     maximum_minimum::MAXIMUM,
     maximum_minimum::MINIMUM,
+    binary::MUL,
+    mean_sum::MEAN,
+    mean_sum::SUM,
     neg::DEF,
+    pack::DEF,
     pad::PAD,
     pad::PADV2,
+    prelu::DEF,
     quantize::DEF,
+    reduce_prod::DEF,
     relu::RELU,
     relu::RELU6,
     reshape::DEF,
+    rsqrt::DEF,
+    shape::DEF,
     softmax::DEF,
+    binary::SQUARED_DIFFERENCE,
+    strided_slice::DEF,
+    binary::SUB,
+    logistic_tanh::TANH,
+    transpose::DEF,
 ];
 
 /// The builtin codes of every supported operator, in registry order.

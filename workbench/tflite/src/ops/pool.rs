@@ -110,6 +110,10 @@ pub(super) fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         return Err(p.err("options are not Pool2DOptions"));
     };
     let (input, out) = (p.input(0)?, p.output());
+    if p.tensor(input).dtype == crate::graph::DType::F32 {
+        let max = matches!(p.node.op, Op::MaxPool2d { .. });
+        return super::float::pool(p, window, *filter_h, *filter_w, *activation, max);
+    }
     let (in_scale, in_zp) = p.int8_act("input", input)?;
     let (out_scale, out_zp) = p.int8_act("output", out)?;
     // pooling.cc: quantized pools keep the input's parameters.
@@ -141,7 +145,11 @@ pub(super) fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs MAX_POOL_2D or AVERAGE_POOL_2D.
-pub(super) fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+pub(super) fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+    if let Kernel::Float { .. } = kernel {
+        super::float::eval(kernel, x, y, out);
+        return;
+    }
     let (
         Kernel::Pool {
             max,

@@ -2,7 +2,6 @@
 
 use alloc::format;
 use alloc::string::String;
-#[cfg(feature = "export")]
 use alloc::vec::Vec;
 #[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
@@ -85,13 +84,50 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
             ot.dtype.name()
         )));
     }
-    if it.num_elements() != ot.num_elements() {
+    let mut out_shape = ot.shape.to_vec();
+    if let Some(shape) = p.node.inputs.get(1).copied().flatten() {
+        // TFLite's RESHAPE resizes its output from the shape tensor: a
+        // constant, or the value a SHAPE -> ... -> PACK chain folded to.
+        let values = super::fold::known_i32(p, "shape", shape)?;
+        out_shape = resolve_shape(p, shape, &values, it.num_elements())?;
+        p.resize_output(out_shape.clone());
+    }
+    if it.num_elements() != out_shape.iter().product::<usize>() {
         return Err(p.err(format!(
             "input tensor {input} {:?} and output tensor {out} {:?} differ in size",
-            it.shape, ot.shape
+            it.shape, out_shape
         )));
     }
     Ok(Kernel::Reshape)
+}
+
+/// The shape a shape vector asks for, its one `-1` taking what is left of
+/// `elements` (TFLite's `GetOutputShape`).
+fn resolve_shape(
+    p: &Prep<'_>,
+    t: usize,
+    values: &[i32],
+    elements: usize,
+) -> crate::error::Result<Vec<usize>> {
+    let mut unknown = None;
+    let mut known = 1usize;
+    for (i, &v) in values.iter().enumerate() {
+        match v {
+            -1 if unknown.is_none() => unknown = Some(i),
+            v if v >= 0 => known = known.saturating_mul(v as usize),
+            v => return Err(p.err(format!("shape tensor {t}: dimension {v} at {i} is invalid"))),
+        }
+    }
+    let mut shape: Vec<usize> = values.iter().map(|&v| v.max(0) as usize).collect();
+    if let Some(i) = unknown {
+        if known == 0 || !elements.is_multiple_of(known) {
+            return Err(p.err(format!(
+                "shape tensor {t}: {values:?} does not divide {elements} values"
+            )));
+        }
+        shape[i] = elements / known;
+    }
+    Ok(shape)
 }
 
 /// Copies the values.

@@ -64,6 +64,9 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         return Err(p.err("options are not SoftmaxOptions"));
     };
     let (input, out) = (p.input(0)?, p.output());
+    if p.tensor(input).dtype == crate::graph::DType::F32 {
+        return super::float::softmax(p, *beta);
+    }
     let (in_scale, _) = p.int8_act("input", input)?;
     let (out_scale, out_zp) = p.int8_act("output", out)?;
     // softmax.cc: int8 output zero point -128, scale 1/256 within 0.1%.
@@ -93,7 +96,11 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs SOFTMAX.
-fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+    if let Kernel::Float { .. } = kernel {
+        super::float::eval(kernel, x, y, out);
+        return;
+    }
     if let (Kernel::Softmax { params, depth }, Out::I8(o)) = (kernel, out) {
         k::softmax::softmax(params, *depth, i8s(x), o);
     }

@@ -1,0 +1,116 @@
+//! LOGISTIC and TANH: inputs (input); int8 by TFLite's 256-entry tables
+//! (`kernels_int8::logistic`, `kernels_int8::tanh`), or float32.
+
+use alloc::format;
+
+#[cfg(feature = "export")]
+use super::no_options;
+use super::OpDef;
+use crate::graph::{DType, Op};
+#[cfg(feature = "export")]
+use crate::graph::{Graph, Node};
+use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::schema as fb;
+use kernels_int8 as k;
+
+/// Registry entry for LOGISTIC.
+pub(crate) const LOGISTIC: OpDef = OpDef {
+    code: fb::BuiltinOperator::LOGISTIC,
+    inputs: 1..=1,
+    operands: 1,
+    import: |_| Ok(Op::Logistic),
+    #[cfg(feature = "export")]
+    export: no_options,
+    #[cfg(feature = "export")]
+    version,
+    prepare,
+    eval,
+};
+
+/// Registry entry for TANH.
+pub(crate) const TANH: OpDef = OpDef {
+    code: fb::BuiltinOperator::TANH,
+    inputs: 1..=1,
+    operands: 1,
+    import: |_| Ok(Op::Tanh),
+    #[cfg(feature = "export")]
+    export: no_options,
+    #[cfg(feature = "export")]
+    version,
+    prepare,
+    eval,
+};
+
+/// int8 LOGISTIC and TANH are version 2 in TF's converter, float ones 1.
+#[cfg(feature = "export")]
+fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
+    if super::float_input(graph, node) {
+        1
+    } else {
+        2
+    }
+}
+
+/// Same type and shape in and out; int8 outputs on TFLite's fixed
+/// quantization (LOGISTIC: scale 1/256, zero point -128; TANH: 1/128, 0).
+fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
+    let logistic = matches!(p.node.op, Op::Logistic);
+    let (input, out) = (p.input(0)?, p.output());
+    let dtype = p.tensor(input).dtype;
+    if !matches!(dtype, DType::I8 | DType::F32) {
+        return Err(p.err(format!(
+            "input tensor {input}: expected int8 or float32, got {}",
+            dtype.name()
+        )));
+    }
+    p.expect_dtype("output", out, dtype)?;
+    if p.tensor(input).shape != p.tensor(out).shape {
+        return Err(p.err(format!(
+            "output tensor {out} shape {:?} differs from input tensor {input} shape {:?}",
+            p.tensor(out).shape,
+            p.tensor(input).shape
+        )));
+    }
+    if dtype == DType::F32 {
+        return Ok(Kernel::Lut {
+            logistic,
+            table: None,
+        });
+    }
+    let (si, zi) = p.int8_act("input", input)?;
+    let (so, zo) = p.int8_act("output", out)?;
+    let (want_scale, want_zp) = if logistic {
+        (1.0 / 256.0, -128)
+    } else {
+        (1.0 / 128.0, 0)
+    };
+    if so != want_scale || zo != want_zp {
+        return Err(p.err(format!(
+            "output tensor {out}: int8 {} needs scale {want_scale} and zero point {want_zp}, got {so} and {zo}",
+            p.node.op.name()
+        )));
+    }
+    let table = if logistic {
+        k::logistic::prepare(si, zi, so, zo)
+    } else {
+        k::tanh::prepare(si, zi, so, zo)
+    };
+    Ok(Kernel::Lut {
+        logistic,
+        table: Some(alloc::boxed::Box::new(table)),
+    })
+}
+
+/// Runs LOGISTIC or TANH.
+fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+    let Kernel::Lut { logistic, table } = kernel else {
+        return;
+    };
+    match (out, table, *logistic) {
+        (Out::I8(o), Some(t), true) => k::logistic::logistic(t, i8s(x), o),
+        (Out::I8(o), Some(t), false) => k::tanh::tanh(t, i8s(x), o),
+        (Out::F32(o), None, true) => k::logistic::logistic_f32(f32s(x), o),
+        (Out::F32(o), None, false) => k::tanh::tanh_f32(f32s(x), o),
+        _ => {}
+    }
+}
