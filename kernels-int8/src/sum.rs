@@ -44,6 +44,9 @@ pub fn sum_rescale(
 }
 
 /// Int8 sum over the axes in `mask`, rescaled in signed int8 arithmetic (the intended form of [`sum_rescale`]).
+///
+/// The same arithmetic as [`crate::mean::mean_rescale`], whose multiplier has `1 / count`
+/// folded in; here it is `s_in / s_out` alone.
 pub fn sum_rescale_signed(
     multiplier: i32,
     shift: i32,
@@ -55,18 +58,17 @@ pub fn sum_rescale_signed(
     sums: &mut [i32],
     output: &mut [i8],
 ) {
-    sums.fill(0);
-    for_each(shape, mask, input, |o, v| sums[o] += i32::from(v));
-    let count = reduced_count(shape, mask) as i32;
-    if count == 0 {
-        return;
-    }
-    for (o, &s) in output.iter_mut().zip(sums.iter()) {
-        let shifted = s.wrapping_sub(input_zero_point.wrapping_mul(count));
-        let v = multiply_by_quantized_multiplier(shifted, multiplier, shift)
-            .wrapping_add(output_zero_point);
-        *o = v.clamp(-128, 127) as i8;
-    }
+    crate::mean::mean_rescale(
+        multiplier,
+        shift,
+        input_zero_point,
+        output_zero_point,
+        shape,
+        mask,
+        input,
+        sums,
+        output,
+    );
 }
 
 /// Int8 sum over the axes in `mask` on a shared quantization (wrapping int8 sum).
