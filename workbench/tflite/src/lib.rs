@@ -37,5 +37,5 @@ pub use import::read;
 #[cfg(feature = "std")]
 pub use import::read_file;
 pub use prepare::{Kernel, Kernels, Prepared, Resolved};
-pub use runtime::Interpreter;
+pub use runtime::{Interpreter, Options};
 pub use validate::validate;

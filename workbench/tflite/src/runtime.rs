@@ -34,6 +34,24 @@ impl Buf {
     }
 }
 
+/// How an [`Interpreter`] runs: which kernels, and how much memory a model may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Reference or optimized kernels.
+    pub kernels: Kernels,
+    /// Most bytes the activation tensors may take together (default 1 GiB).
+    pub max_activation_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            kernels: Kernels::Optimized,
+            max_activation_bytes: 1 << 30,
+        }
+    }
+}
+
 /// Runs an int8 [`Graph`] on `kernels-int8`.
 #[derive(Debug, Clone)]
 pub struct Interpreter {
@@ -52,6 +70,21 @@ impl Interpreter {
 
     /// Validates and prepares every node once, with the chosen kernels.
     pub fn with_kernels(graph: Graph, kernels: Kernels) -> Result<Self> {
+        Self::with_options(
+            graph,
+            Options {
+                kernels,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Validates and prepares every node once, with the chosen kernels and memory limit.
+    pub fn with_options(graph: Graph, options: Options) -> Result<Self> {
+        let Options {
+            kernels,
+            max_activation_bytes,
+        } = options;
         validate(&graph)?;
         let mut steps = Vec::with_capacity(graph.nodes.len());
         let mut scratch_len = 0;
@@ -71,6 +104,25 @@ impl Interpreter {
         let mut graph = graph;
         for (t, shape) in resized {
             graph.tensors[t].shape = shape;
+        }
+        let bytes = |t: &Tensor| t.num_elements().saturating_mul(t.dtype.size());
+        let activations = || {
+            graph
+                .tensors
+                .iter()
+                .enumerate()
+                .filter(|&(i, t)| !folded[i] && t.data.is_none())
+        };
+        let activation_bytes =
+            activations().fold(0usize, |sum, (_, t)| sum.saturating_add(bytes(t)));
+        if activation_bytes > max_activation_bytes {
+            let (i, largest) = activations()
+                .max_by_key(|&(_, t)| bytes(t))
+                .expect("a positive sum has a term");
+            return Err(Error::msg(format!(
+                "the activation tensors need {activation_bytes} bytes, more than the limit of {max_activation_bytes} (Options::max_activation_bytes); the largest is tensor {i} ({}), shape {:?}",
+                largest.name, largest.shape
+            )));
         }
         let mut bufs = Vec::with_capacity(graph.tensors.len());
         for (i, t) in graph.tensors.iter().enumerate() {

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use workbench_tflite::schema as fb;
-use workbench_tflite::{DType, Interpreter};
+use workbench_tflite::{DType, Interpreter, Options};
 
 /// Default seed of the case generator.
 const SEED: u64 = 0x5eed_0011_2026;
@@ -56,6 +56,11 @@ const HANG_LIMIT: Duration = Duration::from_secs(30);
 
 /// The board's tensor arena in these runs: the QEMU board's 1 MiB.
 const BOARD_ARENA: usize = 1 << 20;
+
+/// The host's activation memory in these runs. Every fixture needs less than the
+/// board's arena; a mutated shape can ask for gigabytes, which the host would then
+/// allocate and compute for seconds (correctly, but it is not what is tested here).
+const HOST_ACTIVATIONS: usize = 64 << 20;
 
 /// A failure the code under test is known to have (in files this test may not fix).
 struct Known {
@@ -558,7 +563,11 @@ fn pattern(i: usize) -> i8 {
 /// Read, prepare and one inference on the host interpreter; returns output 0's bytes.
 fn host(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let graph = workbench_tflite::read(bytes).map_err(|e| e.to_string())?;
-    let mut it = Interpreter::new(graph).map_err(|e| e.to_string())?;
+    let options = Options {
+        max_activation_bytes: HOST_ACTIVATIONS,
+        ..Options::default()
+    };
+    let mut it = Interpreter::with_options(graph, options).map_err(|e| e.to_string())?;
     let inputs: Vec<(DType, usize)> = it
         .graph()
         .inputs

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::{act, every_op_graph, float, i32_bytes, i8_bytes, konst, per_channel, window};
 use workbench_tflite::{
-    read_file, Activation, DType, Graph, Interpreter, Kernels, Op, Padding, Quant,
+    read_file, Activation, DType, Graph, Interpreter, Kernels, Op, Options, Padding, Quant,
 };
 
 const KERNELS: [Kernels; 2] = [Kernels::Reference, Kernels::Optimized];
@@ -426,4 +426,22 @@ fn io_errors_say_what_is_wrong() {
     assert!(it.tensor_i8(1).is_some(), "constant weights are readable");
     assert!(it.tensor_i8(2).is_none(), "bias is int32");
     assert_eq!(it.graph().nodes.len(), 1);
+}
+
+#[test]
+fn memory_limit_names_the_largest_tensor() {
+    // fc_graph's activations: x [1, 2] and y [1, 3], 5 bytes of int8.
+    let options = |max_activation_bytes| Options {
+        max_activation_bytes,
+        ..Options::default()
+    };
+    assert!(Interpreter::with_options(fc_graph(), options(5)).is_ok());
+    let e = Interpreter::with_options(fc_graph(), options(4))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "the activation tensors need 5 bytes, more than the limit of 4 \
+         (Options::max_activation_bytes); the largest is tensor 3 (y), shape [1, 3]"
+    );
 }
