@@ -279,7 +279,6 @@ fn run(m: &Model, op: &Op) -> Result<Vec<Got>, String> {
             let x = x();
             let axes = ints_of(1);
             let mask = reduce::axis_mask(x.shape.len(), &axes).unwrap();
-            let keep = op.opt("keepDims") != 0;
             let n = x
                 .shape
                 .iter()
@@ -300,34 +299,9 @@ fn run(m: &Model, op: &Op) -> Result<Vec<Got>, String> {
                 let mut sums = vec![0i32; n];
                 let (si, zi, so, zo) = (x.scale(), x.zp(), y.scale(), y.zp());
                 if op.name == "MEAN" {
-                    match mean::path(x.shape.len(), &axes, keep, si, zi, so, zo) {
-                        mean::MeanPath::Spatial => {
-                            let (mm, s) = mean::prepare(si, so);
-                            mean::mean_spatial(mm, s, zi, zo, x.dims4(), &x.i8(), &mut out)
-                        }
-                        mean::MeanPath::SameQuantization => mean::mean_same_quantization(
-                            &x.shape,
-                            &mask,
-                            &x.i8(),
-                            &mut sums,
-                            &mut out,
-                        ),
-                        mean::MeanPath::Rescale => {
-                            let count = reduce::reduced_count(&x.shape, &mask);
-                            let (mm, s) = mean::prepare_rescale(si, so, count);
-                            mean::mean_rescale(
-                                mm,
-                                s,
-                                zi,
-                                zo,
-                                &x.shape,
-                                &mask,
-                                &x.i8(),
-                                &mut sums,
-                                &mut out,
-                            )
-                        }
-                    }
+                    let count = reduce::reduced_count(&x.shape, &mask);
+                    let (mm, s) = mean::prepare_rescale(si, so, count);
+                    mean::mean_rescale(mm, s, zi, zo, &x.shape, &mask, &x.i8(), &mut sums, &mut out)
                 } else if si == so && zi == zo {
                     sum::sum_same_quantization(&x.shape, &mask, &x.i8(), &mut out);
                 } else {

@@ -393,21 +393,6 @@ pub enum BinaryParams {
 pub enum ReducePath {
     /// float32.
     F32,
-    /// int8 MEAN over height and width, keep_dims (GlobalAveragePooling2D).
-    MeanSpatial {
-        /// Q31 multiplier of `s_in / s_out`.
-        multiplier: i32,
-        /// Its shift.
-        shift: i32,
-        /// Input zero point.
-        input_zero_point: i32,
-        /// Output zero point.
-        output_zero_point: i32,
-        /// Input shape (NHWC).
-        input_shape: Dims4,
-    },
-    /// int8 MEAN, same quantization in and out.
-    MeanSame,
     /// int8 MEAN with `1 / count` folded into the multiplier.
     MeanRescale {
         /// Q31 multiplier.
@@ -504,10 +489,7 @@ impl Prepared {
             }
             // i32 sums, plus slack to align them.
             Kernel::Reduce {
-                path:
-                    ReducePath::SumRescale { .. }
-                    | ReducePath::MeanSame
-                    | ReducePath::MeanRescale { .. },
+                path: ReducePath::SumRescale { .. } | ReducePath::MeanRescale { .. },
                 out_len,
                 ..
             } => out_len * 4 + 3,

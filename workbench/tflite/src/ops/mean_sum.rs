@@ -138,27 +138,12 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
                 }
             }
         } else {
-            match k::mean::path(rank, &axes, keep_dims, si, zi, so, zo) {
-                k::mean::MeanPath::Spatial => {
-                    let (multiplier, shift) = k::mean::prepare(si, so);
-                    ReducePath::MeanSpatial {
-                        multiplier,
-                        shift,
-                        input_zero_point: zi,
-                        output_zero_point: zo,
-                        input_shape: p.dims4("input", input)?,
-                    }
-                }
-                k::mean::MeanPath::SameQuantization => ReducePath::MeanSame,
-                k::mean::MeanPath::Rescale => {
-                    let (multiplier, shift) = k::mean::prepare_rescale(si, so, count);
-                    ReducePath::MeanRescale {
-                        multiplier,
-                        shift,
-                        input_zero_point: zi,
-                        output_zero_point: zo,
-                    }
-                }
+            let (multiplier, shift) = k::mean::prepare_rescale(si, so, count);
+            ReducePath::MeanRescale {
+                multiplier,
+                shift,
+                input_zero_point: zi,
+                output_zero_point: zo,
             }
         }
     };
@@ -221,27 +206,6 @@ fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, scratch: &mut [i8],
             sums(scratch, *out_len),
             o,
         ),
-        (
-            Out::I8(o),
-            ReducePath::MeanSpatial {
-                multiplier,
-                shift,
-                input_zero_point,
-                output_zero_point,
-                input_shape,
-            },
-        ) => k::mean::mean_spatial(
-            multiplier,
-            shift,
-            input_zero_point,
-            output_zero_point,
-            input_shape,
-            i8s(x),
-            o,
-        ),
-        (Out::I8(o), ReducePath::MeanSame) => {
-            k::mean::mean_same_quantization(shape, mask, i8s(x), sums(scratch, *out_len), o)
-        }
         (
             Out::I8(o),
             ReducePath::MeanRescale {
