@@ -37,4 +37,4 @@ cat > "$root/.tools/env.sh" <<ENV
 export FIRMWARE_RUSTC=$tools/usr/bin/rustc
 export LD_LIBRARY_PATH=${libdirs}\${LD_LIBRARY_PATH:-}
 ENV
-echo "firmware toolchain ready: source .tools/env.sh" >&2
+echo "setup-firmware: [${SECONDS}s] firmware toolchain ready: source .tools/env.sh" >&2

@@ -20,7 +20,7 @@ patch_hash="$(sha256sum "$patch_file" | cut -c1-12)"
 tools="$repo/.tools/evcxr-$evcxr_version-patched"
 venv="${JUPYTER_VENV:-$repo/.venv-jupyter}"
 kernels="$venv/share/jupyter"
-log() { echo "setup-notebooks: $*"; }
+log() { echo "setup-notebooks: [${SECONDS}s] $*"; }
 die() { echo "setup-notebooks: error: $*" >&2; exit 1; }
 
 # 1. evcxr_jupyter, patched. The stamp names the version and the patch's hash, so a changed

@@ -32,7 +32,7 @@ requirements=(
   "onnxruntime==1.30.0"
 )
 
-log() { echo "setup-venv: $*"; }
+log() { echo "setup-venv: [${SECONDS}s] $*"; }
 die() { echo "setup-venv: error: $*" >&2; exit 1; }
 
 if [[ -z "$python" ]]; then

@@ -17,6 +17,10 @@ t0=$(date +%s)
 logs="$root/out/test-logs"
 mkdir -p "$logs"
 failed=()
+# "name seconds" of every step, printed at the end: where a run's time went.
+timings=()
+# Whether the build cache and the kernel were there before this run (cold or warm).
+cache_state="target cache $([[ -d $CARGO_TARGET_DIR/release ]] && echo warm || echo cold), kernel $([[ -x .tools/evcxr-0.22.0-patched/bin/evcxr_jupyter ]] && echo built || echo absent)"
 step() { echo "== $* ($(($(date +%s) - t0)) s)"; }
 # Runs a named step; a failure is recorded and the run goes on.
 check() {
@@ -29,6 +33,7 @@ check() {
     echo "== $name: FAILED ($(($(date +%s) - s)) s)"
     failed+=("$name")
   fi
+  timings+=("$name $(($(date +%s) - s))s")
 }
 
 # Set-up. Downloads and installs (pip, apt) run in the background while the
@@ -45,6 +50,7 @@ bash scripts/setup-notebooks.sh >"$logs/setup-notebooks.log" 2>&1 &
 notebooks_pid=$!
 waitfor() {
   local name=$1 pid=$2
+  local s=$(date +%s)
   if wait "$pid"; then
     echo "== $name: ok ($(($(date +%s) - t0)) s since start)"
     tail -n 2 "$logs/$name.log"
@@ -53,6 +59,8 @@ waitfor() {
     tail -n 30 "$logs/$name.log"
     failed+=("$name")
   fi
+  # Its own duration is in its log; this is how long the run waited for it.
+  timings+=("waited for $name $(($(date +%s) - s))s")
 }
 
 check "cargo fmt --check" cargo fmt --all -- --check
@@ -68,9 +76,11 @@ waitfor setup-venv "$venv_pid"
 waitfor setup-notebooks "$notebooks_pid"
 
 step "cargo test --no-fail-fast"
+s=$(date +%s)
 cargo test --workspace --release --no-fail-fast 2>&1 | tee "$logs/cargo-test.log"
 test_status=${PIPESTATUS[0]}
 [[ $test_status == 0 ]] || failed+=("cargo test")
+timings+=("cargo test $(($(date +%s) - s))s")
 
 # One summary line over every test binary (unit, integration and doc tests).
 read -r passed failed_tests ignored < <(awk '
@@ -81,6 +91,13 @@ if [[ $test_status != 0 && $failed_tests == 0 ]]; then
   failed_tests=1 # a test binary that did not build or crashed counts once
 fi
 step "done"
+echo "time: $(($(date +%s) - t0)) s ($cache_state); $(IFS=,; echo "${timings[*]}" | sed 's/,/, /g')"
+# The slowest test binaries.
+awk '/^ *(Running|Doc-tests) / { name = $2 }
+  /^test result:/ { for (i = 1; i <= NF; i++) if ($i == "in") { t = $(i+1); sub(/s$/, "", t); print t, name } }' \
+  "$logs/cargo-test.log" | sort -rn | head -6 | awk '{ printf "  %s s  %s\n", $1, $2 }'
+# The set-up scripts' own steps, with seconds since each started.
+grep -h '^setup-[a-z]*: \[[0-9]*s\]' "$logs"/setup-*.log 2>/dev/null | sed 's/^/  /'
 if ((${#failed[@]})); then
   echo "failed steps: ${failed[*]}"
   grep -E '^test .* \.\.\. FAILED$' "$logs/cargo-test.log" | sed 's/^/  /'
