@@ -27,6 +27,7 @@ use workbench::tutorial::emg::{self as t, EmgConfig, TrainConfig};
 
 #[test]
 fn fine_tuning_beats_zero_shot_and_int8_stays_close() -> anyhow::Result<()> {
+    workbench::threads::configure(&Default::default());
     let synth_cfg = SynthConfig::default();
     // The new subject: not among the pre-training ids.
     let s1 = synth::session(&synth_cfg, 7, 1);

@@ -143,6 +143,7 @@ fn op_names(g: &workbench::tflite::Graph) -> Vec<String> {
 
 #[test]
 fn ds_cnn_s_int8_export_is_identical_in_tflite() -> Result<()> {
+    workbench::threads::configure(&Default::default());
     let model = workbench::models::ds_cnn_s(49, 10, 12, 0)?;
     let ops = op_names(&train_export_compare("ds_cnn_s", model, 12, 3.0, false)?);
     assert_eq!(
@@ -159,6 +160,7 @@ fn ds_cnn_s_int8_export_is_identical_in_tflite() -> Result<()> {
 /// shapes and quantization axes; only the numbers differ).
 #[test]
 fn micro_kws_xs_int8_export_is_identical_in_tflite_and_laid_out_like_the_converter() -> Result<()> {
+    workbench::threads::configure(&Default::default());
     let model = workbench::models::micro_kws_xs(49, 40, 4, 0)?;
     let ours = train_export_compare("micro_kws_xs", model, 4, 10.0, true)?;
     let f = workbench_tests::fixture("micro_kws_xs")?;
@@ -189,6 +191,7 @@ fn micro_kws_xs_int8_export_is_identical_in_tflite_and_laid_out_like_the_convert
 
 #[test]
 fn temponet_int8_export_is_identical_in_tflite() -> Result<()> {
+    workbench::threads::configure(&Default::default());
     // a shorter window keeps the test quick: 8 channels x 160 samples
     let model = workbench::models::temponet(8, 160, 9, 0)?;
     let ops = op_names(&train_export_compare("temponet", model, 9, 1.0, false)?);

@@ -210,6 +210,7 @@ fn check_tflite(name: &str, data: &KwsData, run: &KwsRun) -> Result<()> {
 
 #[test]
 fn ds_cnn_s_trains_converts_and_runs_in_tflite() -> Result<()> {
+    workbench::threads::configure(&Default::default());
     // chance is 0.25; within one point on 18 clips: the same number of clips right
     let (data, run) = train_and_check(KwsModel::DsCnnS, 0.75, 0.01)?;
     check_tflite("ds_cnn_s", &data, &run)?;
@@ -257,6 +258,7 @@ fn ds_cnn_s_trains_converts_and_runs_in_tflite() -> Result<()> {
 
 #[test]
 fn micro_kws_xs_trains_converts_and_runs_in_tflite() -> Result<()> {
+    workbench::threads::configure(&Default::default());
     // the small model overfits the 192 training clips (validation ~0.7): within one clip
     let (data, run) = train_and_check(KwsModel::MicroKwsXs, 0.6, 1.0 / 18.0 + 1e-9)?;
     check_tflite("micro_kws_xs", &data, &run)?;
@@ -270,6 +272,7 @@ fn micro_kws_xs_trains_converts_and_runs_in_tflite() -> Result<()> {
 
 #[test]
 fn batch_norm_momentum_is_applied_and_checked() -> Result<()> {
+    workbench::threads::configure(&Default::default());
     let cfg = KwsConfig {
         batch_norm_momentum: Some(0.9),
         ..KwsConfig::default()

@@ -17,6 +17,7 @@ fn data_dir() -> PathBuf {
 
 #[test]
 fn full_mnist_five_epochs_then_int8_identical_in_tflite() {
+    workbench::threads::configure(&Default::default());
     let dir = data_dir().join("mnist");
     let data = workbench::dataset::mnist::load_dir(&dir)
         .unwrap_or_else(|e| panic!("the full MNIST is needed in {}: {e}", dir.display()));

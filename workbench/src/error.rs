@@ -36,6 +36,18 @@ pub enum Error {
     /// An error from the TFLite crate.
     #[error(transparent)]
     Tflite(#[from] workbench_tflite::Error),
+    /// Tensors, arrays or images whose shapes do not fit together.
+    #[error("{0}")]
+    Shape(String),
+    /// A setting out of its range (a rate, a size, a filter order).
+    #[error("{0}")]
+    Config(String),
+    /// Data that cannot be used: empty sets, labels out of range, counts that disagree.
+    #[error("{0}")]
+    Data(String),
+    /// A network or graph the operation does not support as it is.
+    #[error("{0}")]
+    Model(String),
     /// Anything else, with a message that says what.
     #[error("{0}")]
     Msg(String),

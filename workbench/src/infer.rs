@@ -27,16 +27,16 @@ pub fn infer_batch_with(
         .inputs
         .first()
         .map(|&i| &graph.tensors[i])
-        .ok_or_else(|| Error::Msg("infer: the model has no input".into()))?;
+        .ok_or_else(|| Error::Shape("infer: the model has no input".into()))?;
     let out_t = graph
         .outputs
         .first()
         .map(|&i| graph.tensors[i].clone())
-        .ok_or_else(|| Error::Msg("infer: the model has no output".into()))?;
+        .ok_or_else(|| Error::Shape("infer: the model has no output".into()))?;
     let per = in_t.num_elements();
     let total = input.shape.iter().product::<usize>();
     if input.shape.is_empty() || per == 0 || total % per != 0 || total / per != input.shape[0] {
-        return Err(Error::Msg(format!(
+        return Err(Error::Shape(format!(
             "infer: input array of shape {:?} is not a batch of the model's input shape {:?} (leading dimension N, then {} elements per sample)",
             input.shape, in_t.shape, per
         )));
@@ -61,7 +61,7 @@ pub fn infer_batch_with(
             }
             (NpyData::F32(v), DType::F32) => interp.set_input_f32(0, &v[s * per..(s + 1) * per])?,
             (d, t) => {
-                return Err(Error::Msg(format!(
+                return Err(Error::Shape(format!(
                     "infer: input array has dtype {}, the model's input is {t:?}",
                     d.dtype_name()
                 )))

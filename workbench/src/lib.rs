@@ -2,7 +2,6 @@
 //! quantization exactly as TFLite does it, quantization reports, `.tflite`
 //! import and export, estimates and metrics.
 
-pub mod bench;
 pub mod data_dir;
 pub mod dataset;
 pub mod display;
@@ -16,6 +15,7 @@ pub mod npy;
 pub mod plot;
 pub mod prelude;
 pub mod quant;
+pub mod threads;
 pub mod train;
 pub mod tutorial;
 

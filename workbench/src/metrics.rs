@@ -60,7 +60,7 @@ impl ConfusionMatrix {
     /// Counts predictions against labels; errors on a length mismatch or a class `>= classes`.
     pub fn from_predictions(pred: &[usize], truth: &[usize], classes: usize) -> Result<Self> {
         if pred.len() != truth.len() {
-            return Err(Error::Msg(format!(
+            return Err(Error::Shape(format!(
                 "confusion matrix: {} predictions but {} labels",
                 pred.len(),
                 truth.len()
@@ -69,7 +69,7 @@ impl ConfusionMatrix {
         let mut m = Self::new(classes);
         for (i, (&p, &t)) in pred.iter().zip(truth).enumerate() {
             if p >= classes || t >= classes {
-                return Err(Error::Msg(format!(
+                return Err(Error::Shape(format!(
                     "confusion matrix: sample {i} has label {t}, prediction {p}; expected classes 0..{classes}"
                 )));
             }

@@ -17,4 +17,4 @@ pub use crate::train::{
     Layer, Length, Monitor, Network, Padding, PiecewiseConstant, Pool2dConfig, PoolKind, Samples,
     Sequential,
 };
-pub use crate::{dataset, display, estimate, models, plot, quant, Error, Result};
+pub use crate::{dataset, display, estimate, models, plot, quant, threads, Error, Result};

@@ -7,7 +7,6 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use workbench::bench::{bench_train, BenchConfig};
 use workbench::models::mnist_cnn;
 use workbench::train::{evaluate, fit, predict, FitConfig, Length, Samples};
 
@@ -49,6 +48,7 @@ fn load(prefix: &str) -> Samples {
 
 #[test]
 fn train_20000_images_one_epoch_beats_90_percent() {
+    workbench::threads::configure(&Default::default());
     // Seeds 0-2 reach 92.3-93.0% here (Keras on 10,000 images x 2 epochs: 89-91%);
     // pixel - 128 inputs make the first few thousand steps slow.
     let train = load("train").take(20_000);
@@ -78,6 +78,7 @@ fn train_20000_images_one_epoch_beats_90_percent() {
 
 #[test]
 fn train_is_reproducible_across_thread_counts() {
+    workbench::threads::configure(&Default::default());
     let train = load("train").take(1000);
     let cfg = FitConfig {
         length: Length::Epochs(1),
@@ -115,6 +116,7 @@ fn train_is_reproducible_across_thread_counts() {
 #[test]
 #[ignore]
 fn train_full_mnist_five_epochs() {
+    workbench::threads::configure(&Default::default());
     let model = mnist_cnn(0).unwrap();
     let start = Instant::now();
     let h = fit(
@@ -131,24 +133,11 @@ fn train_full_mnist_five_epochs() {
     assert!(h.records[4].val_accuracy.unwrap() >= 0.975);
 }
 
-/// Throughput of ours and (with `KERAS_PYTHON` set) Keras.
-#[test]
-#[ignore]
-fn train_bench_against_keras() {
-    let cfg = BenchConfig {
-        python: std::env::var_os("KERAS_PYTHON").map(PathBuf::from),
-        script: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_keras_train.py"),
-        mnist_dir: mnist_dir(),
-        ..BenchConfig::default()
-    };
-    let r = bench_train(&load("train"), &cfg).unwrap();
-    eprintln!("{r:?}");
-}
-
 /// Throughput of the same network built from stock candle-nn ops (conv2d, max_pool2d, AdamW).
 #[test]
 #[ignore]
 fn train_bench_stock_candle() {
+    workbench::threads::configure(&Default::default());
     use candle_core::{DType, Device, Tensor, D};
     use candle_nn::{Module, Optimizer, VarBuilder, VarMap};
     let data = load("train");
@@ -216,6 +205,7 @@ fn cpu_seconds() -> f64 {
 #[test]
 #[ignore]
 fn train_profile_step() {
+    workbench::threads::configure(&Default::default());
     use candle_core::{Device, Tensor, Var};
     let data = load("train");
     let model = mnist_cnn(0).unwrap();

@@ -188,7 +188,7 @@ fn assemble(paths: &[PathBuf], bytes: &[Vec<u8>], source: MnistSource) -> Result
         (&test, &paths[2], &test_labels, &paths[3]),
     ] {
         if im.count != labels.len() {
-            return Err(Error::Msg(format!(
+            return Err(Error::Data(format!(
                 "mnist: {} has {} images but {} has {} labels",
                 ims_path.display(),
                 im.count,
@@ -204,7 +204,7 @@ fn assemble(paths: &[PathBuf], bytes: &[Vec<u8>], source: MnistSource) -> Result
         }
     }
     if (test.rows, test.cols) != (train.rows, train.cols) {
-        return Err(Error::Msg(format!(
+        return Err(Error::Data(format!(
             "mnist: {} has {}x{} images but {} has {}x{}",
             paths[0].display(),
             train.rows,

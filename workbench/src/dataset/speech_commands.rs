@@ -223,7 +223,7 @@ impl SpeechCommands {
     /// Indexes the data set in `root` (word folders of WAVs, optional lists and `_background_noise_`).
     pub fn open(root: &Path, cfg: SpeechCommandsConfig) -> Result<Self> {
         if cfg.wanted_words.is_empty() {
-            return Err(Error::Msg("speech commands: no wanted words".into()));
+            return Err(Error::Data("speech commands: no wanted words".into()));
         }
         let classes = cfg.wanted_words.len() + 2;
         let silence_pct = cfg.silence_percentage.unwrap_or(100.0 / classes as f64);
@@ -255,7 +255,7 @@ impl SpeechCommands {
             }
         }
         if all.is_empty() {
-            return Err(Error::Msg(format!(
+            return Err(Error::Data(format!(
                 "speech commands: no .wav files in the word folders of {}",
                 root.display()
             )));
@@ -267,7 +267,7 @@ impl SpeechCommands {
         };
         for w in &cfg.wanted_words {
             if !found.contains(&w.as_str()) {
-                return Err(Error::Msg(format!(
+                return Err(Error::Data(format!(
                     "speech commands: wanted word {w:?} not found in {}; found {}",
                     root.display(),
                     found.join(", ")
@@ -350,7 +350,7 @@ impl SpeechCommands {
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(Error::Msg(format!(
+            return Err(Error::Data(format!(
                 "speech commands: {} has no .wav files",
                 dir.display()
             )));
@@ -408,7 +408,7 @@ impl SpeechCommands {
     /// Deterministic: the same seed, split, index and (for training) epoch give the same clip.
     pub fn clip(&self, split: Split, index: usize, epoch: u64) -> Result<Vec<f32>> {
         let s = self.samples(split).get(index).ok_or_else(|| {
-            Error::Msg(format!(
+            Error::Data(format!(
                 "speech commands: {} has {} entries, asked for {index}",
                 split.name(),
                 self.samples(split).len()

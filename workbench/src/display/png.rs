@@ -59,7 +59,7 @@ impl Image {
     /// Encodes row-major grayscale `pixels` of `width x height` as PNG.
     pub fn from_gray(width: usize, height: usize, pixels: Vec<u8>) -> Result<Self> {
         if width == 0 || height == 0 || pixels.len() != width * height {
-            return Err(Error::Msg(format!(
+            return Err(Error::Shape(format!(
                 "image: {} pixels do not make a {width}x{height} image",
                 pixels.len()
             )));
@@ -67,7 +67,7 @@ impl Image {
         let (w, h) = match (u32::try_from(width), u32::try_from(height)) {
             (Ok(w), Ok(h)) => (w, h),
             _ => {
-                return Err(Error::Msg(format!(
+                return Err(Error::Shape(format!(
                     "image: {width}x{height} is too large for PNG"
                 )))
             }
@@ -76,7 +76,7 @@ impl Image {
         let mut enc = ::png::Encoder::new(&mut png, w, h);
         enc.set_color(::png::ColorType::Grayscale);
         enc.set_depth(::png::BitDepth::Eight);
-        let err = |e: ::png::EncodingError| Error::Msg(format!("image: png encoding: {e}"));
+        let err = |e: ::png::EncodingError| Error::Data(format!("image: png encoding: {e}"));
         let mut writer = enc.write_header().map_err(err)?;
         writer.write_image_data(&pixels).map_err(err)?;
         writer.finish().map_err(err)?;
@@ -150,12 +150,12 @@ pub fn digits_png(images: &[u8], rows: usize, cols: usize, labels: Option<&[u8]>
     let n = rows * cols;
     let px = DIGIT_SIDE * DIGIT_SIDE;
     if n == 0 {
-        return Err(Error::Msg(format!(
+        return Err(Error::Data(format!(
             "digits_png: empty grid of {rows}x{cols} tiles"
         )));
     }
     if images.len() < n * px {
-        return Err(Error::Msg(format!(
+        return Err(Error::Shape(format!(
             "digits_png: {rows}x{cols} tiles need {} bytes of 28x28 images, got {}",
             n * px,
             images.len()
@@ -163,13 +163,13 @@ pub fn digits_png(images: &[u8], rows: usize, cols: usize, labels: Option<&[u8]>
     }
     if let Some(l) = labels {
         if l.len() < n {
-            return Err(Error::Msg(format!(
+            return Err(Error::Shape(format!(
                 "digits_png: {n} tiles need {n} labels, got {}",
                 l.len()
             )));
         }
         if let Some((i, &bad)) = l[..n].iter().enumerate().find(|(_, &v)| v > 9) {
-            return Err(Error::Msg(format!(
+            return Err(Error::Shape(format!(
                 "digits_png: label {bad} at index {i} is not a digit 0-9"
             )));
         }

@@ -30,12 +30,12 @@ pub fn spectrograms_png(
 ) -> Result<Image> {
     let per = frames * coefficients;
     if count == 0 || per == 0 || scale == 0 {
-        return Err(Error::Msg(format!(
+        return Err(Error::Data(format!(
             "spectrogram_png: empty picture ({count} images of {frames}x{coefficients}, scale {scale})"
         )));
     }
     if features.len() < count * per {
-        return Err(Error::Msg(format!(
+        return Err(Error::Shape(format!(
             "spectrogram_png: {count} images of {frames}x{coefficients} need {} values, got {}",
             count * per,
             features.len()

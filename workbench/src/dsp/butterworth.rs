@@ -55,7 +55,7 @@ impl fmt::Debug for Ba {
 /// Errors if the order is 0, a cutoff is not strictly between 0 and `fs / 2`, or a
 /// band's cutoffs are not increasing.
 pub fn butter(order: usize, band: Band, fs: f64) -> Result<Ba> {
-    let bad = |msg: String| Error::Msg(format!("butter: {msg}"));
+    let bad = |msg: String| Error::Config(format!("butter: {msg}"));
     if order == 0 {
         return Err(bad("order must be at least 1".into()));
     }

@@ -60,7 +60,7 @@ impl FeatureExtractor {
     /// Returns `N * num_frames * num_coefficients` values.
     pub fn batch(&self, clips: &[i16], clip_samples: usize) -> Result<Vec<f32>> {
         if clip_samples == 0 || !clips.len().is_multiple_of(clip_samples) {
-            return Err(Error::Msg(format!(
+            return Err(Error::Shape(format!(
                 "features: {} samples are not whole clips of {clip_samples}",
                 clips.len()
             )));

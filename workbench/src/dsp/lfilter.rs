@@ -41,10 +41,10 @@ impl Lfilter {
     /// A filter with zero state; `b` and `a` are padded with zeros to one length and divided by `a[0]`.
     pub fn new(b: &[f64], a: &[f64]) -> Result<Self> {
         if b.is_empty() || a.is_empty() {
-            return Err(Error::Msg("lfilter: b and a must not be empty".into()));
+            return Err(Error::Data("lfilter: b and a must not be empty".into()));
         }
         if a[0] == 0.0 || !a[0].is_finite() {
-            return Err(Error::Msg(format!(
+            return Err(Error::Config(format!(
                 "lfilter: a[0] must be finite and non-zero, got {}",
                 a[0]
             )));

@@ -108,7 +108,7 @@ fn hertz_to_mel(f: f64) -> f64 {
 impl Mfcc {
     /// Builds the extractor, checking the settings.
     pub fn new(cfg: MfccConfig) -> Result<Self> {
-        let bad = |msg: String| Err(Error::Msg(format!("mfcc: {msg}")));
+        let bad = |msg: String| Err(Error::Config(format!("mfcc: {msg}")));
         if cfg.frame_length == 0 || cfg.frame_step == 0 {
             return bad("frame_length and frame_step must be positive".into());
         }

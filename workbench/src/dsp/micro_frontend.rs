@@ -209,7 +209,7 @@ impl Filterbank {
             chan_start = freq;
         }
         if end_index >= spectrum_size {
-            return Err(Error::Msg(format!(
+            return Err(Error::Config(format!(
                 "micro frontend: filterbank needs FFT bin {end_index}, above the spectrum's {spectrum_size} bins \
                  (upper_band_limit {} Hz at sample_rate {} Hz)",
                 cfg.upper_band_limit, cfg.sample_rate
@@ -420,7 +420,7 @@ pub struct MicroFrontend {
 impl MicroFrontend {
     /// Builds the window, FFT, filterbank and gain tables for `cfg`.
     pub fn new(cfg: MicroFrontendConfig) -> Result<Self> {
-        let bad = |msg: String| Err(Error::Msg(format!("micro frontend: {msg}")));
+        let bad = |msg: String| Err(Error::Config(format!("micro frontend: {msg}")));
         let window_size = (cfg.window_size_ms as u64 * cfg.sample_rate as u64 / 1000) as usize;
         let window_step = (cfg.window_step_ms as u64 * cfg.sample_rate as u64 / 1000) as usize;
         if window_size < 3 || window_step == 0 {

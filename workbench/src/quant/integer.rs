@@ -124,14 +124,14 @@ struct Weighted {
 /// Makes the integer network of a QAT model with right shift `shift` (`shift_pos`).
 pub fn integerize(qat: &QatModel, shift: u32) -> Result<IntegerNetwork> {
     if !(1..=30).contains(&shift) {
-        return Err(Error::Msg(format!(
+        return Err(Error::Model(format!(
             "integerize: shift {shift} outside 1..=30"
         )));
     }
     let f32s = |t: &candle_core::Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1()?) };
     let input_clip = qat.input_clip_value()?;
     if input_clip <= 0.0 || !input_clip.is_finite() {
-        return Err(Error::Msg(format!(
+        return Err(Error::Model(format!(
             "integerize: input clip {input_clip} must be positive"
         )));
     }
@@ -141,7 +141,7 @@ pub fn integerize(qat: &QatModel, shift: u32) -> Result<IntegerNetwork> {
     let mut layers = Vec::new();
     let n_layers = qat.model.layers.len();
     for (i, ((name, layer), clip)) in qat.model.layers.iter().zip(&qat.clips).enumerate() {
-        let err = |m: String| Error::Msg(format!("integerize {name}: {m}"));
+        let err = |m: String| Error::Model(format!("integerize {name}: {m}"));
         let weighted = |weight: &candle_core::Var,
                         bias: &candle_core::Var,
                         activation: Activation|
@@ -330,7 +330,7 @@ pub fn integerize(qat: &QatModel, shift: u32) -> Result<IntegerNetwork> {
             ..
         }) => {}
         _ => {
-            return Err(Error::Msg(
+            return Err(Error::Model(
                 "integerize: the model must end in a dense or convolution layer without activation"
                     .into(),
             ))
@@ -361,7 +361,7 @@ impl IntegerNetwork {
     pub fn run(&self, input: &[u8]) -> Result<(Vec<i32>, i64)> {
         let want: usize = self.input_shape.iter().product();
         if input.len() != want {
-            return Err(Error::Msg(format!(
+            return Err(Error::Model(format!(
                 "integer network: input of {} values, expected {want}",
                 input.len()
             )));

@@ -88,7 +88,7 @@ pub fn quantize(model: &Sequential, representative: &Tensor) -> Result<Int8Model
 /// Builds the int8 graph from calibrated ranges (as [`calibrate`] returns them).
 pub fn build(model: &Sequential, ranges: &[(f32, f32)]) -> Result<Int8Model> {
     if ranges.len() != model.layers.len() + 1 {
-        return Err(Error::Msg(format!(
+        return Err(Error::Model(format!(
             "quantize: expected {} ranges (input and each layer), got {}",
             model.layers.len() + 1,
             ranges.len()
@@ -107,7 +107,7 @@ pub fn build_float(model: &Sequential, softmax: bool) -> Result<Graph> {
         let last = g.outputs[0];
         let shape = g.tensors[last].shape.clone();
         if shape.len() != 2 {
-            return Err(Error::Msg(format!(
+            return Err(Error::Model(format!(
                 "float graph: a softmax needs a [1, classes] output, got {shape:?}"
             )));
         }
@@ -151,7 +151,7 @@ fn build_graph(model: &Sequential, ranges: Option<&[(f32, f32)]>) -> Result<Int8
             } => {
                 let (o, ic, kh, kw) = weight.as_tensor().dims4()?;
                 if in_shape.len() != 4 || in_shape[3] != ic {
-                    return Err(Error::Msg(format!(
+                    return Err(Error::Model(format!(
                         "quantize {name}: conv expects {ic} input channels, input shape is {in_shape:?}"
                     )));
                 }
@@ -219,7 +219,7 @@ fn build_graph(model: &Sequential, ranges: Option<&[(f32, f32)]>) -> Result<Int8
                 let (o, inp) = weight.as_tensor().dims2()?;
                 let in_len: usize = in_shape[1..].iter().product();
                 if in_len != inp {
-                    return Err(Error::Msg(format!(
+                    return Err(Error::Model(format!(
                         "quantize {name}: dense expects {inp} inputs, input shape is {in_shape:?}"
                     )));
                 }
@@ -257,7 +257,7 @@ fn build_graph(model: &Sequential, ranges: Option<&[(f32, f32)]>) -> Result<Int8
                 let (o, _, kh, kw) = weight.as_tensor().dims4()?;
                 let ic = in_shape.get(3).copied().unwrap_or(0);
                 if in_shape.len() != 4 || ic == 0 || o % ic != 0 {
-                    return Err(Error::Msg(format!(
+                    return Err(Error::Model(format!(
                         "quantize {name}: depthwise conv with {o} outputs does not fit input shape {in_shape:?}"
                     )));
                 }
@@ -303,7 +303,7 @@ fn build_graph(model: &Sequential, ranges: Option<&[(f32, f32)]>) -> Result<Int8
                 padding,
             } => {
                 if in_shape.len() != 4 {
-                    return Err(Error::Msg(format!(
+                    return Err(Error::Model(format!(
                         "quantize {name}: pooling expects a 4-D input, got {in_shape:?}"
                     )));
                 }
@@ -341,13 +341,13 @@ fn build_graph(model: &Sequential, ranges: Option<&[(f32, f32)]>) -> Result<Int8
             // the identity at inference: the layer's output is its input
             Layer::Dropout { .. } => cur,
             Layer::BatchNorm { .. } => {
-                return Err(Error::Msg(format!(
+                return Err(Error::Model(format!(
                     "quantize {name}: batch norm must be folded first (train::fold_batch_norm)"
                 )))
             }
             #[allow(unreachable_patterns)]
             other => {
-                return Err(Error::Msg(format!(
+                return Err(Error::Model(format!(
                     "quantize {name}: layer {other:?} is not supported by post-training quantization yet"
                 )))
             }
@@ -375,11 +375,13 @@ const SOFTMAX_ZERO_POINT: i64 = -128;
 /// layers keep their links, so reports are unchanged.
 pub fn append_softmax(q: &mut Int8Model) -> Result<()> {
     let Some(&last) = q.graph.outputs.first() else {
-        return Err(Error::Msg("append softmax: the graph has no output".into()));
+        return Err(Error::Model(
+            "append softmax: the graph has no output".into(),
+        ));
     };
     let shape = q.graph.tensors[last].shape.clone();
     if shape.len() != 2 {
-        return Err(Error::Msg(format!(
+        return Err(Error::Model(format!(
             "append softmax: expected a [1, classes] output, got {shape:?}"
         )));
     }

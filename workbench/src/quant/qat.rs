@@ -129,7 +129,7 @@ impl QatModel {
         let [c, h, w] = self.model.input_shape;
         let d = x.dims();
         if d.len() != 4 || d[1..] != [c, h, w] {
-            return Err(Error::Msg(format!(
+            return Err(Error::Model(format!(
                 "qat model: expected input [N, {c}, {h}, {w}], got {d:?}"
             )));
         }
@@ -140,7 +140,7 @@ impl QatModel {
                     layer.forward_with_weight(&x, fake_quant_weight)?
                 }
                 Layer::BatchNorm { .. } => {
-                    return Err(Error::Msg(format!(
+                    return Err(Error::Model(format!(
                         "qat model: batch norm {name} was not folded"
                     )))
                 }

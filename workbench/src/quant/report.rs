@@ -230,9 +230,9 @@ pub fn quant_report(model: &Sequential, q: &Int8Model, inputs: &Tensor) -> Resul
         interp.invoke()?;
         for (k, &t) in tensors.iter().enumerate() {
             let (scale, zp) = tensor_quant(&q.graph, t);
-            let data = interp
-                .tensor_i8(t)
-                .ok_or_else(|| Error::Msg(format!("quant report: tensor {t} has no int8 data")))?;
+            let data = interp.tensor_i8(t).ok_or_else(|| {
+                Error::Model(format!("quant report: tensor {t} has no int8 data"))
+            })?;
             deq[k].extend(data.iter().map(|&v| dequantize_value(v, scale, zp)));
         }
     }
@@ -276,7 +276,7 @@ pub fn quant_report(model: &Sequential, q: &Int8Model, inputs: &Tensor) -> Resul
             .iter()
             .find(|nd| nd.outputs.contains(&t))
             .ok_or_else(|| {
-                Error::Msg(format!("quant report: no op produces tensor {t} ({name})"))
+                Error::Model(format!("quant report: no op produces tensor {t} ({name})"))
             })?;
         let mse = avg(acc[3]);
         rows.push(ReportRow {

@@ -33,7 +33,7 @@ impl Samples {
     pub fn new(images: Vec<f32>, labels: Vec<u32>, shape: [usize; 3]) -> Result<Self> {
         let per: usize = shape.iter().product();
         if per == 0 || images.len() != labels.len() * per {
-            return Err(Error::Msg(format!(
+            return Err(Error::Shape(format!(
                 "samples: {} image values for {} labels of shape {shape:?} (expected {})",
                 images.len(),
                 labels.len(),
@@ -309,10 +309,10 @@ impl PiecewiseConstant {
     /// A schedule from `(steps, rate)` stages; at least one stage.
     pub fn new(stages: Vec<(u64, f64)>) -> Result<Self> {
         if stages.is_empty() {
-            return Err(Error::Msg("learning-rate schedule: no stages".into()));
+            return Err(Error::Config("learning-rate schedule: no stages".into()));
         }
         if let Some((_, r)) = stages.iter().find(|(_, r)| !(*r > 0.0 && r.is_finite())) {
-            return Err(Error::Msg(format!(
+            return Err(Error::Config(format!(
                 "learning-rate schedule: rate {r} is not positive"
             )));
         }
@@ -448,15 +448,15 @@ impl BestCheckpoint {
     /// Puts the saved state back into `model` (a model with the same layer names and shapes).
     pub fn restore<M: Network + ?Sized>(&self, model: &M) -> Result<()> {
         if self.state.is_empty() {
-            return Err(Error::Msg("best checkpoint: nothing saved yet".into()));
+            return Err(Error::Data("best checkpoint: nothing saved yet".into()));
         }
         let vars = model.named_state();
         for (name, t) in &self.state {
             let (_, v) = vars.iter().find(|(n, _)| n == name).ok_or_else(|| {
-                Error::Msg(format!("best checkpoint: the model has no variable {name}"))
+                Error::Data(format!("best checkpoint: the model has no variable {name}"))
             })?;
             if v.dims() != t.dims() {
-                return Err(Error::Msg(format!(
+                return Err(Error::Shape(format!(
                     "best checkpoint: {name} has shape {:?}, saved {:?}",
                     v.dims(),
                     t.dims()
@@ -474,19 +474,19 @@ impl BestCheckpoint {
 /// `cross_entropy(label_smoothing=s)` define them; differentiable.
 pub fn cross_entropy_smoothed(logits: &Tensor, labels: &Tensor, smoothing: f64) -> Result<Tensor> {
     let (n, k) = logits.dims2().map_err(|_| {
-        Error::Msg(format!(
+        Error::Shape(format!(
             "cross entropy: expected logits [N, classes], got {:?}",
             logits.dims()
         ))
     })?;
     if labels.dims() != [n] {
-        return Err(Error::Msg(format!(
+        return Err(Error::Shape(format!(
             "cross entropy: expected {n} labels, got shape {:?}",
             labels.dims()
         )));
     }
     if !(0.0..=1.0).contains(&smoothing) {
-        return Err(Error::Msg(format!(
+        return Err(Error::Config(format!(
             "cross entropy: label smoothing {smoothing} is not in [0, 1]"
         )));
     }
@@ -495,7 +495,7 @@ pub fn cross_entropy_smoothed(logits: &Tensor, labels: &Tensor, smoothing: f64) 
     let mut q = vec![(smoothing / k as f64) as f32; n * k];
     for (row, &l) in labels.iter().enumerate() {
         if l as usize >= k {
-            return Err(Error::Msg(format!(
+            return Err(Error::Data(format!(
                 "cross entropy: label {l} out of range for {k} classes"
             )));
         }
@@ -514,7 +514,7 @@ fn classes_of<M: Network + ?Sized>(model: &M) -> Result<usize> {
 
 fn check_shape(shape: [usize; 3], model: [usize; 3], what: &str) -> Result<()> {
     if shape != model {
-        return Err(Error::Msg(format!(
+        return Err(Error::Shape(format!(
             "{what}: samples of shape {shape:?} but the model expects {model:?}"
         )));
     }
@@ -531,7 +531,7 @@ fn batch_metrics(
 ) -> Result<(f64, usize)> {
     let classes = logits.dim(1)?;
     if let Some(&bad) = labels.iter().find(|&&l| l as usize >= classes) {
-        return Err(Error::Msg(format!(
+        return Err(Error::Data(format!(
             "label {bad} out of range for {classes} classes"
         )));
     }
@@ -570,7 +570,7 @@ fn batch_metrics(
 fn validate<M: Network + ?Sized>(model: &M, data: &Samples) -> Result<(f64, f64, f64)> {
     check_shape(data.shape, model.input_shape(), "evaluation data")?;
     if data.is_empty() {
-        return Err(Error::Msg("evaluate: no samples".into()));
+        return Err(Error::Data("evaluate: no samples".into()));
     }
     let (mut loss, mut correct) = (0f64, 0usize);
     let mut cm: Option<ConfusionMatrix> = None;
@@ -679,20 +679,20 @@ pub fn fit<M: Network + ?Sized, S: TrainSource + ?Sized>(
     cfg: &FitConfig,
 ) -> Result<History> {
     if cfg.batch_size == 0 {
-        return Err(Error::Msg("fit: batch size must be positive".into()));
+        return Err(Error::Config("fit: batch size must be positive".into()));
     }
     if train.is_empty() {
-        return Err(Error::Msg("fit: no training samples".into()));
+        return Err(Error::Data("fit: no training samples".into()));
     }
     check_shape(train.sample_shape(), model.input_shape(), "training data")?;
     if let Some(v) = validation {
         check_shape(v.shape, model.input_shape(), "validation data")?;
         if v.is_empty() {
-            return Err(Error::Msg("fit: no validation samples".into()));
+            return Err(Error::Data("fit: no validation samples".into()));
         }
     }
     if (cfg.early_stopping.is_some() || cfg.best.is_some()) && validation.is_none() {
-        return Err(Error::Msg(
+        return Err(Error::Data(
             "fit: early stopping and the best checkpoint need validation data".into(),
         ));
     }
@@ -704,7 +704,7 @@ pub fn fit<M: Network + ?Sized, S: TrainSource + ?Sized>(
             validate_every,
         } => {
             if validate_every == 0 {
-                return Err(Error::Msg(
+                return Err(Error::Config(
                     "fit: the validation interval must be positive".into(),
                 ));
             }
@@ -814,7 +814,7 @@ pub fn fit<M: Network + ?Sized, S: TrainSource + ?Sized>(
 }
 
 /// One optimisation step on batch `(x, y)`; returns the logits before the step.
-pub(crate) fn train_step<M: Network + ?Sized>(
+pub fn train_step<M: Network + ?Sized>(
     model: &M,
     opt: &mut Adam,
     x: &Tensor,
@@ -859,7 +859,7 @@ pub fn predict<M: Network + ?Sized>(model: &M, images: &[f32]) -> Result<Tensor>
     let input_shape = model.input_shape();
     let per: usize = input_shape.iter().product();
     if !images.len().is_multiple_of(per) {
-        return Err(Error::Msg(format!(
+        return Err(Error::Shape(format!(
             "predict: {} values is not a whole number of {:?} images",
             images.len(),
             input_shape
@@ -872,7 +872,7 @@ pub fn predict<M: Network + ?Sized>(model: &M, images: &[f32]) -> Result<Tensor>
         outs.push(rayon::scope(|_| model.forward(&x))?.detach());
     }
     if outs.is_empty() {
-        return Err(Error::Msg("predict: no images".into()));
+        return Err(Error::Data("predict: no images".into()));
     }
     Ok(Tensor::cat(&outs, 0)?)
 }

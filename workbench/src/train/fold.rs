@@ -33,7 +33,7 @@ pub fn fold_batch_norm(model: &Sequential) -> Result<Sequential> {
             continue;
         };
         let Some((prev_name, prev)) = layers.last_mut() else {
-            return Err(Error::Msg(format!(
+            return Err(Error::Model(format!(
                 "fold batch norm {name}: it is the first layer; nothing to fold it into"
             )));
         };
@@ -72,19 +72,19 @@ pub fn fold_batch_norm(model: &Sequential) -> Result<Sequential> {
                 ..
             } => (weight, bias, activation),
             _ => {
-                return Err(Error::Msg(format!(
+                return Err(Error::Model(format!(
                     "fold batch norm {name}: it follows {prev_name} ({kind}); only Conv2D, DepthwiseConv2D and Dense fold"
                 )))
             }
         };
         if *act != Activation::None {
-            return Err(Error::Msg(format!(
+            return Err(Error::Model(format!(
                 "fold batch norm {name}: {prev_name} ({kind}) has activation {act:?} before it; fold needs None"
             )));
         }
         let o = weight.dim(0)?;
         if o != scale.len() {
-            return Err(Error::Msg(format!(
+            return Err(Error::Model(format!(
                 "fold batch norm {name}: {} channels but {prev_name} has {o} outputs",
                 scale.len()
             )));

@@ -224,7 +224,9 @@ impl Layer {
     /// A dropout layer dropping values with probability `rate` in training, its masks seeded by `seed`.
     pub fn dropout(rate: f64, seed: u64) -> Result<Layer> {
         if !(0.0..1.0).contains(&rate) {
-            return Err(Error::Msg(format!("dropout: rate {rate} is not in [0, 1)")));
+            return Err(Error::Config(format!(
+                "dropout: rate {rate} is not in [0, 1)"
+            )));
         }
         Ok(Layer::Dropout {
             rate,
@@ -346,7 +348,7 @@ impl Layer {
                 let n = x.elem_count();
                 let mask: Vec<f32> = {
                     let mut rng = rng.lock().map_err(|_| {
-                        Error::Msg("dropout: the random generator is poisoned".into())
+                        Error::Config("dropout: the random generator is poisoned".into())
                     })?;
                     (0..n)
                         .map(|_| {
@@ -449,14 +451,14 @@ impl Layer {
                 activation,
             } => {
                 let (n, i) = x.dims2().map_err(|_| {
-                    Error::Msg(format!(
+                    Error::Shape(format!(
                         "dense: expected input of rank 2, got shape {:?}",
                         x.dims()
                     ))
                 })?;
                 let (o, wi) = weight.dims2()?;
                 if i != wi {
-                    return Err(Error::Msg(format!(
+                    return Err(Error::Shape(format!(
                         "dense: input has {i} features but weight expects {wi}"
                     )));
                 }
@@ -472,7 +474,7 @@ impl Layer {
     /// The output shape (without batch) for an input of shape `input` (without batch).
     pub fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
         let kind = self.kind();
-        let bad = |what: String| Error::Msg(format!("{kind}: {what}"));
+        let bad = |what: String| Error::Config(format!("{kind}: {what}"));
         match self {
             Layer::Conv2d {
                 weight,

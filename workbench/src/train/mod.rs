@@ -19,7 +19,6 @@ pub mod layer;
 pub mod network;
 pub mod ops;
 pub mod sequential;
-pub(crate) mod threads;
 pub mod vocab;
 
 pub use adam::Adam;

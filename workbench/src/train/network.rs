@@ -30,7 +30,7 @@ pub trait Network: Sync {
             .map(|(n, v)| (n, v.as_tensor().clone()))
             .collect();
         candle_core::safetensors::save(&map, path)
-            .map_err(|e| Error::Msg(format!("{}: {e}", path.display())))
+            .map_err(|e| Error::Msg(format!("{}: cannot save the weights: {e}", path.display())))
     }
 }
 

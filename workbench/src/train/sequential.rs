@@ -48,10 +48,9 @@ impl Sequential {
     }
 
     fn check_input(&self, x: &Tensor) -> Result<()> {
-        super::threads::tame_candle_threads();
         let d = x.dims();
         if d.len() != 4 || d[1..] != self.input_shape {
-            return Err(Error::Msg(format!(
+            return Err(Error::Shape(format!(
                 "model: expected input [N, {}, {}, {}], got {d:?}",
                 self.input_shape[0], self.input_shape[1], self.input_shape[2]
             )));
@@ -180,7 +179,7 @@ impl Sequential {
         for (name, layer) in &self.layers {
             shape = layer
                 .output_shape(&shape)
-                .map_err(|e| Error::Msg(format!("layer {name}: {e}")))?;
+                .map_err(|e| Error::Model(format!("layer {name}: {e}")))?;
             rows.push(LayerSummary {
                 name: name.clone(),
                 kind: layer.kind(),
@@ -233,7 +232,7 @@ impl SequentialBuilder {
                 self.shape = shape;
                 self.model.layers.push((name.to_string(), layer));
             }
-            Err(e) => self.error = Some(Error::Msg(format!("layer {name}: {e}"))),
+            Err(e) => self.error = Some(Error::Model(format!("layer {name}: {e}"))),
         }
         self
     }
@@ -245,7 +244,7 @@ impl SequentialBuilder {
         match make(&mut self) {
             Ok(layer) => self.push(name, layer),
             Err(e) => {
-                self.error = Some(Error::Msg(format!("layer {name}: {e}")));
+                self.error = Some(Error::Model(format!("layer {name}: {e}")));
                 self
             }
         }

@@ -121,7 +121,7 @@ pub fn samples(w: &Windows) -> Result<Samples> {
             u32::try_from(l)
                 .ok()
                 .filter(|&l| (l as usize) < CLASSES)
-                .ok_or_else(|| Error::Msg(format!("emg: window label {l} outside 0..{CLASSES}")))
+                .ok_or_else(|| Error::Data(format!("emg: window label {l} outside 0..{CLASSES}")))
         })
         .collect::<Result<Vec<u32>>>()?;
     Samples::new(images, labels, [ch, 1, size])
@@ -135,7 +135,7 @@ pub fn model(channels: usize, size: usize, seed: u64) -> Result<Sequential> {
 /// Evaluates the float `model` on `data`.
 pub fn evaluate<M: Network + ?Sized>(model: &M, data: &Samples) -> Result<Evaluation> {
     if data.is_empty() {
-        return Err(Error::Msg("emg evaluate: no windows".into()));
+        return Err(Error::Data("emg evaluate: no windows".into()));
     }
     let logits = train::predict(model, &data.images)?;
     let z = logits.to_vec2::<f32>()?;
@@ -184,12 +184,12 @@ pub fn train<M: Network + ?Sized>(
     cfg: &TrainConfig,
 ) -> Result<History> {
     if cfg.batch_size == 0 || cfg.epochs == 0 {
-        return Err(Error::Msg(
+        return Err(Error::Config(
             "emg train: epochs and batch size must be positive".into(),
         ));
     }
     if train_set.is_empty() || val.is_empty() {
-        return Err(Error::Msg(
+        return Err(Error::Data(
             "emg train: no training or no validation windows".into(),
         ));
     }
@@ -384,7 +384,7 @@ pub(crate) mod erased {
     }
     impl<T: serde::Serialize> Json for T {
         fn json(&self) -> Result<String> {
-            serde_json::to_string_pretty(self).map_err(|e| Error::Msg(format!("json: {e}")))
+            serde_json::to_string_pretty(self).map_err(|e| Error::Data(format!("json: {e}")))
         }
     }
 }

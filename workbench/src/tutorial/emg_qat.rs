@@ -166,7 +166,7 @@ pub fn quantization_aware(
     cfg: &QatConfig,
 ) -> Result<QatRun> {
     if train_set.is_empty() {
-        return Err(Error::Msg("emg qat: no training windows".into()));
+        return Err(Error::Data("emg qat: no training windows".into()));
     }
     let float = evaluate(model, test)?;
     let calib = train_set.take(cfg.calibration.max(1));

@@ -133,7 +133,7 @@ impl KwsConfig {
             .build(frames, coefficients, data.labels().len(), self.seed)?;
         if let Some(m) = self.batch_norm_momentum {
             if !(0.0..1.0).contains(&m) {
-                return Err(Error::Msg(format!(
+                return Err(Error::Config(format!(
                     "kws: batch norm momentum {m} is not in [0, 1)"
                 )));
             }
@@ -215,7 +215,7 @@ impl KwsData {
         };
         for split in [Split::Validation, Split::Testing] {
             if data.corpus.samples(split).is_empty() {
-                return Err(Error::Msg(format!(
+                return Err(Error::Data(format!(
                     "kws: the {} split of {} is empty",
                     split.name(),
                     root.display()
@@ -292,7 +292,7 @@ impl KwsConfig {
         let schedule = PiecewiseConstant::new(self.schedule.clone())?;
         let steps = schedule.total_steps();
         if steps == 0 || self.batch_size == 0 || self.eval_every == 0 {
-            return Err(Error::Msg(format!(
+            return Err(Error::Config(format!(
                 "kws train: steps ({steps}), batch size ({}) and validation interval ({}) must be positive",
                 self.batch_size, self.eval_every
             )));
@@ -314,7 +314,7 @@ impl KwsConfig {
 /// Trains `model` on `data` as the lab does ([`KwsConfig::fit_config`]); the model ends at its best checkpoint.
 pub fn train(model: &Sequential, data: &KwsData, cfg: &KwsConfig) -> Result<History> {
     if data.corpus.samples(Split::Training).is_empty() {
-        return Err(Error::Msg("kws train: no training clips".into()));
+        return Err(Error::Data("kws train: no training clips".into()));
     }
     train::fit(
         model,
@@ -397,7 +397,7 @@ pub fn run_on(data: &KwsData, cfg: &KwsConfig) -> Result<KwsRun> {
     let float_tflite = float_tflite(&folded)?;
     let best = history
         .best_record()
-        .ok_or_else(|| Error::Msg("kws train: no validation ran".into()))?;
+        .ok_or_else(|| Error::Data("kws train: no validation ran".into()))?;
     let metrics = KwsMetrics {
         labels: data.labels().to_vec(),
         clips: [
@@ -462,7 +462,7 @@ impl KwsRun {
         let c = crate::tflite::c_array::to_c_array(&self.tflite, "g_model");
         write(&p("model_int8.cc"), c.as_bytes())?;
         let json = serde_json::to_string_pretty(&self.metrics)
-            .map_err(|e| Error::Msg(format!("metrics.json: {e}")))?;
+            .map_err(|e| Error::Data(format!("metrics.json: {e}")))?;
         write(&p("metrics.json"), json.as_bytes())?;
         Ok([
             "model.safetensors",

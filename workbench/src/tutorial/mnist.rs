@@ -210,7 +210,7 @@ impl MnistRun {
         write(&p("model_int8.cc"), c.as_bytes())?;
         self.report.write_csv(&p("quant_report.csv"))?;
         let json = serde_json::to_string_pretty(&self.metrics)
-            .map_err(|e| Error::Msg(format!("metrics.json: {e}")))?;
+            .map_err(|e| Error::Data(format!("metrics.json: {e}")))?;
         write(&p("metrics.json"), json.as_bytes())?;
         Ok([
             "model.safetensors",

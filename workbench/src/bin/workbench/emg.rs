@@ -6,7 +6,9 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use workbench::dataset::emg::{self, bench, synth, ChannelType, PrepareConfig};
+use workbench::dataset::emg::{self, synth, ChannelType, PrepareConfig};
+
+use crate::bench::emg_prepare as bench;
 
 #[derive(Subcommand)]
 pub enum EmgCmd {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-mod bench_depthwise;
+mod bench;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -16,7 +16,7 @@ mod kws_train;
 
 use workbench::tflite::runtime::Kernels;
 use workbench::tutorial::mnist::{self, MnistConfig};
-use workbench::{bench, data_dir, dataset, estimate, infer, npy, tflite};
+use workbench::{data_dir, dataset, estimate, infer, npy, tflite};
 
 mod emg;
 
@@ -333,7 +333,7 @@ fn run(cli: Cli) -> Result<()> {
         } => bench_infer(&model, input.as_deref(), seconds, &default_python(python))?,
         Cmd::Bench {
             cmd: BenchCmd::Depthwise { batch, iters },
-        } => bench_depthwise::run(batch, iters)?,
+        } => bench::depthwise_table::run(batch, iters)?,
         Cmd::Bench {
             cmd:
                 BenchCmd::Train {
@@ -351,14 +351,14 @@ fn run(cli: Cli) -> Result<()> {
             let samples_set =
                 workbench::train::Samples::new(images, labels, [1, data.rows, data.cols])?;
             debug_assert_eq!(per, data.rows * data.cols);
-            let cfg = workbench::bench::BenchConfig {
+            let cfg = bench::BenchConfig {
                 samples,
                 python: Some(default_python(python)),
                 script: repo_root().join("scripts/bench_keras_train.py"),
                 mnist_dir: dir.join("mnist"),
                 ..Default::default()
             };
-            let r = workbench::bench::bench_train(&samples_set, &cfg)?;
+            let r = bench::bench_train(&samples_set, &cfg)?;
             println!("{:<20} {:>12}", "engine", "samples/s");
             println!(
                 "{:<20} {:>12.0}",
@@ -463,6 +463,7 @@ fn error_chain(e: &anyhow::Error) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    workbench::threads::configure(&workbench::threads::Threads::default());
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -56,11 +56,16 @@ pub struct Footer {
 pub fn read_biowolf(path: impl AsRef<Path>) -> Result<Session> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse_biowolf(&bytes).map_err(|msg| Error::bad_file(path, msg))
+    parse_biowolf_text(&bytes).map_err(|msg| Error::bad_file(path, msg))
 }
 
 /// Parses the bytes of a BioWolf recording; the error says what is wrong.
-pub fn parse_biowolf(bytes: &[u8]) -> std::result::Result<Session, String> {
+pub fn parse_biowolf(bytes: &[u8]) -> Result<Session> {
+    parse_biowolf_text(bytes).map_err(Error::Data)
+}
+
+/// [`parse_biowolf`] with the error as text (callers add the file).
+fn parse_biowolf_text(bytes: &[u8]) -> std::result::Result<Session, String> {
     let start = bytes
         .windows(FOOTER_MAGIC.len())
         .rposition(|w| w == FOOTER_MAGIC)
@@ -68,7 +73,7 @@ pub fn parse_biowolf(bytes: &[u8]) -> std::result::Result<Session, String> {
             "not a BioWolf recording: no \"<<>>IEP,\" footer (truncated or another format)"
                 .to_string()
         })?;
-    let footer = parse_footer(&bytes[start + FOOTER_MAGIC.len()..])?;
+    let footer = parse_footer_text(&bytes[start + FOOTER_MAGIC.len()..])?;
     let data = &bytes[..start];
     if !data.len().is_multiple_of(PACKET_BYTES) {
         return Err(format!(
@@ -109,7 +114,12 @@ pub fn parse_biowolf(bytes: &[u8]) -> std::result::Result<Session, String> {
 }
 
 /// Parses the fields after `<<>>IEP,`.
-pub fn parse_footer(bytes: &[u8]) -> std::result::Result<Footer, String> {
+pub fn parse_footer(bytes: &[u8]) -> Result<Footer> {
+    parse_footer_text(bytes).map_err(Error::Data)
+}
+
+/// [`parse_footer`] with the error as text (callers add the file).
+fn parse_footer_text(bytes: &[u8]) -> std::result::Result<Footer, String> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| "garbled footer: not ASCII text".to_string())?
         .trim_end_matches(['\0', '\r', '\n', ' ']);
@@ -203,23 +213,30 @@ mod tests {
         let footer = b"<<>>IEP,T,S,A,R,F500,G12";
         let ok: Vec<u8> = [bytes.clone(), footer.to_vec()].concat();
         assert!(parse_biowolf(&ok).is_ok());
-        let e = parse_biowolf(&bytes).unwrap_err();
+        let e = parse_biowolf(&bytes).unwrap_err().to_string();
         assert!(e.contains("no \"<<>>IEP,\" footer"), "{e}");
         let cut: Vec<u8> = [bytes[..50].to_vec(), footer.to_vec()].concat();
-        let e = parse_biowolf(&cut).unwrap_err();
+        let e = parse_biowolf(&cut).unwrap_err().to_string();
         assert!(e.contains("not a whole number of 32-byte packets"), "{e}");
         let e = parse_biowolf(&[bytes.clone(), b"<<>>IEP,T,S,A,R,F500,G5".to_vec()].concat())
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown gain setting G5"), "{e}");
         let e = parse_biowolf(&[bytes.clone(), b"<<>>IEP,T,S,A,R,Fx,G1".to_vec()].concat())
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("sample rate"), "{e}");
-        let e =
-            parse_biowolf(&[bytes.clone(), b"<<>>IEP,T,S,A,R,G1".to_vec()].concat()).unwrap_err();
+        let e = parse_biowolf(&[bytes.clone(), b"<<>>IEP,T,S,A,R,G1".to_vec()].concat())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no F<sample rate>"), "{e}");
-        let e = parse_biowolf(&[bytes[..32].to_vec(), footer.to_vec()].concat()).unwrap_err();
+        let e = parse_biowolf(&[bytes[..32].to_vec(), footer.to_vec()].concat())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no samples"), "{e}");
-        let e = parse_biowolf(&[bytes, b"<<>>IEP,\xff\xfe".to_vec()].concat()).unwrap_err();
+        let e = parse_biowolf(&[bytes, b"<<>>IEP,\xff\xfe".to_vec()].concat())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("garbled footer"), "{e}");
     }
 }

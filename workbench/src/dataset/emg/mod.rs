@@ -11,7 +11,6 @@
 //! # Ok::<(), workbench::Error>(())
 //! ```
 
-pub mod bench;
 pub mod biowolf;
 pub mod parquet;
 pub mod prepare;

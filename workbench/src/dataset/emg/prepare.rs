@@ -125,13 +125,13 @@ fn prepare_named(
     p2: &Path,
     cfg: &PrepareConfig,
 ) -> Result<Prepared> {
-    let t1 = filter_and_trim(s1, cfg).map_err(|m| Error::bad_file(p1, m))?;
-    let t2 = filter_and_trim(s2, cfg).map_err(|m| Error::bad_file(p2, m))?;
+    let t1 = filter_and_trim_text(s1, cfg).map_err(|m| Error::bad_file(p1, m))?;
+    let t2 = filter_and_trim_text(s2, cfg).map_err(|m| Error::bad_file(p2, m))?;
     let train_mask = repetition_mask(&t1.trigger, cfg.train_reps.clone())
         .map_err(|m| Error::bad_file(p1, format!("training split: {m}")))?;
     let val_mask = repetition_mask(&t1.trigger, cfg.val_reps.clone())
         .map_err(|m| Error::bad_file(p1, format!("validation split: {m}")))?;
-    let rescaling = min_max(&t1.channels, &train_mask).map_err(|m| Error::bad_file(p1, m))?;
+    let rescaling = min_max_text(&t1.channels, &train_mask).map_err(|m| Error::bad_file(p1, m))?;
     let split = |t: &Trimmed, mask: Option<&[bool]>| -> Windows {
         let (frames, trig) = select_scaled(t, mask, &rescaling);
         window_frames(&frames, t.channels.len(), &trig, &cfg.window)
@@ -152,7 +152,12 @@ fn prepare_named(
 }
 
 /// High-passes every channel (in parallel), then trims; the error says what is wrong with the session.
-pub fn filter_and_trim(s: &Session, cfg: &PrepareConfig) -> std::result::Result<Trimmed, String> {
+pub fn filter_and_trim(s: &Session, cfg: &PrepareConfig) -> Result<Trimmed> {
+    filter_and_trim_text(s, cfg).map_err(Error::Data)
+}
+
+/// [`filter_and_trim`] with the error as text (callers add the file).
+fn filter_and_trim_text(s: &Session, cfg: &PrepareConfig) -> std::result::Result<Trimmed, String> {
     if let Some(rate) = s.meta("sample_rate").and_then(|r| r.parse::<f64>().ok()) {
         if rate != cfg.sample_rate {
             return Err(format!(
@@ -168,7 +173,7 @@ pub fn filter_and_trim(s: &Session, cfg: &PrepareConfig) -> std::result::Result<
             s.channels.len()
         ));
     }
-    let (start, end) = trim_bounds(&s.trigger)?;
+    let (start, end) = trim_bounds_text(&s.trigger)?;
     let ba = butter(
         cfg.highpass_order,
         Band::Highpass(cfg.highpass_hz),
@@ -193,7 +198,12 @@ pub fn filter_and_trim(s: &Session, cfg: &PrepareConfig) -> std::result::Result<
 ///
 /// The session must start and end at rest and its initial rest must be at least as long as the
 /// rest after the first gesture.
-pub fn trim_bounds(trigger: &[i64]) -> std::result::Result<(usize, usize), String> {
+pub fn trim_bounds(trigger: &[i64]) -> Result<(usize, usize)> {
+    trim_bounds_text(trigger).map_err(Error::Data)
+}
+
+/// [`trim_bounds`] with the error as text (callers add the file).
+fn trim_bounds_text(trigger: &[i64]) -> std::result::Result<(usize, usize), String> {
     let seg = runs(trigger);
     if seg.len() < 3 {
         return Err(format!(
@@ -271,7 +281,12 @@ pub fn repetition_mask(
 }
 
 /// Per-channel min and max over the masked samples; a constant channel is an error.
-pub fn min_max(channels: &[Vec<f64>], mask: &[bool]) -> std::result::Result<Rescaling, String> {
+pub fn min_max(channels: &[Vec<f64>], mask: &[bool]) -> Result<Rescaling> {
+    min_max_text(channels, mask).map_err(Error::Data)
+}
+
+/// [`min_max`] with the error as text (callers add the file).
+fn min_max_text(channels: &[Vec<f64>], mask: &[bool]) -> std::result::Result<Rescaling, String> {
     let mut min = Vec::with_capacity(channels.len());
     let mut max = Vec::with_capacity(channels.len());
     for (c, x) in channels.iter().enumerate() {
@@ -348,7 +363,7 @@ impl Prepared {
         }
         let json = dir.join("rescaling_values.json");
         let text = serde_json::to_string_pretty(&self.rescaling)
-            .map_err(|e| Error::Msg(format!("rescaling values: {e}")))?;
+            .map_err(|e| Error::Data(format!("rescaling values: {e}")))?;
         std::fs::write(&json, text + "\n").map_err(|e| Error::io(&json, e))?;
         written.push(json);
         Ok(written)
@@ -370,13 +385,20 @@ mod tests {
     fn trim_keeps_a_rest_as_long_as_the_second_run_and_one_final_sample() {
         let t = trig(&[(0, 10), (1, 3), (0, 4), (1, 3), (0, 6)]);
         // seg = [10, 3, 4, 3, 6]: start 10 - 4 = 6, end 26 - 6 + 1 = 21.
-        assert_eq!(trim_bounds(&t), Ok((6, 21)));
+        assert_eq!(trim_bounds(&t).unwrap(), (6, 21));
         let short_rest = trig(&[(0, 2), (1, 3), (0, 4), (1, 3), (0, 6)]);
-        assert!(trim_bounds(&short_rest).unwrap_err().contains("shorter"));
-        assert!(trim_bounds(&[0; 9]).unwrap_err().contains("1 runs"));
+        assert!(trim_bounds(&short_rest)
+            .unwrap_err()
+            .to_string()
+            .contains("shorter"));
+        assert!(trim_bounds(&[0; 9])
+            .unwrap_err()
+            .to_string()
+            .contains("1 runs"));
         let ends_in_gesture = trig(&[(0, 10), (1, 3), (0, 4), (1, 3)]);
         assert!(trim_bounds(&ends_in_gesture)
             .unwrap_err()
+            .to_string()
             .contains("ends with gesture 1"));
     }
 
@@ -401,16 +423,20 @@ mod tests {
         assert_eq!(on(&m1), vec![3, 4, 5, 9, 10, 11]);
         assert!(repetition_mask(&t, 2..=3)
             .unwrap_err()
+            .to_string()
             .contains("no gesture"));
         let adjacent = trig(&[(0, 2), (1, 1), (2, 1), (0, 1)]);
         assert!(repetition_mask(&adjacent, 0..=0)
             .unwrap_err()
+            .to_string()
             .contains("alternate"));
     }
 
     #[test]
     fn constant_channels_cannot_be_scaled() {
-        let e = min_max(&[vec![1.0, 2.0], vec![3.0, 3.0]], &[true, true]).unwrap_err();
+        let e = min_max(&[vec![1.0, 2.0], vec![3.0, 3.0]], &[true, true])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Ch2 is constant"), "{e}");
     }
 }

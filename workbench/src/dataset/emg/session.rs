@@ -49,7 +49,7 @@ impl Session {
     pub fn new(channels: Vec<Vec<f64>>, trigger: Vec<i64>) -> Result<Self> {
         for (i, c) in channels.iter().enumerate() {
             if c.len() != trigger.len() {
-                return Err(Error::Msg(format!(
+                return Err(Error::Data(format!(
                     "session: {} has {} samples, the trigger {}",
                     channel_name(i),
                     c.len(),

@@ -275,7 +275,7 @@ fn bn_dims(x: &Tensor, c: usize) -> Result<(usize, usize)> {
     let d = x.dims();
     let ok = (d.len() == 2 || d.len() == 4) && d[1] == c;
     if !ok {
-        return Err(Error::Msg(format!(
+        return Err(Error::Shape(format!(
             "batch_norm: expected input [N, {c}] or [N, {c}, H, W], got {d:?}"
         )));
     }
@@ -295,14 +295,14 @@ pub fn batch_norm_train(
     let c = gamma.elem_count();
     let (n, s) = bn_dims(x, c)?;
     if beta.dims() != [c] || gamma.dims() != [c] {
-        return Err(Error::Msg(format!(
+        return Err(Error::Shape(format!(
             "batch_norm: expected gamma and beta of shape [{c}], got {:?} and {:?}",
             gamma.dims(),
             beta.dims()
         )));
     }
     if n == 0 || s == 0 {
-        return Err(Error::Msg(format!(
+        return Err(Error::Data(format!(
             "batch_norm: empty batch {:?}",
             x.dims()
         )));
@@ -319,11 +319,10 @@ pub fn batch_norm_train(
     let y = x
         .contiguous()?
         .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
-    let st = stats
-        .lock()
-        .ok()
-        .and_then(|s| s.clone())
-        .ok_or_else(|| Error::Msg("batch_norm: the forward pass kept no statistics".into()))?;
+    let st =
+        stats.lock().ok().and_then(|s| s.clone()).ok_or_else(|| {
+            Error::Model("batch_norm: the forward pass kept no statistics".into())
+        })?;
     Ok((y, st.mean, st.var))
 }
 

@@ -407,30 +407,30 @@ pub fn conv2d_fused(
     activation: Activation,
 ) -> crate::Result<Tensor> {
     let (n, c, h, w) = x.dims4().map_err(|_| {
-        crate::Error::Msg(format!(
+        crate::Error::Shape(format!(
             "conv2d: expected input of rank 4, got shape {:?}",
             x.dims()
         ))
     })?;
     let (o, ci, kh, kw) = weight.dims4().map_err(|_| {
-        crate::Error::Msg(format!(
+        crate::Error::Shape(format!(
             "conv2d: expected weight of rank 4, got shape {:?}",
             weight.dims()
         ))
     })?;
     if ci != c {
-        return Err(crate::Error::Msg(format!(
+        return Err(crate::Error::Shape(format!(
             "conv2d: input has {c} channels but weight expects {ci}"
         )));
     }
     if bias.dims() != [o] {
-        return Err(crate::Error::Msg(format!(
+        return Err(crate::Error::Shape(format!(
             "conv2d: expected bias of shape [{o}], got {:?}",
             bias.dims()
         )));
     }
     let bad = || {
-        crate::Error::Msg(format!(
+        crate::Error::Config(format!(
             "conv2d: input {h}x{w} too small for kernel {kh}x{kw} (stride {stride:?}, dilation {dilation:?}, {padding:?})"
         ))
     };

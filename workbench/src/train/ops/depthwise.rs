@@ -353,7 +353,7 @@ pub fn depthwise_conv2d_fused(
     dilation: (usize, usize),
     activation: Activation,
 ) -> crate::Result<Tensor> {
-    let err = |m: String| crate::Error::Msg(format!("depthwise_conv2d: {m}"));
+    let err = |m: String| crate::Error::Shape(format!("depthwise_conv2d: {m}"));
     let (n, c, h, w) = x.dims4().map_err(|_| {
         err(format!(
             "expected input of rank 4, got shape {:?}",

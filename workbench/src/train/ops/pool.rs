@@ -217,13 +217,13 @@ fn pool_geometry(
     padding: Padding,
 ) -> crate::Result<(usize, usize, usize, usize, usize, usize, usize, usize)> {
     let (n, c, h, w) = x.dims4().map_err(|_| {
-        crate::Error::Msg(format!(
+        crate::Error::Shape(format!(
             "{op}: expected input of rank 4, got shape {:?}",
             x.dims()
         ))
     })?;
     let bad = || {
-        crate::Error::Msg(format!(
+        crate::Error::Config(format!(
             "{op}: input {h}x{w} too small for window {kernel:?} with stride {stride:?} ({padding:?})"
         ))
     };

@@ -1,7 +1,7 @@
 //! `workbench bench depthwise`: our depthwise op against candle's grouped conv2d.
 
+use super::depthwise::{bench_depthwise, kws_cases};
 use anyhow::Result;
-use workbench::bench::depthwise::{bench_depthwise, kws_cases};
 
 /// Times the keyword-spotting models' depthwise layers and prints a table.
 pub fn run(batch: usize, iters: usize) -> Result<()> {

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
 
-use crate::train::ops::depthwise::depthwise_conv2d_fused;
-use crate::train::vocab::{conv_out_size, Activation, Padding};
-use crate::{Error, Result};
+use workbench::train::ops::depthwise::depthwise_conv2d_fused;
+use workbench::train::vocab::{conv_out_size, Activation, Padding};
+use workbench::{Error, Result};
 
 /// One timed depthwise layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,7 +86,6 @@ fn median_ms(mut f: impl FnMut() -> Result<()>, iters: usize) -> Result<f64> {
 
 /// Times forward + backward (all three gradients) of each case, `iters` times each, f32, SAME padding.
 pub fn bench_depthwise(cases: &[DepthwiseCase], iters: usize) -> Result<Vec<DepthwiseTiming>> {
-    crate::train::threads::tame_candle_threads();
     if iters == 0 {
         return Err(Error::Msg(
             "bench depthwise: iterations must be positive".into(),

@@ -4,9 +4,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use super::prepare::{prepare, PrepareConfig};
-use super::session::read_parquet;
-use crate::{Error, Result};
+use workbench::dataset::emg::prepare::{prepare, PrepareConfig};
+use workbench::dataset::emg::session::read_parquet;
+use workbench::{Error, Result};
 
 /// Samples per second of preparing two sessions (filter, trim, split, scale, window), reading excluded.
 #[derive(Debug, Clone, PartialEq)]

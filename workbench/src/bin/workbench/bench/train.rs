@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 
-use crate::models::mnist_cnn;
-use crate::train::fit::{train_step, Samples};
-use crate::train::Adam;
-use crate::{Error, Result};
+use workbench::models::mnist_cnn;
+use workbench::train::fit::{train_step, Samples};
+use workbench::train::Adam;
+use workbench::{Error, Result};
 
 /// What to time.
 #[derive(Clone, Debug)]
@@ -44,9 +44,9 @@ impl Default for BenchConfig {
     }
 }
 
-/// `mnist/` in the data directory ([`crate::data_dir::resolve`]).
+/// `mnist/` in the data directory ([`workbench::data_dir::resolve`]).
 fn default_mnist_dir() -> PathBuf {
-    crate::data_dir::resolve(None).join("mnist")
+    workbench::data_dir::resolve(None).join("mnist")
 }
 
 /// Training throughputs.

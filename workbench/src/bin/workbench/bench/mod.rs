@@ -9,14 +9,16 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::tflite::runtime::{Interpreter, Kernels};
-use crate::tflite::Graph;
-use crate::{Error, Result};
+use workbench::tflite::runtime::{Interpreter, Kernels};
+use workbench::tflite::Graph;
+use workbench::{Error, Result};
 
 pub mod depthwise;
+pub mod depthwise_table;
+pub mod emg_prepare;
 pub mod train;
 
-pub use train::{bench_train, BenchConfig, BenchResult};
+pub use train::{bench_train, BenchConfig};
 
 /// Inferences per second of one engine.
 #[derive(Debug, Clone, Serialize)]
