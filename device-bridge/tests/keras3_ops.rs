@@ -14,8 +14,8 @@ fn refs(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/refs/keras3")).join(name)
 }
 
-/// Runs one sample's inputs through the board's plan; returns output 0's bytes.
-fn board_run(model: &[u8], inputs: &[&[u8]]) -> Vec<u8> {
+/// Runs one sample's inputs through the board's plan; returns each output's bytes.
+fn board_run(model: &[u8], inputs: &[&[u8]]) -> Vec<Vec<u8>> {
     let plan = device_bridge_board::model::prepare(model, 1 << 20).unwrap();
     // Arena offsets are 4-aligned (float32 tensors): back the arena with u32s.
     let mut aligned = vec![0u32; (plan.activations + plan.scratch).div_ceil(4)];
@@ -30,8 +30,10 @@ fn board_run(model: &[u8], inputs: &[&[u8]]) -> Vec<u8> {
     for i in 0..plan.ops() {
         plan.run_step(i, model, bytes);
     }
-    let r = plan.arena_range(plan.outputs[0].tensor);
-    bytes[r].to_vec()
+    plan.outputs
+        .iter()
+        .map(|o| bytes[plan.arena_range(o.tensor)].to_vec())
+        .collect()
 }
 
 /// The model's input batches: `NAME.input.npy`, or `NAME.input.K.npy` per input.
@@ -49,22 +51,7 @@ fn inputs(name: &str) -> Vec<npy::Array> {
 
 /// Fixtures not run yet, each with why: their models are rejected at
 /// prepare with an error (checked), never a panic.
-const NOT_YET: &[(&str, &str)] = &[
-    (
-        "concat_model_f32",
-        "CONCATENATION of three int8/float32 tensors not wired yet (a kernel reads at most two runtime operands)",
-    ),
-    (
-        "concat_model_int8",
-        "CONCATENATION of three int8/float32 tensors not wired yet (a kernel reads at most two runtime operands)",
-    ),
-    ("rsqrt_f32", "ABS not wired yet"),
-    ("rsqrt_int8", "ABS not wired yet"),
-    ("split_f32", "SPLIT not wired yet"),
-    ("split_int8", "SPLIT not wired yet"),
-    ("unpack_pack_f32", "UNPACK not wired yet"),
-    ("unpack_pack_int8", "UNPACK not wired yet"),
-];
+const NOT_YET: &[(&str, &str)] = &[];
 
 /// Fixtures that run (host and board agree) but differ from TFLite, each
 /// with what is known: checked to still differ, printed.
@@ -138,16 +125,30 @@ fn check(name: &str) {
     assert!(check_with(name, true));
 }
 
-/// Runs `name` on host and board (which must agree); compares with TFLite's
-/// outputs, asserting if `strict`, else returning whether they match.
+/// The expected outputs: `NAME.expected.npy`, or `NAME.expected.K.npy` per output.
+fn expected(name: &str) -> Vec<npy::Array> {
+    let one = refs(&format!("{name}.expected.npy"));
+    if one.exists() {
+        return vec![npy::read(&one).unwrap()];
+    }
+    (0..)
+        .map(|k| refs(&format!("{name}.expected.{k}.npy")))
+        .take_while(|p| p.exists())
+        .map(|p| npy::read(&p).unwrap())
+        .collect()
+}
+
+/// Runs `name` on host and board (which must agree); compares every output
+/// with TFLite's, asserting if `strict`, else returning whether they match.
 fn check_with(name: &str, strict: bool) -> bool {
     let mut all_match = true;
     let model = std::fs::read(refs(&format!("{name}.tflite"))).unwrap();
     let inputs = inputs(name);
-    let expected = npy::read(&refs(&format!("{name}.expected.npy"))).unwrap();
+    let expected = expected(name);
+    assert!(!expected.is_empty(), "{name}: no expected outputs");
     let batch = inputs[0].shape[0];
-    let out_len = expected.bytes.len() / batch;
     let graph = workbench_tflite::read(&model).unwrap();
+    assert_eq!(graph.outputs.len(), expected.len(), "{name}: output count");
     let mut host = Interpreter::new(graph).unwrap();
     for b in 0..batch {
         let xs: Vec<&[u8]> = inputs
@@ -157,7 +158,6 @@ fn check_with(name: &str, strict: bool) -> bool {
                 &a.bytes[b * n..(b + 1) * n]
             })
             .collect();
-        let want = &expected.bytes[b * out_len..(b + 1) * out_len];
         for (k, (x, a)) in xs.iter().zip(&inputs).enumerate() {
             match a.elem {
                 Elem::I8 => host
@@ -174,44 +174,49 @@ fn check_with(name: &str, strict: bool) -> bool {
             }
         }
         host.invoke().unwrap();
-        let host_out: Vec<u8> = match expected.elem {
-            Elem::I8 => host
-                .output_i8(0)
-                .unwrap()
-                .iter()
-                .map(|&v| v as u8)
-                .collect(),
-            Elem::F32 => host
-                .output_f32(0)
-                .unwrap()
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
-        };
-        let board_out = board_run(&model, &xs);
-        assert_eq!(
-            host_out, board_out,
-            "{name} sample {b}: host and board differ"
-        );
-        if !strict && !close(expected.elem, &host_out, want) {
-            all_match = false;
-            continue;
-        }
-        match expected.elem {
-            Elem::I8 => assert_eq!(host_out, want, "{name} sample {b}"),
-            Elem::F32 => {
-                let f = |b: &[u8]| -> Vec<f32> {
-                    b.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                        .collect()
-                };
-                let (got, want) = (f(&host_out), f(want));
-                let range = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-                for (g, w) in got.iter().zip(&want) {
-                    assert!(
-                        (g - w).abs() <= 1e-5 * range,
-                        "{name} sample {b}: {g} vs {w}"
-                    );
+        let board_outs = board_run(&model, &xs);
+        for (k, (exp, board_out)) in expected.iter().zip(&board_outs).enumerate() {
+            let out_len = exp.bytes.len() / batch;
+            let want = &exp.bytes[b * out_len..(b + 1) * out_len];
+            let host_out: Vec<u8> = match exp.elem {
+                Elem::I8 => host
+                    .output_i8(k)
+                    .unwrap()
+                    .iter()
+                    .map(|&v| v as u8)
+                    .collect(),
+                Elem::F32 => host
+                    .output_f32(k)
+                    .unwrap()
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+            };
+            assert_eq!(
+                &host_out, board_out,
+                "{name} sample {b} output {k}: host and board differ"
+            );
+            if !strict && !close(exp.elem, &host_out, want) {
+                all_match = false;
+                continue;
+            }
+            match exp.elem {
+                Elem::I8 => assert_eq!(host_out, want, "{name} sample {b} output {k}"),
+                Elem::F32 => {
+                    let f = |b: &[u8]| -> Vec<f32> {
+                        b.chunks_exact(4)
+                            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                            .collect()
+                    };
+                    let (got, want) = (f(&host_out), f(want));
+                    assert_eq!(got.len(), want.len(), "{name} sample {b} output {k}");
+                    let range = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!(
+                            (g - w).abs() <= 1e-5 * range,
+                            "{name} sample {b} output {k}: {g} vs {w}"
+                        );
+                    }
                 }
             }
         }

@@ -11,6 +11,7 @@
 // The kernels mirror TFLite's reference signatures (params, shapes, buffers).
 #![allow(clippy::too_many_arguments)]
 
+pub mod abs;
 pub mod add;
 #[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
 mod arm_dsp;

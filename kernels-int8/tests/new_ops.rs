@@ -3,7 +3,7 @@
 
 use kernels_int8::strided_slice::{prepare, strided_slice, StridedSliceAttrs};
 use kernels_int8::{
-    add, broadcast, gather, lut, pack, pad, prelu, reduce, rsqrt, split, sum, unpack,
+    abs, add, broadcast, gather, lut, pack, pad, prelu, reduce, rsqrt, split, sum, unpack,
 };
 
 fn attrs<'a>(begin: &'a [i32], end: &'a [i32], strides: &'a [i32]) -> StridedSliceAttrs<'a> {
@@ -170,4 +170,46 @@ fn int8_sum_rescale_reads_bytes_as_uint8_like_tflite_2_21() {
     ];
     sum::sum_rescale(m, s, 0, -10, &[3, 5], &mask, &x, &mut sums, &mut out);
     assert_eq!(out, [-54, -1, 0]);
+}
+
+/// ABS of every int8 value with the scales of `tests/refs/keras3/rsqrt_int8`'s
+/// ABS (in 0.02395816333591938 zp -15, out 0.015323047526180744 zp -128), as
+/// ai_edge_litert 2.3.0's BUILTIN_REF kernel computes it (the model's tensor 2).
+#[test]
+fn abs_int8_matches_tflite_on_every_input() {
+    const WANT: [i8; 256] = [
+        49, 47, 46, 44, 42, 41, 39, 38, 36, 35, 33, 31, 30, 28, 27, 25, 24, 22, 21, 19, 17, 16, 14,
+        13, 11, 10, 8, 6, 5, 3, 2, 0, -1, -3, -4, -6, -8, -9, -11, -12, -14, -15, -17, -19, -20,
+        -22, -23, -25, -26, -28, -29, -31, -33, -34, -36, -37, -39, -40, -42, -44, -45, -47, -48,
+        -50, -51, -53, -55, -56, -58, -59, -61, -62, -64, -65, -67, -69, -70, -72, -73, -75, -76,
+        -78, -80, -81, -83, -84, -86, -87, -89, -90, -92, -94, -95, -97, -98, -100, -101, -103,
+        -105, -106, -108, -109, -111, -112, -114, -115, -117, -119, -120, -122, -123, -125, -126,
+        -128, -126, -125, -123, -122, -120, -119, -117, -115, -114, -112, -111, -109, -108, -106,
+        -105, -103, -101, -100, -98, -97, -95, -94, -92, -90, -89, -87, -86, -84, -83, -81, -80,
+        -78, -76, -75, -73, -72, -70, -69, -67, -65, -64, -62, -61, -59, -58, -56, -55, -53, -51,
+        -50, -48, -47, -45, -44, -42, -40, -39, -37, -36, -34, -33, -31, -29, -28, -26, -25, -23,
+        -22, -20, -19, -17, -15, -14, -12, -11, -9, -8, -6, -4, -3, -1, 0, 2, 3, 5, 6, 8, 10, 11,
+        13, 14, 16, 17, 19, 21, 22, 24, 25, 27, 28, 30, 31, 33, 35, 36, 38, 39, 41, 42, 44, 46, 47,
+        49, 50, 52, 53, 55, 56, 58, 60, 61, 63, 64, 66, 67, 69, 71, 72, 74, 75, 77, 78, 80, 82, 83,
+        85, 86, 88, 89, 91, 92, 94,
+    ];
+    let p = abs::prepare(0.023_958_163, -15, 0.015_323_047_5, -128);
+    assert!(p.rescale.is_some());
+    let input: Vec<i8> = (-128..=127).collect();
+    let mut out = [0i8; 256];
+    abs::abs(&p, &input, &mut out);
+    assert_eq!(out, WANT);
+}
+
+#[test]
+fn abs_on_equal_scales_only_shifts() {
+    let p = abs::prepare(0.5, 3, 0.5, -100);
+    assert_eq!(p.rescale, None);
+    let mut out = [0i8; 4];
+    abs::abs(&p, &[3, -128, 127, 0], &mut out);
+    // |x - 3| - 100: 0, 131, 124, 3 less 100.
+    assert_eq!(out, [-100, 31, 24, -97]);
+    let mut f = [0f32; 3];
+    abs::abs_f32(&[-1.5, 0.0, 2.0], &mut f);
+    assert_eq!(f, [1.5, 0.0, 2.0]);
 }

@@ -247,10 +247,10 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
             workbench_tflite::Kernel::Binary { .. }
                 | workbench_tflite::Kernel::MaxMin { .. }
                 | workbench_tflite::Kernel::Concat { .. }
+                | workbench_tflite::Kernel::Pack { .. }
                 | workbench_tflite::Kernel::Prelu { .. }
         );
-        for (k, t) in prepared.inputs.iter().enumerate() {
-            let Some(t) = *t else { continue };
+        for (k, &t) in prepared.inputs.iter().enumerate() {
             let Some(r) = &metas[t].data else { continue };
             if !(elementwise || (k == 1 && weights)) {
                 return Err(berr!(
@@ -307,13 +307,10 @@ fn plan(
     let mut first = vec![usize::MAX; n];
     let mut last = vec![0usize; n];
     for (i, s) in steps.iter().enumerate() {
-        for t in s.prepared.inputs.iter().flatten() {
-            first[*t] = first[*t].min(i);
-            last[*t] = last[*t].max(i);
+        for &t in s.prepared.inputs.iter().chain(&s.prepared.outputs) {
+            first[t] = first[t].min(i);
+            last[t] = last[t].max(i);
         }
-        let out = s.prepared.output;
-        first[out] = first[out].min(i);
-        last[out] = last[out].max(i);
     }
     for &t in gin.iter().chain(&gout) {
         first[t] = 0;
@@ -462,35 +459,63 @@ impl Plan {
     pub fn run_step(&self, i: usize, model: &[u8], arena: &mut [u8]) {
         let s = &self.steps[i].prepared;
         let (act, scratch) = arena.split_at_mut(self.activations);
-        let out_r = self.arena_range(s.output);
-        let (lo, rest) = act.split_at_mut(out_r.start);
-        let (out, hi) = rest.split_at_mut(out_r.len());
-        let view = |t: Option<usize>| -> In<'_> {
-            let Some(t) = t else { return In::None };
+        // Cut the outputs out of the activations, in arena order; what lies
+        // between them (the inputs, live at the same step so apart from the
+        // outputs) stays readable.
+        let mut order: Vec<usize> = (0..s.outputs.len()).collect();
+        order.sort_by_key(|&k| self.arena_range(s.outputs[k]).start);
+        let mut outs: Vec<Option<&mut [u8]>> = s.outputs.iter().map(|_| None).collect();
+        let mut gaps: Vec<(usize, &[u8])> = Vec::with_capacity(order.len() + 1);
+        let mut rest: &mut [u8] = act;
+        let mut at = 0;
+        for k in order {
+            let r = self.arena_range(s.outputs[k]);
+            if r.start < at || r.end > at + rest.len() {
+                return; // Overlapping outputs: the plan never makes them.
+            }
+            let (gap, tail) = core::mem::take(&mut rest).split_at_mut(r.start - at);
+            let (out, tail) = tail.split_at_mut(r.len());
+            gaps.push((at, gap));
+            outs[k] = Some(out);
+            rest = tail;
+            at = r.end;
+        }
+        gaps.push((at, rest));
+        let view = |t: usize| -> Option<In<'_>> {
             let bytes = match self.slots[t].at {
                 At::Model(o) => &model[o..o + self.slots[t].bytes],
                 At::Arena(o) => {
-                    let r = o..o + self.slots[t].bytes;
-                    if r.end <= out_r.start {
-                        &lo[r]
-                    } else {
-                        &hi[r.start - out_r.end..r.end - out_r.end]
-                    }
+                    let end = o + self.slots[t].bytes;
+                    let &(g, gap) = gaps
+                        .iter()
+                        .find(|(g, gap)| *g <= o && end <= g + gap.len())?;
+                    &gap[o - g..end - g]
                 }
                 At::Nowhere => &[],
             };
-            if self.dtypes[t] == DType::F32 {
+            Some(if self.dtypes[t] == DType::F32 {
                 In::F32(as_f32(bytes))
             } else {
                 In::I8(as_i8(bytes))
-            }
+            })
         };
-        let (x, y) = (view(s.inputs[0]), view(s.inputs[1]));
-        let out = if self.dtypes[s.output] == DType::F32 {
-            Out::F32(as_f32_mut(out))
-        } else {
-            Out::I8(as_i8_mut(out))
+        let Some(ins) = s
+            .inputs
+            .iter()
+            .map(|&t| view(t))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return; // An input overlapping an output: the plan never makes one.
         };
-        s.eval(x, y, out, as_i8_mut(scratch), Kernels::Optimized);
+        let mut views: Vec<Out<'_>> = Vec::with_capacity(outs.len());
+        for (&t, out) in s.outputs.iter().zip(outs) {
+            let Some(out) = out else { return };
+            views.push(if self.dtypes[t] == DType::F32 {
+                Out::F32(as_f32_mut(out))
+            } else {
+                Out::I8(as_i8_mut(out))
+            });
+        }
+        s.eval(&ins, &mut views, as_i8_mut(scratch), Kernels::Optimized);
     }
 }

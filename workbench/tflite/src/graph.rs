@@ -214,6 +214,12 @@ pub enum Op {
     Prelu,
     /// TRANSPOSE: inputs (input, perm).
     Transpose,
+    /// ABS: inputs (input); `|x|`, int8 or float32.
+    Abs,
+    /// SPLIT: inputs (axis, input) into `num_splits` equal outputs.
+    Split { num_splits: i32 },
+    /// UNPACK: inputs (input) into `num` outputs along `axis`, dropping it.
+    Unpack { num: i32, axis: i32 },
 }
 
 impl Op {
@@ -255,6 +261,9 @@ impl Op {
             Op::Rsqrt => "RSQRT",
             Op::Prelu => "PRELU",
             Op::Transpose => "TRANSPOSE",
+            Op::Abs => "ABS",
+            Op::Split { .. } => "SPLIT",
+            Op::Unpack { .. } => "UNPACK",
         }
     }
 }

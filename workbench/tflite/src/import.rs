@@ -216,8 +216,13 @@ pub fn node(
             inputs.len()
         )));
     }
-    if outputs.len() != 1 {
-        return Err(err(format!("expected 1 output, got {}", outputs.len())));
+    if !def.outputs.contains(&outputs.len()) {
+        return Err(err(format!(
+            "expected {} to {} outputs, got {}",
+            def.outputs.start(),
+            def.outputs.end(),
+            outputs.len()
+        )));
     }
     if inputs.first().copied().flatten().is_none() {
         return Err(err("input 0 is missing".into()));

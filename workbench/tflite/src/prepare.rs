@@ -232,15 +232,38 @@ pub enum Kernel {
     },
     /// RSQRT: int8 `[multiplier, shift, input zero point, output zero point]`, or float32 (`None`).
     Rsqrt(Option<[i32; 4]>),
-    /// CONCATENATION of two int8 or float32 tensors along `axis`.
+    /// CONCATENATION of int8 or float32 tensors along `axis`.
     Concat {
         /// The axis, non-negative.
         axis: usize,
-        /// First input's shape.
-        shape1: Vec<usize>,
-        /// Second input's shape.
-        shape2: Vec<usize>,
+        /// Each input's shape.
+        shapes: Vec<Vec<usize>>,
     },
+    /// PACK of int8 or float32 tensors of one shape along a new axis.
+    Pack {
+        /// Each input's shape.
+        shape: Vec<usize>,
+        /// The new axis, non-negative.
+        axis: usize,
+    },
+    /// SPLIT of an int8 or float32 tensor along `axis`, one part per output.
+    Split {
+        /// Input shape.
+        shape: Vec<usize>,
+        /// The axis, non-negative.
+        axis: usize,
+        /// Each output's size along `axis`.
+        sizes: Vec<usize>,
+    },
+    /// UNPACK of an int8 or float32 tensor along `axis`, one output per entry.
+    Unpack {
+        /// Input shape.
+        shape: Vec<usize>,
+        /// The axis, non-negative.
+        axis: usize,
+    },
+    /// ABS: int8 rescale, or float32 (`None`).
+    Abs(Option<k::abs::AbsParams>),
     /// A float32 CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, pool or SOFTMAX.
     Float {
         /// The op and its geometry.
@@ -424,20 +447,21 @@ pub enum ReducePath {
 pub struct Prepared {
     /// The kernel and its integers.
     pub kernel: Kernel,
-    /// Tensors the kernel reads: the data input, then the weights or second operand.
-    pub inputs: [Option<usize>; 2],
-    /// The tensor it writes.
-    pub output: usize,
-    /// The output's shape when it differs from the model's (TFLite's
-    /// `ResizeTensor` at prepare: RESHAPE from its shape tensor,
-    /// FULLY_CONNECTED from its input), `None` when the model's is right.
-    pub output_shape: Option<Vec<usize>>,
+    /// Tensors the kernel reads when it runs, in operand order: the data
+    /// input, then the weights or further operands.
+    pub inputs: Vec<usize>,
+    /// Tensors it writes, in the node's output order.
+    pub outputs: Vec<usize>,
+    /// Outputs whose shape differs from the model's, with the shape this op
+    /// computes (TFLite's `ResizeTensor` at prepare: RESHAPE from its shape
+    /// tensor, FULLY_CONNECTED from its input): `(tensor, shape)`.
+    pub resized: Vec<(usize, Vec<usize>)>,
     /// The op's kernel call (its `ops/<op>.rs` `eval`).
     run: Eval,
 }
 
 /// Runs a prepared kernel on its operands (one per op, in `ops/<op>.rs`).
-pub(crate) type Eval = fn(&Kernel, In<'_>, In<'_>, Out<'_>, &mut [i8], Kernels);
+pub(crate) type Eval = fn(&Kernel, &[In<'_>], &mut [Out<'_>], &mut [i8], Kernels);
 
 /// A kernel operand.
 #[derive(Debug, Clone, Copy)]
@@ -457,6 +481,59 @@ pub enum Out<'a> {
     I8(&'a mut [i8]),
     /// float32 values.
     F32(&'a mut [f32]),
+}
+
+/// Operands 0 and 1 (`In::None` where absent) and output 0 of a kernel.
+pub(crate) fn args<'b>(
+    ins: &[In<'b>],
+    outs: &'b mut [Out<'_>],
+) -> Option<(In<'b>, In<'b>, Out<'b>)> {
+    let out = match outs.first_mut()? {
+        Out::I8(v) => Out::I8(v),
+        Out::F32(v) => Out::F32(v),
+    };
+    let operand = |k: usize| ins.get(k).copied().unwrap_or(In::None);
+    Some((operand(0), operand(1), out))
+}
+
+/// The int8 values of every operand (those that are int8).
+pub(crate) fn i8_ins<'a>(ins: &[In<'a>]) -> Vec<&'a [i8]> {
+    ins.iter()
+        .filter_map(|x| match *x {
+            In::I8(v) => Some(v),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The float32 values of every operand (those that are float32).
+pub(crate) fn f32_ins<'a>(ins: &[In<'a>]) -> Vec<&'a [f32]> {
+    ins.iter()
+        .filter_map(|x| match *x {
+            In::F32(v) => Some(v),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The int8 outputs (those that are int8).
+pub(crate) fn i8_outs<'b>(outs: &'b mut [Out<'_>]) -> Vec<&'b mut [i8]> {
+    outs.iter_mut()
+        .filter_map(|o| match o {
+            Out::I8(v) => Some(&mut **v),
+            Out::F32(_) => None,
+        })
+        .collect()
+}
+
+/// The float32 outputs (those that are float32).
+pub(crate) fn f32_outs<'b>(outs: &'b mut [Out<'_>]) -> Vec<&'b mut [f32]> {
+    outs.iter_mut()
+        .filter_map(|o| match o {
+            Out::F32(v) => Some(&mut **v),
+            Out::I8(_) => None,
+        })
+        .collect()
 }
 
 /// The int8 values of an operand (empty if it is not int8).
@@ -508,7 +585,15 @@ impl Prepared {
             Kernel::Pad {
                 shape, paddings, ..
             } => (shape.len() + 2 * paddings.len()) * core::mem::size_of::<usize>(),
-            Kernel::Reduce { shape, .. } => shape.len() * core::mem::size_of::<usize>(),
+            Kernel::Reduce { shape, .. }
+            | Kernel::Pack { shape, .. }
+            | Kernel::Unpack { shape, .. } => shape.len() * core::mem::size_of::<usize>(),
+            Kernel::Split { shape, sizes, .. } => {
+                (shape.len() + sizes.len()) * core::mem::size_of::<usize>()
+            }
+            Kernel::Concat { shapes, .. } => {
+                shapes.iter().map(Vec::len).sum::<usize>() * core::mem::size_of::<usize>()
+            }
             Kernel::Lut { table: Some(_), .. } => 256,
             Kernel::Float { bias: b, .. } => b.as_ref().map_or(0, Vec::len) * 4,
             Kernel::Binary {
@@ -527,12 +612,24 @@ impl Prepared {
         }
     }
 
-    /// Runs the kernel: `x` is `inputs[0]`'s data, `y` is `inputs[1]`'s.
+    /// The tensor of output 0 (a folded node's value).
+    pub fn output(&self) -> usize {
+        self.outputs[0]
+    }
+
+    /// Runs the kernel: `inputs[k]` is the data of tensor `self.inputs[k]`,
+    /// `outputs[k]` that of `self.outputs[k]`.
     ///
     /// Types and sizes were checked at prepare; mismatched operands (a
-    /// caller bug) leave the output as it is.
-    pub fn eval(&self, x: In<'_>, y: In<'_>, out: Out<'_>, scratch: &mut [i8], kernels: Kernels) {
-        (self.run)(&self.kernel, x, y, out, scratch, kernels);
+    /// caller bug) leave the outputs as they are.
+    pub fn eval(
+        &self,
+        inputs: &[In<'_>],
+        outputs: &mut [Out<'_>],
+        scratch: &mut [i8],
+        kernels: Kernels,
+    ) {
+        (self.run)(&self.kernel, inputs, outputs, scratch, kernels);
     }
 }
 
@@ -545,7 +642,7 @@ pub fn prepare(index: usize, node: &Node, tensors: &(impl Tensors + ?Sized)) -> 
         tensors: &Dyn(tensors),
         node,
         index,
-        output_shape: core::cell::RefCell::new(None),
+        resized: core::cell::RefCell::new(Vec::new()),
     };
     p.prepare()
 }
@@ -569,8 +666,8 @@ pub struct Prep<'a> {
     pub node: &'a Node,
     /// Its index in execution order.
     pub index: usize,
-    /// The output shape set by [`Prep::resize_output`].
-    output_shape: core::cell::RefCell<Option<Vec<usize>>>,
+    /// Output shapes set by [`Prep::resize_output`]: `(output position, shape)`.
+    resized: core::cell::RefCell<Vec<(usize, Vec<usize>)>>,
 }
 
 /// The checked operands of a convolution (regular or depthwise).
@@ -596,9 +693,15 @@ pub(crate) struct Geometry {
 impl Prep<'_> {
     fn prepare(&self) -> Result<Prepared> {
         let def = ops::by_op(&self.node.op).ok_or_else(|| self.err("operator is not supported"))?;
-        let Some(&out) = self.node.outputs.first() else {
-            return Err(self.err("expected 1 output, got 0"));
-        };
+        let outputs = &self.node.outputs;
+        if !def.outputs.contains(&outputs.len()) {
+            return Err(self.err(format!(
+                "expected {} to {} outputs, got {}",
+                def.outputs.start(),
+                def.outputs.end(),
+                outputs.len()
+            )));
+        }
         let n = self.tensors.count();
         for (k, t) in self.node.inputs.iter().enumerate() {
             if let Some(t) = *t {
@@ -609,32 +712,43 @@ impl Prep<'_> {
                 }
             }
         }
-        if out >= n {
-            return Err(self.err(format!(
-                "output 0: tensor {out} does not exist (graph has {n} tensors)"
-            )));
-        }
-        if self.node.inputs.contains(&Some(out)) {
-            return Err(self.err(format!("output tensor {out} is also an input")));
-        }
-        if self.tensor(out).data.is_some() {
-            return Err(self.err(format!("output tensor {out} is a constant")));
+        for (k, &out) in outputs.iter().enumerate() {
+            if out >= n {
+                return Err(self.err(format!(
+                    "output {k}: tensor {out} does not exist (graph has {n} tensors)"
+                )));
+            }
+            if self.node.inputs.contains(&Some(out)) {
+                return Err(self.err(format!("output tensor {out} is also an input")));
+            }
+            if outputs[..k].contains(&out) {
+                return Err(self.err(format!("output tensor {out} is written twice")));
+            }
+            if self.tensor(out).data.is_some() {
+                return Err(self.err(format!("output tensor {out} is a constant")));
+            }
         }
         let kernel = (def.prepare)(self)?;
-        let second = if def.operands > 1 && !matches!(kernel, Kernel::Folded { .. }) {
-            Some(self.input(1)?)
+        let inputs = if matches!(kernel, Kernel::Folded { .. }) {
+            Vec::new()
         } else {
-            None
+            def.operands
+                .positions(self.node.inputs.len())
+                .map(|k| self.input(k))
+                .collect::<Result<Vec<_>>>()?
         };
-        let output_shape = self
-            .output_shape
+        let resized = self
+            .resized
             .take()
-            .filter(|s| s[..] != *self.tensor(out).shape);
+            .into_iter()
+            .map(|(k, s)| (outputs[k], s))
+            .filter(|(t, s)| s[..] != *self.tensor(*t).shape)
+            .collect();
         Ok(Prepared {
             kernel,
-            inputs: [Some(self.input(0)?), second],
-            output: out,
-            output_shape,
+            inputs,
+            outputs: outputs.clone(),
+            resized,
             run: def.eval,
         })
     }
@@ -643,7 +757,14 @@ impl Prep<'_> {
     /// in `Prepare`): the model's stored shape is a placeholder where the
     /// converter left dimensions unknown.
     pub fn resize_output(&self, shape: Vec<usize>) {
-        *self.output_shape.borrow_mut() = Some(shape);
+        self.resize_output_k(0, shape);
+    }
+
+    /// Gives output `k` the shape this op computes (see [`Prep::resize_output`]).
+    pub fn resize_output_k(&self, k: usize, shape: Vec<usize>) {
+        let mut r = self.resized.borrow_mut();
+        r.retain(|(j, _)| *j != k);
+        r.push((k, shape));
     }
 
     /// An error about this op.
@@ -661,9 +782,14 @@ impl Prep<'_> {
             .ok_or_else(|| self.err(format!("input {k} is missing")))
     }
 
-    /// The output tensor index.
+    /// The tensor index of output 0.
     pub fn output(&self) -> usize {
         self.node.outputs[0]
+    }
+
+    /// The tensor indices of the outputs.
+    pub fn outputs(&self) -> &[usize] {
+        &self.node.outputs
     }
 
     /// Tensor `t`.
@@ -934,15 +1060,14 @@ impl<'a, T: Tensors + ?Sized> Resolved<'a, T> {
     /// A node may not resize a tensor an earlier node already reads or writes.
     pub fn prepare(&mut self, index: usize, node: &Node) -> Result<Prepared> {
         let p = prepare(index, node, &*self)?;
-        if let Some(s) = &p.output_shape {
-            if self.used[p.output] {
+        for (t, s) in &p.resized {
+            if self.used[*t] {
                 return Err(Error::op(
                     index,
                     node.op.name(),
                     format!(
-                        "output tensor {} is resized to {s:?}, but an earlier op uses it with shape {:?}",
-                        p.output,
-                        self.base.get(p.output).shape
+                        "output tensor {t} is resized to {s:?}, but an earlier op uses it with shape {:?}",
+                        self.base.get(*t).shape
                     ),
                 ));
             }
@@ -958,11 +1083,11 @@ impl<'a, T: Tensors + ?Sized> Resolved<'a, T> {
 
     /// Takes in a prepared node's resized output and folded value.
     fn record(&mut self, p: &Prepared) {
-        if let Some(s) = &p.output_shape {
-            self.shapes[p.output] = Some(s.clone());
+        for (t, s) in &p.resized {
+            self.shapes[*t] = Some(s.clone());
         }
         if let Kernel::Folded { value } = &p.kernel {
-            self.values[p.output] = Some(value.iter().flat_map(|v| v.to_le_bytes()).collect());
+            self.values[p.output()] = Some(value.iter().flat_map(|v| v.to_le_bytes()).collect());
         }
     }
 

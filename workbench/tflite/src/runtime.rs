@@ -94,7 +94,7 @@ impl Interpreter {
         for (index, node) in graph.nodes.iter().enumerate() {
             let step = resolved.prepare(index, node)?;
             if step.is_folded() {
-                folded[step.output] = true;
+                folded[step.output()] = true;
                 continue;
             }
             scratch_len = scratch_len.max(step.scratch_len());
@@ -203,19 +203,28 @@ impl Interpreter {
     /// Runs every node in order.
     pub fn invoke(&mut self) -> Result<()> {
         for step in &self.steps {
-            // Take the output out so inputs can be borrowed from the same storage.
-            let mut out = core::mem::take(&mut self.bufs[step.output]);
-            let operand = |t: Option<usize>| t.map_or(In::None, |t| self.bufs[t].input());
-            let (x, y) = (operand(step.inputs[0]), operand(step.inputs[1]));
-            let out_view = match &mut out {
-                Buf::I8(v) => Some(Out::I8(v)),
-                Buf::F32(v) => Some(Out::F32(v)),
-                _ => None,
-            };
-            if let Some(o) = out_view {
-                step.eval(x, y, o, &mut self.scratch, self.kernels);
+            // Take the outputs out so inputs can be borrowed from the same storage.
+            let mut outs: Vec<Buf> = step
+                .outputs
+                .iter()
+                .map(|&t| core::mem::take(&mut self.bufs[t]))
+                .collect();
+            let ins: Vec<In<'_>> = step.inputs.iter().map(|&t| self.bufs[t].input()).collect();
+            let mut views: Vec<Out<'_>> = outs
+                .iter_mut()
+                .filter_map(|b| match b {
+                    Buf::I8(v) => Some(Out::I8(v)),
+                    Buf::F32(v) => Some(Out::F32(v)),
+                    _ => None,
+                })
+                .collect();
+            if views.len() == step.outputs.len() {
+                step.eval(&ins, &mut views, &mut self.scratch, self.kernels);
             }
-            self.bufs[step.output] = out;
+            drop(views);
+            for (&t, b) in step.outputs.iter().zip(outs) {
+                self.bufs[t] = b;
+            }
         }
         Ok(())
     }

@@ -42,11 +42,16 @@ pub fn validate(graph: &Graph) -> Result<()> {
         if node.inputs.first().copied().flatten().is_none() {
             return Err(Error::op(index, name, "input 0 is missing"));
         }
-        if node.outputs.len() != 1 {
+        if !def.outputs.contains(&node.outputs.len()) {
             return Err(Error::op(
                 index,
                 name,
-                format!("expected 1 output, got {}", node.outputs.len()),
+                format!(
+                    "expected {} to {} outputs, got {}",
+                    def.outputs.start(),
+                    def.outputs.end(),
+                    node.outputs.len()
+                ),
             ));
         }
         for (k, t) in node.inputs.iter().enumerate() {

@@ -445,3 +445,55 @@ fn memory_limit_names_the_largest_tensor() {
          (Options::max_activation_bytes); the largest is tensor 3 (y), shape [1, 3]"
     );
 }
+
+/// Bad SPLIT, UNPACK, PACK and CONCATENATION nodes: errors name the op and tensor.
+#[test]
+fn multi_output_and_multi_operand_errors_name_op_and_tensor() {
+    let keras3 = |name: &str| {
+        read_file(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../../tests/refs/keras3/{name}.tflite")),
+        )
+        .unwrap()
+    };
+    let err = |g: Graph| Interpreter::new(g).unwrap_err().to_string();
+    // SPLIT: 3 outputs, 2 splits; a dimension 6 that does not split in 4.
+    let mut g = keras3("split_int8");
+    g.nodes[0].op = Op::Split { num_splits: 2 };
+    assert_eq!(
+        err(g),
+        "op 0 (SPLIT): num_splits is 2, the node has 3 outputs"
+    );
+    let mut g = keras3("split_int8");
+    g.tensors[0].shape = vec![1, 4, 5];
+    assert_eq!(
+        err(g),
+        "op 0 (SPLIT): input tensor 0 shape [1, 4, 5]: dimension 2 does not split into 3 equal parts"
+    );
+    // SPLIT writing one tensor twice.
+    let mut g = keras3("split_f32");
+    g.nodes[0].outputs[2] = g.nodes[0].outputs[0];
+    assert_eq!(err(g), "op 0 (SPLIT): output tensor 2 is written twice");
+    // UNPACK: an output on another quantization.
+    let mut g = keras3("unpack_pack_int8");
+    g.tensors[3].quant.as_mut().unwrap().zero_point[0] = 5;
+    let e = err(g);
+    assert!(
+        e.starts_with("op 0 (UNPACK): output tensor 3 quantization (0.023189528, 5) differs from input tensor 0"),
+        "{e}"
+    );
+    // PACK: inputs of different shapes.
+    let mut g = keras3("unpack_pack_f32");
+    g.nodes[4].inputs[1] = Some(0);
+    assert_eq!(
+        err(g),
+        "op 4 (PACK): input tensors 5 [1, 4] and 0 [1, 3, 4] differ in shape"
+    );
+    // CONCATENATION: a third input that differs off the axis.
+    let mut g = keras3("concat_model_f32");
+    g.nodes[2].inputs[2] = Some(3);
+    assert_eq!(
+        err(g),
+        "op 2 (CONCATENATION): input tensors 5 [1, 6, 6, 4] and 3 [4, 1, 1, 2] differ in dimension 0"
+    );
+}

@@ -1,6 +1,6 @@
 //! AVERAGE_POOL_2D: inputs (input); options as in [`super::pool`].
 
-use super::{pool, OpDef};
+use super::{pool, OpDef, Operands};
 use crate::graph::Op;
 use crate::schema as fb;
 use alloc::string::String;
@@ -9,7 +9,8 @@ use alloc::string::String;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::AVERAGE_POOL_2D,
     inputs: 1..=1,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export: pool::export,

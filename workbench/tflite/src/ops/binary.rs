@@ -7,13 +7,13 @@ use alloc::string::String;
 #[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::{activation_from_fb, OpDef};
+use super::{activation_from_fb, OpDef, Operands};
 #[cfg(feature = "export")]
 use super::{activation_to_fb, Options};
 use crate::graph::{Activation, DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, BinaryKind, BinaryParams, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32s, i8s, BinaryKind, BinaryParams, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -23,7 +23,8 @@ macro_rules! def {
         pub(crate) const $name: OpDef = OpDef {
             code: fb::BuiltinOperator::$code,
             inputs: 2..=2,
-            operands: 2,
+            operands: Operands::First(2),
+            outputs: 1..=1,
             import: $import,
             #[cfg(feature = "export")]
             export,
@@ -187,7 +188,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs the op.
-fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, y, out)) = args(ins, outs) else {
+        return;
+    };
     let Kernel::Binary {
         params,
         shape1: s1,

@@ -1,4 +1,4 @@
-//! CONCATENATION: inputs (values...): two int8 or float32 tensors, or int32
+//! CONCATENATION: inputs (values...): int8 or float32 tensors, or int32
 //! shape vectors folded at prepare (see [`fold`](super::fold)).
 
 use alloc::format;
@@ -8,13 +8,13 @@ use alloc::vec::Vec;
 #[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::{activation_from_fb, fold, OpDef};
+use super::{activation_from_fb, fold, OpDef, Operands};
 #[cfg(feature = "export")]
 use super::{activation_to_fb, Options};
 use crate::graph::{Activation, DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32_ins, i8_ins, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -22,15 +22,26 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::CONCATENATION,
     inputs: 1..=64,
-    operands: 2,
+    operands: Operands::All,
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export,
     #[cfg(feature = "export")]
-    version: |_, _, _| 1,
+    version,
     prepare,
     eval,
 };
+
+/// int8 CONCATENATION is version 2 in TF's converter, others 1.
+#[cfg(feature = "export")]
+fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
+    if super::input_dtype(graph, node) == Some(DType::I8) {
+        2
+    } else {
+        1
+    }
+}
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
     let o = op.builtin_options_as_concatenation_options();
@@ -60,7 +71,7 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
-/// Known int32 shape vectors joined end to end (folded), or two int8 or
+/// Known int32 shape vectors joined end to end (folded), or int8 or
 /// float32 tensors (int8 ones on the output's quantization, as TFLite's
 /// int8 kernel requires: the converter requantizes inputs in front).
 fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
@@ -81,20 +92,29 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     }
 }
 
-/// Two int8 or float32 tensors of one rank, equal but along `axis`.
+/// int8 or float32 tensors of one rank, equal but along `axis`.
 fn tensors(p: &Prep<'_>, axis: i32) -> crate::error::Result<Kernel> {
     let out = p.output();
     let dtype = p.tensor(out).dtype;
-    let n = p.node.inputs.len();
-    if n != 2 {
-        return Err(p.err(format!("{n} int8/float32 inputs: only 2 are supported")));
+    let q = if dtype == DType::I8 {
+        Some(p.int8_act("output", out)?)
+    } else {
+        None
+    };
+    let first = p.input(0)?;
+    let s0 = p.tensor(first).shape;
+    let rank = s0.len();
+    let ax = fold::axis(p, "axis", axis, rank.max(1))?;
+    if rank == 0 {
+        return Err(p.err(format!("input tensor {first} is a scalar")));
     }
-    let (a, b) = (p.input(0)?, p.input(1)?);
-    p.expect_dtype("input", a, dtype)?;
-    p.expect_dtype("input", b, dtype)?;
-    if dtype == DType::I8 {
-        let q = p.int8_act("output", out)?;
-        for t in [a, b] {
+    let mut shape = s0.to_vec();
+    shape[ax] = 0;
+    let mut shapes = Vec::with_capacity(p.node.inputs.len());
+    for k in 0..p.node.inputs.len() {
+        let t = p.input(k)?;
+        p.expect_dtype("input", t, dtype)?;
+        if let Some(q) = q {
             let qt = p.int8_act("input", t)?;
             if qt != q {
                 return Err(p.err(format!(
@@ -102,31 +122,24 @@ fn tensors(p: &Prep<'_>, axis: i32) -> crate::error::Result<Kernel> {
                 )));
             }
         }
-    }
-    let (s1, s2) = (p.tensor(a).shape, p.tensor(b).shape);
-    let rank = s1.len();
-    let ax = fold::axis(p, "axis", axis, rank.max(1))?;
-    if rank == 0 || s2.len() != rank {
-        return Err(p.err(format!(
-            "input tensors {a} {s1:?} and {b} {s2:?} differ in rank"
-        )));
-    }
-    let mut shape = s1.to_vec();
-    for d in 0..rank {
-        if d == ax {
-            shape[d] = s1[d] + s2[d];
-        } else if s1[d] != s2[d] {
+        let st = p.tensor(t).shape;
+        if st.len() != rank {
             return Err(p.err(format!(
-                "input tensors {a} {s1:?} and {b} {s2:?} differ in dimension {d}"
+                "input tensors {first} {s0:?} and {t} {st:?} differ in rank"
             )));
         }
+        for d in 0..rank {
+            if d != ax && st[d] != s0[d] {
+                return Err(p.err(format!(
+                    "input tensors {first} {s0:?} and {t} {st:?} differ in dimension {d}"
+                )));
+            }
+        }
+        shape[ax] += st[ax];
+        shapes.push(st.to_vec());
     }
     p.resize_output(shape);
-    Ok(Kernel::Concat {
-        axis: ax,
-        shape1: s1.into(),
-        shape2: s2.into(),
-    })
+    Ok(Kernel::Concat { axis: ax, shapes })
 }
 
 /// Known int32 shape vectors joined end to end, folded at prepare.
@@ -147,22 +160,26 @@ fn fold_vectors(p: &Prep<'_>, axis: i32) -> crate::error::Result<Kernel> {
     fold::folded(p, value, vec![n])
 }
 
-/// Runs CONCATENATION of two tensors.
-fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
-    let Kernel::Concat {
-        axis,
-        shape1,
-        shape2,
-    } = kernel
-    else {
+/// Runs CONCATENATION.
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Kernel::Concat { axis, shapes } = kernel else {
+        return;
+    };
+    let Some((_, _, out)) = args(ins, outs) else {
         return;
     };
     match out {
         Out::I8(o) => {
-            k::concatenation::concatenation(*axis, &[(shape1, i8s(x)), (shape2, i8s(y))], o)
+            let xs: Vec<_> = shapes.iter().map(|s| &s[..]).zip(i8_ins(ins)).collect();
+            if xs.len() == shapes.len() {
+                k::concatenation::concatenation(*axis, &xs, o);
+            }
         }
         Out::F32(o) => {
-            k::concatenation::concatenation(*axis, &[(shape1, f32s(x)), (shape2, f32s(y))], o)
+            let xs: Vec<_> = shapes.iter().map(|s| &s[..]).zip(f32_ins(ins)).collect();
+            if xs.len() == shapes.len() {
+                k::concatenation::concatenation(*axis, &xs, o);
+            }
         }
     }
 }

@@ -5,13 +5,13 @@ use alloc::string::String;
 #[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::{activation_from_fb, positive, OpDef};
+use super::{activation_from_fb, positive, OpDef, Operands};
 #[cfg(feature = "export")]
 use super::{activation_to_fb, padding_to_fb, to_i32, Options};
 use crate::graph::Op;
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -19,7 +19,8 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::CONV_2D,
     inputs: 2..=3,
-    operands: 2,
+    operands: Operands::First(2),
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export,
@@ -121,7 +122,16 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs CONV_2D: the reference loop or im2col + dot.
-fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, scratch: &mut [i8], kernels: Kernels) {
+fn eval(
+    kernel: &Kernel,
+    ins: &[In<'_>],
+    outs: &mut [Out<'_>],
+    scratch: &mut [i8],
+    kernels: Kernels,
+) {
+    let Some((x, y, out)) = args(ins, outs) else {
+        return;
+    };
     if let Kernel::Float { .. } = kernel {
         super::float::eval(kernel, x, y, out);
         return;

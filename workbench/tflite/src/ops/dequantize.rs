@@ -2,12 +2,12 @@
 
 #[cfg(feature = "export")]
 use super::no_options;
-use super::OpDef;
+use super::{OpDef, Operands};
 use crate::graph::DType;
 use crate::graph::Op;
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use alloc::string::String;
 use kernels_int8 as k;
@@ -16,7 +16,8 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::DEQUANTIZE,
     inputs: 1..=1,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export: no_options,
@@ -46,7 +47,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs DEQUANTIZE.
-fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, _, out)) = args(ins, outs) else {
+        return;
+    };
     if let (Kernel::Dequantize { scale, zero_point }, Out::F32(o)) = (kernel, out) {
         k::dequantize::dequantize(*scale, *zero_point, i8s(x), o);
     }

@@ -114,4 +114,4 @@ pub(crate) fn axis(
 }
 
 /// Folded nodes never run.
-pub(crate) fn eval(_: &Kernel, _: In<'_>, _: In<'_>, _: Out<'_>, _: &mut [i8], _: Kernels) {}
+pub(crate) fn eval(_: &Kernel, _: &[In<'_>], _: &mut [Out<'_>], _: &mut [i8], _: Kernels) {}

@@ -6,13 +6,13 @@ use alloc::vec::Vec;
 #[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::{activation_from_fb, OpDef};
+use super::{activation_from_fb, OpDef, Operands};
 #[cfg(feature = "export")]
 use super::{activation_to_fb, Options};
 use crate::graph::Op;
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -20,7 +20,8 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::FULLY_CONNECTED,
     inputs: 2..=3,
-    operands: 2,
+    operands: Operands::First(2),
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export,
@@ -165,7 +166,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs FULLY_CONNECTED.
-fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], kernels: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], kernels: Kernels) {
+    let Some((x, y, out)) = args(ins, outs) else {
+        return;
+    };
     if let Kernel::Float { .. } = kernel {
         super::float::eval(kernel, x, y, out);
         return;

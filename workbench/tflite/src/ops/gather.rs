@@ -9,11 +9,11 @@ use flatbuffers::FlatBufferBuilder;
 
 #[cfg(feature = "export")]
 use super::Options;
-use super::{fold, OpDef};
+use super::{fold, OpDef, Operands};
 use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -21,7 +21,8 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::GATHER,
     inputs: 2..=2,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export,
@@ -137,7 +138,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs GATHER.
-fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, _, out)) = args(ins, outs) else {
+        return;
+    };
     let Kernel::Gather {
         shape,
         axis,

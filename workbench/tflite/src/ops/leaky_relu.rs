@@ -8,20 +8,21 @@ use alloc::string::String;
 use flatbuffers::FlatBufferBuilder;
 use kernels_int8 as k;
 
-use super::OpDef;
 #[cfg(feature = "export")]
 use super::Options;
+use super::{OpDef, Operands};
 use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::LEAKY_RELU,
     inputs: 1..=1,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export,
@@ -96,7 +97,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs the int8 or float32 LEAKY_RELU.
-fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, _, out)) = args(ins, outs) else {
+        return;
+    };
     match (kernel, out) {
         (
             Kernel::LeakyRelu {

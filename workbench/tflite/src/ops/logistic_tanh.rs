@@ -5,11 +5,11 @@ use alloc::format;
 
 #[cfg(feature = "export")]
 use super::no_options;
-use super::OpDef;
+use super::{OpDef, Operands};
 use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -17,7 +17,8 @@ use kernels_int8 as k;
 pub(crate) const LOGISTIC: OpDef = OpDef {
     code: fb::BuiltinOperator::LOGISTIC,
     inputs: 1..=1,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import: |_| Ok(Op::Logistic),
     #[cfg(feature = "export")]
     export: no_options,
@@ -31,7 +32,8 @@ pub(crate) const LOGISTIC: OpDef = OpDef {
 pub(crate) const TANH: OpDef = OpDef {
     code: fb::BuiltinOperator::TANH,
     inputs: 1..=1,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import: |_| Ok(Op::Tanh),
     #[cfg(feature = "export")]
     export: no_options,
@@ -102,7 +104,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs LOGISTIC or TANH.
-fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, _, out)) = args(ins, outs) else {
+        return;
+    };
     let Kernel::Lut { logistic, table } = kernel else {
         return;
     };

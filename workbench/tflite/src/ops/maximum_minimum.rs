@@ -7,18 +7,19 @@ use kernels_int8 as k;
 
 #[cfg(feature = "export")]
 use super::no_options;
-use super::OpDef;
+use super::{OpDef, Operands};
 use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 
 /// Registry entry of MAXIMUM.
 pub(crate) const MAXIMUM: OpDef = OpDef {
     code: fb::BuiltinOperator::MAXIMUM,
     inputs: 2..=2,
-    operands: 2,
+    operands: Operands::First(2),
+    outputs: 1..=1,
     import: |_| Ok(Op::Maximum),
     #[cfg(feature = "export")]
     export: no_options,
@@ -32,7 +33,8 @@ pub(crate) const MAXIMUM: OpDef = OpDef {
 pub(crate) const MINIMUM: OpDef = OpDef {
     code: fb::BuiltinOperator::MINIMUM,
     inputs: 2..=2,
-    operands: 2,
+    operands: Operands::First(2),
+    outputs: 1..=1,
     import: |_| Ok(Op::Minimum),
     #[cfg(feature = "export")]
     export: no_options,
@@ -102,7 +104,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs MAXIMUM or MINIMUM.
-fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, y, out)) = args(ins, outs) else {
+        return;
+    };
     let Kernel::MaxMin {
         max,
         shape1,

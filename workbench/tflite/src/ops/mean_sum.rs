@@ -11,18 +11,19 @@ use kernels_int8::reduce::MAX_DIMS;
 
 #[cfg(feature = "export")]
 use super::Options;
-use super::{fold, OpDef};
+use super::{fold, OpDef, Operands};
 use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep, ReducePath};
+use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep, ReducePath};
 use crate::schema as fb;
 
 /// Registry entry for MEAN.
 pub(crate) const MEAN: OpDef = OpDef {
     code: fb::BuiltinOperator::MEAN,
     inputs: 2..=2,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import: |o| {
         Ok(Op::Mean {
             keep_dims: keep_dims(o),
@@ -40,7 +41,8 @@ pub(crate) const MEAN: OpDef = OpDef {
 pub(crate) const SUM: OpDef = OpDef {
     code: fb::BuiltinOperator::SUM,
     inputs: 2..=2,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import: |o| {
         Ok(Op::Sum {
             keep_dims: keep_dims(o),
@@ -167,7 +169,10 @@ fn sums(scratch: &mut [i8], n: usize) -> &mut [i32] {
 }
 
 /// Runs MEAN or SUM.
-fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, scratch: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], scratch: &mut [i8], _: Kernels) {
+    let Some((x, _, out)) = args(ins, outs) else {
+        return;
+    };
     let Kernel::Reduce {
         sum,
         shape,

@@ -15,6 +15,7 @@ use crate::graph::{DType, Graph, Node};
 use crate::prepare::{Eval, Kernel, Prep};
 use crate::schema as fb;
 
+mod abs;
 mod average_pool_2d;
 mod binary;
 mod concatenation;
@@ -43,8 +44,10 @@ mod reshape;
 mod rsqrt;
 mod shape;
 mod softmax;
+mod split;
 mod strided_slice;
 mod transpose;
+mod unpack;
 
 /// Builtin options ready to attach to an operator.
 #[cfg(feature = "export")]
@@ -70,9 +73,11 @@ pub(crate) struct OpDef {
     pub code: fb::BuiltinOperator,
     /// Allowed number of inputs (entries, optional ones included).
     pub inputs: core::ops::RangeInclusive<usize>,
-    /// How many leading inputs the kernel reads when it runs (1 or 2); the
-    /// rest (bias, paddings, shapes) are read once at prepare.
-    pub operands: usize,
+    /// Which inputs the kernel reads when it runs; the rest (bias, paddings,
+    /// shapes, axes) are read once at prepare.
+    pub operands: Operands,
+    /// Allowed number of outputs.
+    pub outputs: core::ops::RangeInclusive<usize>,
     /// Reads the operator's options into an [`Op`].
     pub import: fn(&fb::Operator<'_>) -> Result<Op, String>,
     /// Writes the options of an [`Op`] of this kind.
@@ -87,8 +92,31 @@ pub(crate) struct OpDef {
     pub eval: Eval,
 }
 
+/// Which of a node's inputs its kernel reads when it runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Operands {
+    /// The first `n` inputs.
+    First(usize),
+    /// Input `k` only.
+    Only(usize),
+    /// Every input.
+    All,
+}
+
+impl Operands {
+    /// The input positions read at run time, for a node with `n` inputs.
+    pub fn positions(self, n: usize) -> core::ops::Range<usize> {
+        match self {
+            Operands::First(k) => 0..k,
+            Operands::Only(k) => k..k + 1,
+            Operands::All => 0..n,
+        }
+    }
+}
+
 /// Every supported operator; each op file contributes its own entry.
 pub(crate) const REGISTRY: &[OpDef] = &[
+    abs::DEF,
     binary::ADD,
     average_pool_2d::DEF,
     concatenation::DEF,
@@ -119,11 +147,13 @@ pub(crate) const REGISTRY: &[OpDef] = &[
     rsqrt::DEF,
     shape::DEF,
     softmax::DEF,
+    split::DEF,
     binary::SQUARED_DIFFERENCE,
     strided_slice::DEF,
     binary::SUB,
     logistic_tanh::TANH,
     transpose::DEF,
+    unpack::DEF,
 ];
 
 /// The builtin codes of every supported operator, in registry order.

@@ -6,18 +6,19 @@ use kernels_int8 as k;
 
 #[cfg(feature = "export")]
 use super::no_options;
-use super::OpDef;
+use super::{OpDef, Operands};
 use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::NEG,
     inputs: 1..=1,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import: |_| Ok(Op::Neg),
     #[cfg(feature = "export")]
     export: no_options,
@@ -50,7 +51,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs NEG.
-fn eval(_: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(_: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, _, out)) = args(ins, outs) else {
+        return;
+    };
     if let Out::F32(o) = out {
         k::neg::neg_f32(f32s(x), o);
     }

@@ -1,5 +1,5 @@
-//! PACK: inputs (values...); on int32 scalars and shape vectors only, folded
-//! at prepare (see [`fold`](super::fold)).
+//! PACK: inputs (values...): int8 or float32 tensors, or int32 scalars
+//! folded at prepare (see [`fold`](super::fold)).
 
 use alloc::format;
 use alloc::string::String;
@@ -10,26 +10,38 @@ use flatbuffers::FlatBufferBuilder;
 
 #[cfg(feature = "export")]
 use super::Options;
-use super::{fold, OpDef};
-use crate::graph::Op;
+use super::{fold, OpDef, Operands};
+use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{Kernel, Prep};
+use crate::prepare::{args, f32_ins, i8_ins, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
+use kernels_int8 as k;
 
 /// Registry entry.
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::PACK,
     inputs: 1..=64,
-    operands: 1,
+    operands: Operands::All,
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export,
     #[cfg(feature = "export")]
-    version: |_, _, _| 1,
+    version,
     prepare,
-    eval: fold::eval,
+    eval,
 };
+
+/// int8 PACK is version 2 in TF's converter, others 1.
+#[cfg(feature = "export")]
+fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
+    if super::input_dtype(graph, node) == Some(DType::I8) {
+        2
+    } else {
+        1
+    }
+}
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
     let o = op
@@ -53,7 +65,9 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
-/// `values_count` known int32 scalars stacked into a vector (axis 0).
+/// `values_count` int8 or float32 tensors of one shape (int8 ones on the
+/// output's quantization, as TFLite requires), or known int32 scalars
+/// stacked into a vector (folded).
 fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     let Op::Pack { values_count, axis } = p.node.op else {
         return Err(p.err("not a PACK node"));
@@ -64,6 +78,58 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
             "values_count is {values_count}, the node has {n} inputs"
         )));
     }
+    let out = p.output();
+    match p.tensor(out).dtype {
+        DType::I32 => fold_scalars(p, n, axis),
+        DType::I8 | DType::F32 => tensors(p, n, axis),
+        other => Err(p.err(format!(
+            "output tensor {out}: expected int8, float32 or int32, got {}",
+            other.name()
+        ))),
+    }
+}
+
+/// `n` int8 or float32 tensors of one shape, stacked along a new `axis`.
+fn tensors(p: &Prep<'_>, n: usize, axis: i32) -> crate::error::Result<Kernel> {
+    let out = p.output();
+    let dtype = p.tensor(out).dtype;
+    let q = if dtype == DType::I8 {
+        Some(p.int8_act("output", out)?)
+    } else {
+        None
+    };
+    let first = p.input(0)?;
+    let shape = p.tensor(first).shape;
+    let ax = fold::axis(p, "axis", axis, shape.len() + 1)?;
+    for k in 0..n {
+        let t = p.input(k)?;
+        p.expect_dtype("input", t, dtype)?;
+        if let Some(q) = q {
+            let qt = p.int8_act("input", t)?;
+            if qt != q {
+                return Err(p.err(format!(
+                    "input tensor {t} quantization {qt:?} differs from output tensor {out} {q:?}"
+                )));
+            }
+        }
+        if p.tensor(t).shape != shape {
+            return Err(p.err(format!(
+                "input tensors {first} {shape:?} and {t} {:?} differ in shape",
+                p.tensor(t).shape
+            )));
+        }
+    }
+    let mut out_shape = shape.to_vec();
+    out_shape.insert(ax, n);
+    p.resize_output(out_shape);
+    Ok(Kernel::Pack {
+        shape: shape.to_vec(),
+        axis: ax,
+    })
+}
+
+/// `n` known int32 scalars stacked into a vector (axis 0), folded.
+fn fold_scalars(p: &Prep<'_>, n: usize, axis: i32) -> crate::error::Result<Kernel> {
     let mut value = Vec::with_capacity(n);
     for k in 0..n {
         let t = p.input(k)?;
@@ -77,4 +143,28 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     }
     fold::axis(p, "axis", axis, 1)?;
     fold::folded(p, value, vec![n])
+}
+
+/// Runs PACK of tensors.
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Kernel::Pack { shape, axis } = kernel else {
+        return;
+    };
+    let Some((_, _, out)) = args(ins, outs) else {
+        return;
+    };
+    match out {
+        Out::I8(o) => {
+            let xs = i8_ins(ins);
+            if xs.len() == ins.len() {
+                k::pack::pack(shape, *axis, &xs, o);
+            }
+        }
+        Out::F32(o) => {
+            let xs = f32_ins(ins);
+            if xs.len() == ins.len() {
+                k::pack::pack(shape, *axis, &xs, o);
+            }
+        }
+    }
 }

@@ -9,18 +9,19 @@ use kernels_int8 as k;
 
 #[cfg(feature = "export")]
 use super::no_options;
-use super::OpDef;
+use super::{OpDef, Operands};
 use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 
 /// Registry entry of PAD.
 pub(crate) const PAD: OpDef = OpDef {
     code: fb::BuiltinOperator::PAD,
     inputs: 2..=2,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import: |_| Ok(Op::Pad),
     #[cfg(feature = "export")]
     export: no_options,
@@ -34,7 +35,8 @@ pub(crate) const PAD: OpDef = OpDef {
 pub(crate) const PADV2: OpDef = OpDef {
     code: fb::BuiltinOperator::PADV2,
     inputs: 2..=3,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import: |_| Ok(Op::PadV2),
     #[cfg(feature = "export")]
     export: no_options,
@@ -171,7 +173,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs PAD on int8 or float32 values.
-fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, _, out)) = args(ins, outs) else {
+        return;
+    };
     let Kernel::Pad {
         shape,
         paddings,

@@ -10,7 +10,7 @@ use super::{activation_to_fb, padding_to_fb, to_i32, Options};
 use crate::graph::{Activation, Op, Window};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use alloc::format;
 use alloc::string::String;
@@ -145,7 +145,16 @@ pub(super) fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs MAX_POOL_2D or AVERAGE_POOL_2D.
-pub(super) fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+pub(super) fn eval(
+    kernel: &Kernel,
+    ins: &[In<'_>],
+    outs: &mut [Out<'_>],
+    _: &mut [i8],
+    _: Kernels,
+) {
+    let Some((x, y, out)) = args(ins, outs) else {
+        return;
+    };
     if let Kernel::Float { .. } = kernel {
         super::float::eval(kernel, x, y, out);
         return;

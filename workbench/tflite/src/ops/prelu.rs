@@ -5,11 +5,11 @@ use alloc::format;
 
 #[cfg(feature = "export")]
 use super::no_options;
-use super::OpDef;
+use super::{OpDef, Operands};
 use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -17,7 +17,8 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::PRELU,
     inputs: 2..=2,
-    operands: 2,
+    operands: Operands::First(2),
+    outputs: 1..=1,
     import: |_| Ok(Op::Prelu),
     #[cfg(feature = "export")]
     export: no_options,
@@ -70,7 +71,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs PRELU.
-fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, y, out)) = args(ins, outs) else {
+        return;
+    };
     let Kernel::Prelu {
         params,
         input_shape,

@@ -1,12 +1,12 @@
 //! QUANTIZE: float to int8, or int8 to int8 with new parameters.
 
-use super::OpDef;
 #[cfg(feature = "export")]
 use super::{input_dtype, no_options};
+use super::{OpDef, Operands};
 use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use alloc::format;
 use alloc::string::String;
@@ -16,7 +16,8 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::QUANTIZE,
     inputs: 1..=1,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export: no_options,
@@ -67,7 +68,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs QUANTIZE (from float32) or the int8 requantization.
-fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, _, out)) = args(ins, outs) else {
+        return;
+    };
     match (kernel, out) {
         (Kernel::Quantize { scale, zero_point }, Out::I8(o)) => {
             k::quantize::affine_quantize(*scale, *zero_point, f32s(x), o)

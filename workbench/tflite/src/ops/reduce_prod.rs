@@ -9,7 +9,7 @@ use flatbuffers::FlatBufferBuilder;
 
 #[cfg(feature = "export")]
 use super::Options;
-use super::{fold, OpDef};
+use super::{fold, OpDef, Operands};
 use crate::graph::Op;
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
@@ -20,7 +20,8 @@ use crate::schema as fb;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::REDUCE_PROD,
     inputs: 2..=2,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export,

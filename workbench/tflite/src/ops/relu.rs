@@ -6,18 +6,19 @@ use kernels_int8 as k;
 
 #[cfg(feature = "export")]
 use super::no_options;
-use super::OpDef;
+use super::{OpDef, Operands};
 use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 
 /// Registry entry of RELU.
 pub(crate) const RELU: OpDef = OpDef {
     code: fb::BuiltinOperator::RELU,
     inputs: 1..=1,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import: |_| Ok(Op::Relu),
     #[cfg(feature = "export")]
     export: no_options,
@@ -31,7 +32,8 @@ pub(crate) const RELU: OpDef = OpDef {
 pub(crate) const RELU6: OpDef = OpDef {
     code: fb::BuiltinOperator::RELU6,
     inputs: 1..=1,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import: |_| Ok(Op::Relu6),
     #[cfg(feature = "export")]
     export: no_options,
@@ -87,7 +89,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs the int8 or float32 clamp.
-fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, _, out)) = args(ins, outs) else {
+        return;
+    };
     match (kernel, out) {
         (
             Kernel::Relu {

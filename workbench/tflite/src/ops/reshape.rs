@@ -6,14 +6,14 @@ use alloc::vec::Vec;
 #[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::OpDef;
 #[cfg(feature = "export")]
 use super::{to_i32, Options};
+use super::{OpDef, Operands};
 use crate::graph::DType;
 use crate::graph::Op;
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -21,7 +21,8 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::RESHAPE,
     inputs: 1..=2,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export,
@@ -131,7 +132,10 @@ fn resolve_shape(
 }
 
 /// Copies the values.
-fn eval(_: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(_: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, _, out)) = args(ins, outs) else {
+        return;
+    };
     match out {
         Out::I8(o) => k::reshape::reshape(i8s(x), o),
         Out::F32(o) => k::reshape::reshape(f32s(x), o),

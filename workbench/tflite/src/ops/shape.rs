@@ -10,7 +10,7 @@ use flatbuffers::FlatBufferBuilder;
 
 #[cfg(feature = "export")]
 use super::Options;
-use super::{fold, OpDef};
+use super::{fold, OpDef, Operands};
 use crate::graph::Op;
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
@@ -21,7 +21,8 @@ use crate::schema as fb;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::SHAPE,
     inputs: 1..=1,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export,

@@ -5,13 +5,13 @@ use alloc::string::String;
 #[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
-use super::OpDef;
 #[cfg(feature = "export")]
 use super::Options;
+use super::{OpDef, Operands};
 use crate::graph::Op;
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -19,7 +19,8 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::SOFTMAX,
     inputs: 1..=1,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import,
     #[cfg(feature = "export")]
     export,
@@ -96,7 +97,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs SOFTMAX.
-fn eval(kernel: &Kernel, x: In<'_>, y: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, y, out)) = args(ins, outs) else {
+        return;
+    };
     if let Kernel::Float { .. } = kernel {
         super::float::eval(kernel, x, y, out);
         return;

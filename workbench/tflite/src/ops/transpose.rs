@@ -6,11 +6,11 @@ use alloc::vec::Vec;
 
 #[cfg(feature = "export")]
 use super::no_options;
-use super::{fold, OpDef};
+use super::{fold, OpDef, Operands};
 use crate::graph::{DType, Op};
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{f32s, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -18,7 +18,8 @@ use kernels_int8 as k;
 pub(crate) const DEF: OpDef = OpDef {
     code: fb::BuiltinOperator::TRANSPOSE,
     inputs: 2..=2,
-    operands: 1,
+    operands: Operands::First(1),
+    outputs: 1..=1,
     import: |_| Ok(Op::Transpose),
     #[cfg(feature = "export")]
     export: no_options,
@@ -76,7 +77,10 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs TRANSPOSE.
-fn eval(kernel: &Kernel, x: In<'_>, _: In<'_>, out: Out<'_>, _: &mut [i8], _: Kernels) {
+fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], _: Kernels) {
+    let Some((x, _, out)) = args(ins, outs) else {
+        return;
+    };
     let Kernel::Transpose { shape, perm } = kernel else {
         return;
     };
