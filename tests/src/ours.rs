@@ -1,7 +1,7 @@
 //! Our runtime on a batch: `workbench::infer` with the kernels under test.
 
 use anyhow::{bail, Context, Result};
-use workbench::infer::infer_batch_with;
+use workbench::infer::{infer_batch, InferOptions};
 use workbench::npy::NpyData;
 use workbench_tflite::runtime::Kernels;
 use workbench_tflite::{DType, Graph};
@@ -31,8 +31,15 @@ pub fn run_ours(graph: &Graph, batch: &Array, kernels: Kernels) -> Result<Array>
             in_t.dtype
         );
     }
-    let out = infer_batch_with(graph, &batch.clone().into(), false, kernels)
-        .with_context(|| format!("our interpreter ({kernels:?})"))?;
+    let out = infer_batch(
+        graph,
+        &batch.clone().into(),
+        &InferOptions {
+            dequantize: false,
+            kernels,
+        },
+    )
+    .with_context(|| format!("our interpreter ({kernels:?})"))?;
     let got = out.data.len();
     if got != n * out_t.num_elements() {
         bail!(

@@ -17,7 +17,7 @@ use std::process::Command;
 use anyhow::{bail, Context};
 use workbench::npy::{write_npy, NpyArray, NpyData};
 use workbench::quant::integer::DEFAULT_SHIFT;
-use workbench::tutorial::emg_qat::{quantization_aware, QatConfig};
+use workbench::tutorial::emg_qat::{quantization_aware, Form, QatConfig};
 use workbench_tests::{
     diff, python, refs_dir, run_ours, run_tflite, scratch_dir, Array, TfliteKernels,
 };
@@ -105,7 +105,7 @@ fn fine_tuning_beats_zero_shot_and_int8_stays_close() -> anyhow::Result<()> {
     };
     let q = quantization_aware(&run.model, &tr, &va, &te, &qcfg)?;
     eprintln!("{}", q.table);
-    let acc = |form: &str| q.table.get(form).expect(form).accuracy;
+    let acc = |form: Form| q.table.get(form).expect("every form has a row").accuracy;
     let clip = q.qat.input_clip_value()?;
     eprintln!(
         "clip_val {clip:.4}, activation clips {:?}, peak |accumulator| {}",
@@ -116,16 +116,16 @@ fn fine_tuning_beats_zero_shot_and_int8_stays_close() -> anyhow::Result<()> {
     // QAT trains on, so the integer model may beat the float one; it must not lose more than a point
     // to it, and it must be its own QAT model to within a point (floor vs fake-quantized rounding).
     assert!(
-        acc("integer (MATCH)") >= acc("float") - 0.01,
+        acc(Form::IntegerMatch) >= acc(Form::Float) - 0.01,
         "integer {:.4} vs float {:.4}",
-        acc("integer (MATCH)"),
-        acc("float")
+        acc(Form::IntegerMatch),
+        acc(Form::Float)
     );
     assert!(
-        (acc("integer (MATCH)") - acc("QAT")).abs() <= 0.01,
+        (acc(Form::IntegerMatch) - acc(Form::Qat)).abs() <= 0.01,
         "integer {:.4} vs QAT {:.4}",
-        acc("integer (MATCH)"),
-        acc("QAT")
+        acc(Form::IntegerMatch),
+        acc(Form::Qat)
     );
     assert!(clip > 0.0 && clip.is_finite());
 

@@ -6,23 +6,25 @@ use crate::tflite::runtime::{Interpreter, Kernels};
 use crate::tflite::{DType, Graph};
 use crate::{Error, Result};
 
+/// How [`infer_batch`] runs and what it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InferOptions {
+    /// Return int8 outputs dequantized to float32 (default false: as the model gives them).
+    pub dequantize: bool,
+    /// The kernels (default the optimized ones; bit-exact with the reference).
+    pub kernels: Kernels,
+}
+
 /// Runs `graph` on every sample of `input` (leading dimension N).
 ///
 /// An int8 input is used as-is; a float32 input is quantized with the input
 /// tensor's scale and zero point (a float model input takes float32 as-is).
-/// Outputs are stacked along a new leading dimension, int8 as-is or, with
-/// `dequantize`, as float32. Uses the optimized kernels.
-pub fn infer_batch(graph: &Graph, input: &NpyArray, dequantize: bool) -> Result<NpyArray> {
-    infer_batch_with(graph, input, dequantize, Kernels::Optimized)
-}
-
-/// [`infer_batch`] with the given kernels.
-pub fn infer_batch_with(
-    graph: &Graph,
-    input: &NpyArray,
-    dequantize: bool,
-    kernels: Kernels,
-) -> Result<NpyArray> {
+/// Outputs are stacked along a new leading dimension.
+pub fn infer_batch(graph: &Graph, input: &NpyArray, options: &InferOptions) -> Result<NpyArray> {
+    let InferOptions {
+        dequantize,
+        kernels,
+    } = *options;
     let in_t = graph
         .inputs
         .first()

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use workbench::dataset::download::{
-    fetch, fetch_with, sha256_file, sha256_hex, RemoteFile, RetryPolicy,
+    fetch, sha256_file, sha256_hex, FetchOptions, RemoteFile, RetryPolicy,
 };
 use workbench::dataset::mnist;
 
@@ -166,10 +166,14 @@ fn serve(
     }
 }
 
-fn fast() -> RetryPolicy {
-    RetryPolicy {
-        retries: 3,
-        backoff: Duration::from_millis(10),
+/// Quick retries, with or without progress bars.
+fn fast(progress: bool) -> FetchOptions {
+    FetchOptions {
+        progress,
+        retry: RetryPolicy {
+            retries: 3,
+            backoff: Duration::from_millis(10),
+        },
     }
 }
 
@@ -232,12 +236,11 @@ impl OneFile {
     }
 
     fn fetch(&self) -> workbench::Result<()> {
-        fetch_with(
+        fetch(
             &self.server.base,
             &remote(&self.list),
             &self.dest,
-            false,
-            &fast(),
+            &fast(false),
         )
     }
 
@@ -276,7 +279,7 @@ fn downloads_all_four_and_skips_them_next_time() {
     let server = Server::start(src.clone(), Faults::default());
     let dest = data_common::temp_dir("dl-all").join("mnist");
     let list = local_list(&src, &ALL);
-    fetch_with(&server.base, &remote(&list), &dest, true, &fast()).unwrap();
+    fetch(&server.base, &remote(&list), &dest, &fast(true)).unwrap();
     for n in ALL {
         assert_eq!(
             std::fs::read(dest.join(n)).unwrap(),
@@ -288,12 +291,12 @@ fn downloads_all_four_and_skips_them_next_time() {
     let m = mnist::load_dir(&dest).unwrap();
     assert_eq!((m.train_len(), m.test_len()), (60_000, 10_000));
     // Second run: files present with the right hash, nothing fetched.
-    fetch_with(&server.base, &remote(&list), &dest, false, &fast()).unwrap();
+    fetch(&server.base, &remote(&list), &dest, &fast(false)).unwrap();
     assert_eq!(server.total_requests(), 4);
     // A damaged copy is replaced by a verified download.
     let n = "t10k-labels-idx1-ubyte.gz";
     std::fs::write(dest.join(n), b"damaged").unwrap();
-    fetch_with(&server.base, &remote(&list), &dest, false, &fast()).unwrap();
+    fetch(&server.base, &remote(&list), &dest, &fast(false)).unwrap();
     assert_eq!(server.total_requests(), 5);
     assert_eq!(
         std::fs::read(dest.join(n)).unwrap(),
@@ -415,7 +418,7 @@ fn not_found_is_not_retried() {
         sha256: "00",
         size: None,
     }];
-    let e = fetch_with(&server.base, &files, &dest, false, &fast()).unwrap_err();
+    let e = fetch(&server.base, &files, &dest, &fast(false)).unwrap_err();
     assert_eq!(
         e.to_string(),
         format!("download {}nope.gz: HTTP 404", server.base)
@@ -438,12 +441,11 @@ fn gives_up_on_a_dead_server() {
         sha256: "00",
         size: Some(10),
     }];
-    let e = fetch_with(
+    let e = fetch(
         &format!("http://127.0.0.1:{port}"),
         &files,
         &dest,
-        false,
-        &fast(),
+        &fast(false),
     )
     .unwrap_err()
     .to_string();
@@ -464,14 +466,19 @@ fn mnist_remote_list_is_well_formed() {
         assert_eq!(f.sha256.len(), 64);
         assert!(f.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
     }
-    // `fetch` is `fetch_with` and the default policy; a dead URL fails with a download error.
+    // A dead URL fails with a download error.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let dest = data_common::temp_dir("dl-api");
-    let e = fetch(&format!("http://127.0.0.1:{port}/"), &[], &dest, false);
+    let e = fetch(
+        &format!("http://127.0.0.1:{port}/"),
+        &[],
+        &dest,
+        &fast(false),
+    );
     assert!(e.is_ok(), "an empty list fetches nothing");
     std::fs::remove_dir_all(&dest).ok();
 }

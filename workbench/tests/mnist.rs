@@ -52,7 +52,7 @@ fn load_prefers_the_data_dir() {
         return;
     };
     let root = dir.parent().unwrap();
-    let (m, line) = mnist::load(root, false).unwrap();
+    let (m, line) = mnist::load(root, &mnist::LoadOptions { download: false }).unwrap();
     assert_eq!(m.train_len(), 60_000);
     assert_eq!(
         line,
@@ -66,7 +66,7 @@ fn load_prefers_the_data_dir() {
 #[test]
 fn load_falls_back_to_the_embedded_sample() {
     let root = data_common::temp_dir("mnist-fallback");
-    let (m, line) = mnist::load(&root, false).unwrap();
+    let (m, line) = mnist::load(&root, &mnist::LoadOptions { download: false }).unwrap();
     assert_eq!(m.source, MnistSource::Embedded);
     assert_eq!(
         line,
@@ -89,7 +89,7 @@ fn load_falls_back_when_the_download_fails() {
         .port();
     std::env::set_var(mnist::URL_ENV_VAR, format!("http://127.0.0.1:{port}/"));
     let root = data_common::temp_dir("mnist-dl-fails");
-    let (m, line) = mnist::load(&root, true).unwrap();
+    let (m, line) = mnist::load(&root, &mnist::LoadOptions::default()).unwrap();
     std::env::remove_var(mnist::URL_ENV_VAR);
     assert_eq!(m.source, MnistSource::Embedded);
     assert!(

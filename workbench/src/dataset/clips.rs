@@ -5,12 +5,33 @@ use std::path::{Path, PathBuf};
 use super::wav;
 use crate::error::{Error, Result};
 
+/// How [`read_clips`] reads WAVs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClipOptions {
+    /// Samples per clip: WAVs are padded or cut to it (default 16000, one second).
+    pub samples: usize,
+    /// Convert WAVs that are not 16 kHz mono 16-bit PCM (printing a line each)
+    /// instead of rejecting them (default false).
+    pub convert: bool,
+}
+
+impl Default for ClipOptions {
+    fn default() -> Self {
+        ClipOptions {
+            samples: 16000,
+            convert: false,
+        }
+    }
+}
+
 /// Int16 clips from a WAV, a directory of WAVs (sorted by path) or an int16 NPY `(N, samples)`.
 ///
-/// WAVs are padded or cut to `clip_samples`; with `convert`, WAVs that are not
-/// 16 kHz mono 16-bit PCM are converted (printing a line each) instead of
-/// rejected. Returns the clips one after another and the samples per clip.
-pub fn read_clips(input: &Path, clip_samples: usize, convert: bool) -> Result<(Vec<i16>, usize)> {
+/// Returns the clips one after another and the samples per clip.
+pub fn read_clips(input: &Path, options: &ClipOptions) -> Result<(Vec<i16>, usize)> {
+    let ClipOptions {
+        samples: clip_samples,
+        convert,
+    } = *options;
     const RATE: u32 = 16000;
     let read_wav = |p: &Path| -> Result<Vec<i16>> {
         let x = if convert {

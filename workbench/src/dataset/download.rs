@@ -53,15 +53,25 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Downloads `files` from `url_base` into `dest_dir`, resuming partial downloads and verifying SHA-256.
-///
-/// Files already in `dest_dir` with the right checksum are skipped; others are
-/// replaced once a verified download is complete.
-pub fn fetch(url_base: &str, files: &[RemoteFile], dest_dir: &Path, progress: bool) -> Result<()> {
-    fetch_with(url_base, files, dest_dir, progress, &RetryPolicy::default())
+/// How [`fetch`] downloads: progress bars and retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// Show a progress bar per file on stderr (default true).
+    pub progress: bool,
+    /// How often and how patiently to retry.
+    pub retry: RetryPolicy,
 }
 
-/// How often and how patiently [`fetch_with`] retries.
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            progress: true,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// How often and how patiently [`fetch`] retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries per file after the first attempt.
@@ -79,14 +89,13 @@ impl Default for RetryPolicy {
     }
 }
 
-/// [`fetch`] with an explicit retry policy.
+/// Downloads `files` from `url_base` into `dest_dir` (disabled in this build: an error).
 #[cfg(not(feature = "download"))]
-pub fn fetch_with(
+pub fn fetch(
     url_base: &str,
     _files: &[RemoteFile],
     _dest_dir: &Path,
-    _progress: bool,
-    _policy: &RetryPolicy,
+    _options: &FetchOptions,
 ) -> Result<()> {
     Err(Error::Download {
         url: url_base.to_string(),
@@ -95,14 +104,16 @@ pub fn fetch_with(
     })
 }
 
-/// [`fetch`] with an explicit retry policy.
+/// Downloads `files` from `url_base` into `dest_dir`, resuming partial downloads and verifying SHA-256.
+///
+/// Files already in `dest_dir` with the right checksum are skipped; others are
+/// replaced once a verified download is complete.
 #[cfg(feature = "download")]
-pub fn fetch_with(
+pub fn fetch(
     url_base: &str,
     files: &[RemoteFile],
     dest_dir: &Path,
-    progress: bool,
-    policy: &RetryPolicy,
+    options: &FetchOptions,
 ) -> Result<()> {
     std::fs::create_dir_all(dest_dir).map_err(|e| Error::io(dest_dir, e))?;
     let agent = http::agent();
@@ -112,8 +123,8 @@ pub fn fetch_with(
             &join_url(url_base, f.name),
             f,
             dest_dir,
-            progress,
-            policy,
+            options.progress,
+            &options.retry,
         )?;
     }
     Ok(())

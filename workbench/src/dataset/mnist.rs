@@ -233,18 +233,31 @@ pub fn url_base() -> String {
         .unwrap_or_else(|| DEFAULT_URL.to_string())
 }
 
+/// Where [`load`] may look for MNIST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Download the files into the data directory when they are missing (default true).
+    pub download: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { download: true }
+    }
+}
+
 /// Loads MNIST from `data_dir/mnist/`, else downloads it there (if allowed), else uses the embedded sample.
 ///
 /// Returns the data and a line to print saying where it came from. A broken
 /// `mnist/` folder (corrupt or mismatched files) is an error, not a fallback.
-pub fn load(data_dir: &Path, allow_download: bool) -> Result<(Mnist, String)> {
+pub fn load(data_dir: &Path, options: &LoadOptions) -> Result<(Mnist, String)> {
     let dir = data_dir.join("mnist");
     if dir_is_complete(&dir) {
         let m = load_dir(&dir)?;
         let line = m.summary();
         return Ok((m, line));
     }
-    let why = if allow_download {
+    let why = if options.download {
         // Fetch only what is missing: files the user put there are never replaced.
         let missing: Vec<download::RemoteFile> = REMOTE_FILES
             .iter()
@@ -252,7 +265,12 @@ pub fn load(data_dir: &Path, allow_download: bool) -> Result<(Mnist, String)> {
             .filter(|(_, n)| find_file(&dir, n).is_none())
             .map(|(f, _)| *f)
             .collect();
-        match download::fetch(&url_base(), &missing, &dir, true) {
+        match download::fetch(
+            &url_base(),
+            &missing,
+            &dir,
+            &download::FetchOptions::default(),
+        ) {
             Ok(()) => {
                 let mut m = load_dir(&dir)?;
                 m.source = MnistSource::Downloaded(dir.clone());

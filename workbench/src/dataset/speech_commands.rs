@@ -522,9 +522,9 @@ pub fn url_base() -> String {
 }
 
 /// Downloads (SHA-256-verified, resumable) and extracts the v0.02 archive into `data_root/speech_commands_v0.02`.
-pub fn download(data_root: &Path, progress: bool) -> Result<PathBuf> {
+pub fn download(data_root: &Path, options: &super::download::FetchOptions) -> Result<PathBuf> {
     let dir = data_root.join(DIR_NAME);
-    super::download::fetch(&url_base(), &[REMOTE_FILE], &dir, progress)?;
+    super::download::fetch(&url_base(), &[REMOTE_FILE], &dir, options)?;
     let archive = dir.join(REMOTE_FILE.name);
     if !dir.join("validation_list.txt").is_file() {
         super::download::extract_tar_gz(&archive, &dir)?;

@@ -9,5 +9,5 @@ pub mod ptq;
 pub mod qat;
 pub mod report;
 
-pub use ptq::{append_softmax, build_float, quantize, Int8Model};
+pub use ptq::{append_softmax, build_float, quantize, FloatOptions, Int8Model};
 pub use report::{quant_report, QuantReport, ReportRow};

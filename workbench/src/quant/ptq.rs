@@ -97,10 +97,17 @@ pub fn build(model: &Sequential, ranges: &[(f32, f32)]) -> Result<Int8Model> {
     build_graph(model, Some(ranges))
 }
 
+/// What [`build_float`] appends to the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FloatOptions {
+    /// Append a float SOFTMAX to the logits (default false).
+    pub softmax: bool,
+}
+
 /// The float32 graph of `model` (same ops and layouts as the int8 one, float32
-/// weights, biases and activations), with a float SOFTMAX appended when `softmax`:
-/// what the TFLite converter writes without quantization.
-pub fn build_float(model: &Sequential, softmax: bool) -> Result<Graph> {
+/// weights, biases and activations): what the TFLite converter writes without quantization.
+pub fn build_float(model: &Sequential, options: &FloatOptions) -> Result<Graph> {
+    let softmax = options.softmax;
     let mut g = build_graph(model, None)?.graph;
     g.description = "workbench float32".into();
     if softmax {

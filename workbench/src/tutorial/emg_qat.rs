@@ -50,11 +50,46 @@ impl Default for QatConfig {
     }
 }
 
+/// A form of the EMG model in the accuracy table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Form {
+    /// The float network.
+    #[serde(rename = "float")]
+    Float,
+    /// The fake-quantized QAT network.
+    #[serde(rename = "QAT")]
+    Qat,
+    /// The MATCH-style integer network.
+    #[serde(rename = "integer (MATCH)")]
+    IntegerMatch,
+    /// The TFLite int8 model.
+    #[serde(rename = "TFLite int8")]
+    TfliteInt8,
+}
+
+impl Form {
+    /// The name in tables: "float", "QAT", "integer (MATCH)", "TFLite int8".
+    pub fn name(self) -> &'static str {
+        match self {
+            Form::Float => "float",
+            Form::Qat => "QAT",
+            Form::IntegerMatch => "integer (MATCH)",
+            Form::TfliteInt8 => "TFLite int8",
+        }
+    }
+}
+
+impl std::fmt::Display for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// One row of the accuracy table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccuracyRow {
     /// The model form.
-    pub form: &'static str,
+    pub form: Form,
     /// Where it runs.
     pub runs_on: &'static str,
     /// Accuracy on the test windows.
@@ -73,8 +108,8 @@ pub struct AccuracyTable {
 }
 
 impl AccuracyTable {
-    /// The row of `form` ("float", "QAT", "integer (MATCH)", "TFLite int8").
-    pub fn get(&self, form: &str) -> Option<&AccuracyRow> {
+    /// The row of `form`.
+    pub fn get(&self, form: Form) -> Option<&AccuracyRow> {
         self.rows.iter().find(|r| r.form == form)
     }
 
@@ -85,7 +120,7 @@ impl AccuracyTable {
             .header(["model", "runs on", "accuracy", "macro accuracy"]);
         for r in &self.rows {
             t.row(vec![
-                Cell::text(r.form),
+                Cell::text(r.form.name()),
                 Cell::text(r.runs_on),
                 Cell::num(percent(r.accuracy)),
                 Cell::num(percent(r.macro_accuracy)),
@@ -187,10 +222,10 @@ pub fn quantization_aware(
     };
     let table = AccuracyTable {
         rows: vec![
-            row("float", "host (candle)", &float),
-            row("QAT", "host (fake-quantized)", &qat_eval),
-            row("integer (MATCH)", "MATCH-compiled board (ONNX)", &int_eval),
-            row("TFLite int8", "device bridge (.tflite)", &tflite_eval),
+            row(Form::Float, "host (candle)", &float),
+            row(Form::Qat, "host (fake-quantized)", &qat_eval),
+            row(Form::IntegerMatch, "MATCH-compiled board (ONNX)", &int_eval),
+            row(Form::TfliteInt8, "device bridge (.tflite)", &tflite_eval),
         ],
         windows: test.len(),
     };

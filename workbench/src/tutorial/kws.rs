@@ -370,7 +370,8 @@ pub fn convert(
 /// The float `.tflite` of a (batch-norm folded) model: float32 input, weights and softmax output.
 pub fn float_tflite(folded: &Sequential) -> Result<Vec<u8>> {
     Ok(crate::tflite::export::write(&quant::build_float(
-        folded, true,
+        folded,
+        &quant::FloatOptions { softmax: true },
     )?)?)
 }
 
@@ -490,7 +491,7 @@ mod tests {
     fn float_graph_of_ds_cnn_s_is_float32_with_version_1_ops() {
         let m = crate::models::ds_cnn_s(49, 40, 4, 0).unwrap();
         let folded = fold_batch_norm(&m).unwrap();
-        let g = quant::build_float(&folded, true).unwrap();
+        let g = quant::build_float(&folded, &quant::FloatOptions { softmax: true }).unwrap();
         assert!(g.tensors.iter().all(|t| t.quant.is_none()));
         // every tensor but the reshape's int32 shape is float32
         let not_f32: Vec<&str> = g

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 
-use workbench::dataset::clips::{read_clips, write_clips_npy};
+use workbench::dataset::clips::{read_clips, write_clips_npy, ClipOptions};
 use workbench::dsp::features::features_array;
 use workbench::dsp::{FeatureExtractor, Mfcc, MfccConfig, MicroFrontend, MicroFrontendConfig};
 use workbench::npy;
@@ -90,7 +90,13 @@ pub fn run(cmd: KwsCmd) -> Result<()> {
                 bail!("--samples must be positive");
             }
             let fx = extractor(a.frontend, a.coefficients)?;
-            let (clips, per) = read_clips(&a.input, a.samples, a.convert)?;
+            let (clips, per) = read_clips(
+                &a.input,
+                &ClipOptions {
+                    samples: a.samples,
+                    convert: a.convert,
+                },
+            )?;
             let y = features_array(&fx, &clips, per)?;
             npy::write_npy(&a.output, &y)?;
             println!("wrote {} {:?} float32", a.output.display(), y.shape);
@@ -123,7 +129,7 @@ pub fn bench_features(a: BenchFeaturesArgs, python: &Path, script: &Path) -> Res
         Some(p) => p,
         None => workbench::data_dir::resolve(a.data_dir.as_deref()).join("kws-synth"),
     };
-    let (mut clips, per) = read_clips(&input, 16000, false)
+    let (mut clips, per) = read_clips(&input, &ClipOptions::default())
         .with_context(|| format!("reading clips from {}", input.display()))?;
     clips.truncate(a.clips.max(1) * per);
     let n = clips.len() / per;

@@ -195,7 +195,12 @@ fn default_python(p: Option<PathBuf>) -> PathBuf {
 
 fn run_mnist(args: &RunArgs, out: &Path) -> Result<mnist::MnistRun> {
     let dir = data_dir::resolve(args.data_dir.as_deref());
-    let (data, source) = dataset::mnist::load(&dir, !args.offline)?;
+    let (data, source) = dataset::mnist::load(
+        &dir,
+        &dataset::mnist::LoadOptions {
+            download: !args.offline,
+        },
+    )?;
     println!("{source}");
     let cfg = MnistConfig {
         epochs: args.epochs,
@@ -269,8 +274,15 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let graph = tflite::read_file(&model)?;
             let x = npy::read_npy(&input)?;
-            let y = infer::infer_batch(&graph, &x, dequantize)
-                .with_context(|| format!("running {} on {}", model.display(), input.display()))?;
+            let y = infer::infer_batch(
+                &graph,
+                &x,
+                &infer::InferOptions {
+                    dequantize,
+                    ..Default::default()
+                },
+            )
+            .with_context(|| format!("running {} on {}", model.display(), input.display()))?;
             npy::write_npy(&output, &y)?;
             println!("wrote {} {:?}", output.display(), y.shape);
         }
@@ -302,12 +314,12 @@ fn run(cli: Cli) -> Result<()> {
                         &dataset::mnist::url_base(),
                         &dataset::mnist::REMOTE_FILES,
                         &dir.join("mnist"),
-                        true,
+                        &Default::default(),
                     )?;
                     println!("mnist is in {}", dir.join("mnist").display());
                 }
                 "speech_commands" => {
-                    let d = dataset::speech_commands::download(&dir, true)?;
+                    let d = dataset::speech_commands::download(&dir, &Default::default())?;
                     println!("speech commands v0.02 is in {}", d.display());
                 }
                 other => bail!("unknown dataset {other:?}; known: mnist, speech_commands"),
@@ -343,7 +355,8 @@ fn run(cli: Cli) -> Result<()> {
                 },
         } => {
             let dir = data_dir::resolve(data_dir.as_deref());
-            let (data, source) = dataset::mnist::load(&dir, false)?;
+            let (data, source) =
+                dataset::mnist::load(&dir, &dataset::mnist::LoadOptions { download: false })?;
             println!("{source}");
             let per = data.image_size();
             let images = dataset::mnist::to_f32_minus_128(&data.train_images);
