@@ -6,7 +6,6 @@
 
 use anyhow::{Context, Result};
 use workbench::npy::{NpyArray, NpyData};
-use workbench::quant::ptq::batch_tensor;
 use workbench::tflite::Kernels;
 use workbench::train::{
     fit, fold_batch_norm, predict, FitConfig, Layer, Length, Samples, Sequential,
@@ -67,14 +66,9 @@ fn train_export_compare(
     );
 
     let rep = random_samples(&model, 32, classes, scale, 3);
-    let mut int8 =
-        workbench::quant::quantize(&folded, &batch_tensor(&rep.images, model.input_shape)?)?;
+    let mut int8 = workbench::quant::quantize(&folded, &rep)?;
     // the quantization report walks the new layer kinds (dropout is the identity)
-    let report = workbench::quant::quant_report(
-        &folded,
-        &int8,
-        &batch_tensor(&rep.images[..8 * per_sample(&model)], model.input_shape)?,
-    )?;
+    let report = workbench::quant::quant_report(&folded, &int8, &rep.take(8))?;
     assert_eq!(
         report.rows.len(),
         folded.layers.len(),
@@ -131,10 +125,6 @@ fn train_export_compare(
         theirs.len()
     );
     Ok(graph)
-}
-
-fn per_sample(model: &Sequential) -> usize {
-    model.input_shape.iter().product()
 }
 
 fn op_names(g: &workbench::tflite::Graph) -> Vec<String> {

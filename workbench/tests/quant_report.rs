@@ -4,7 +4,7 @@
 
 use candle_core::{Device, Tensor, Var};
 use workbench::quant::{quant_report, quantize};
-use workbench::train::{Activation, Layer, Padding, Sequential};
+use workbench::train::{Activation, Layer, Padding, Samples, Sequential};
 
 /// A model whose every layer is exact in int8, so any misaligned comparison
 /// (channel order, flatten order) shows up as error:
@@ -46,12 +46,12 @@ fn exact_model() -> Sequential {
     }
 }
 
-fn inputs(n: usize) -> Tensor {
+fn inputs(n: usize) -> Samples {
     // Values in [-1, 1], different in every position and channel.
     let v: Vec<f32> = (0..n * 18)
         .map(|i| ((i * 7919) % 201) as f32 / 100.0 - 1.0)
         .collect();
-    Tensor::from_vec(v, (n, 2, 3, 3), &Device::Cpu).unwrap()
+    Samples::new(v, vec![0; n], [2, 3, 3]).unwrap()
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{download, idx};
+use super::{download, idx, Samples};
 use crate::error::{Error, Result};
 
 /// The four standard MNIST file names (without `.gz`): train images, train labels, test images, test labels.
@@ -94,6 +94,25 @@ impl Mnist {
     /// Number of test images.
     pub fn test_len(&self) -> usize {
         self.test_labels.len()
+    }
+
+    /// The first `n` training images (all if fewer) as samples `[1, rows, cols]`, pixel minus 128.
+    pub fn train_samples(&self, n: usize) -> Result<Samples> {
+        self.samples(&self.train_images, &self.train_labels, n)
+    }
+
+    /// The first `n` test images (all if fewer) as samples `[1, rows, cols]`, pixel minus 128.
+    pub fn test_samples(&self, n: usize) -> Result<Samples> {
+        self.samples(&self.test_images, &self.test_labels, n)
+    }
+
+    fn samples(&self, images: &[u8], labels: &[u8], n: usize) -> Result<Samples> {
+        let n = n.min(labels.len());
+        Samples::new(
+            to_f32_minus_128(&images[..n * self.image_size()]),
+            labels[..n].iter().map(|&l| u32::from(l)).collect(),
+            [1, self.rows, self.cols],
+        )
     }
 
     /// Pixels per image (`rows * cols`).

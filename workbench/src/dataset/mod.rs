@@ -5,5 +5,8 @@ pub mod download;
 pub mod emg;
 pub mod idx;
 pub mod mnist;
+pub mod samples;
 pub mod speech_commands;
 pub mod wav;
+
+pub use samples::Samples;

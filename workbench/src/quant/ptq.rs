@@ -12,6 +12,8 @@
 use candle_core::{Device, Tensor};
 
 use super::params;
+use crate::dataset::Samples;
+use crate::tflite::runtime::Interpreter;
 use crate::tflite::{self, DType, Graph, Op, Padding as TfPadding, Quant, Window};
 use crate::train::{Activation, Layer, Padding, PoolKind, Sequential};
 use crate::{Error, Result};
@@ -44,6 +46,22 @@ impl Int8Model {
             .into_iter()
             .map(|x| params::quantize_value(x, scale, zp))
             .collect()
+    }
+
+    /// Predicted classes (argmax of the int8 output) of every sample, run in the int8 interpreter.
+    pub fn predict(&self, data: &Samples) -> Result<Vec<usize>> {
+        let mut interp = Interpreter::new(self.graph.clone())?;
+        let per: usize = data.shape.iter().product();
+        let mut preds = Vec::with_capacity(data.len());
+        for s in data.images.chunks(per) {
+            interp.set_input_i8(0, &self.quantize_input(s, data.shape))?;
+            interp.invoke()?;
+            let out = interp.output_i8(0)?;
+            // The first of equal maxima, as numpy's argmax.
+            let best = (0..out.len()).fold(0, |b, i| if out[i] > out[b] { i } else { b });
+            preds.push(best);
+        }
+        Ok(preds)
     }
 }
 
@@ -80,8 +98,8 @@ pub fn calibrate(model: &Sequential, data: &Tensor, batch: usize) -> Result<Vec<
 }
 
 /// Quantizes `model` to int8 using `representative` (N x C x H x W, preprocessed) for activation ranges.
-pub fn quantize(model: &Sequential, representative: &Tensor) -> Result<Int8Model> {
-    let ranges = calibrate(model, representative, 64)?;
+pub fn quantize(model: &Sequential, representative: &Samples) -> Result<Int8Model> {
+    let ranges = calibrate(model, &representative.to_tensor()?, 64)?;
     build(model, &ranges)
 }
 

@@ -17,6 +17,7 @@ use candle_core::{Device, Tensor};
 
 use super::params::dequantize_value;
 use super::ptq::{chw_to_hwc, hwc_to_chw, tensor_quant, Int8Model};
+use crate::dataset::Samples;
 use crate::tflite::runtime::Interpreter;
 use crate::train::{Layer, Sequential};
 use crate::{Error, Result};
@@ -197,8 +198,9 @@ impl Layout {
     }
 }
 
-/// Computes the report for `q` (made from `model`) over `inputs` (N x C x H x W, preprocessed float).
-pub fn quant_report(model: &Sequential, q: &Int8Model, inputs: &Tensor) -> Result<QuantReport> {
+/// Computes the report for `q` (made from `model`) over `inputs` (preprocessed float samples).
+pub fn quant_report(model: &Sequential, q: &Int8Model, inputs: &Samples) -> Result<QuantReport> {
+    let inputs = &inputs.to_tensor()?;
     let n = inputs.dim(0)?;
     let shape = model.input_shape;
     let per: usize = shape.iter().product();

@@ -17,7 +17,6 @@ use crate::dataset::emg::{prepare, synth, PrepareConfig, Prepared, Session, Synt
 use crate::metrics::ConfusionMatrix;
 use crate::models::temponet::temponet;
 use crate::quant::{self, Int8Model};
-use crate::tflite::runtime::Interpreter;
 use crate::train::{
     self, EarlyStopping, FitConfig, History, Length, Monitor, Network, Samples, Sequential,
 };
@@ -198,23 +197,13 @@ pub fn train<M: Network + ?Sized>(
 
 /// Runs the float model's int8 version on `data` and evaluates its predictions.
 pub fn evaluate_int8(q: &Int8Model, data: &Samples) -> Result<Evaluation> {
-    let mut interp = Interpreter::new(q.graph.clone())?;
-    let per: usize = data.shape.iter().product();
-    let mut preds = Vec::with_capacity(data.len());
-    for s in 0..data.len() {
-        let input = q.quantize_input(&data.images[s * per..(s + 1) * per], data.shape);
-        interp.set_input_i8(0, &input)?;
-        interp.invoke()?;
-        preds.push(argmax(interp.output_i8(0)?));
-    }
-    from_predictions(&preds, &data.labels)
+    from_predictions(&q.predict(data)?, &data.labels)
 }
 
 /// Folds batch norm into `model` and quantizes it to int8 with `representative` windows.
 pub fn quantize(model: &Sequential, representative: &Samples) -> Result<Int8Model> {
     let folded = train::fold_batch_norm(model)?;
-    let x = quant::ptq::batch_tensor(&representative.images, representative.shape)?;
-    quant::quantize(&folded, &x)
+    quant::quantize(&folded, representative)
 }
 
 /// A multi-subject synthetic pre-training set: for each subject of `subjects`,

@@ -14,9 +14,7 @@ use crate::dataset::speech_commands::{SpeechCommands, SpeechCommandsConfig, Spli
 use crate::dsp::{FeatureExtractor, MfccConfig, MicroFrontendConfig};
 use crate::estimate::{estimate, Estimate};
 use crate::metrics::{accuracy, ConfusionMatrix};
-use crate::quant::ptq::batch_tensor;
 use crate::quant::{self, Int8Model};
-use crate::tflite::runtime::Interpreter;
 use crate::train::{
     self, fold_batch_norm, EarlyStopping, FitConfig, History, Layer, Monitor, PiecewiseConstant,
     Samples, Sequential, TrainSource,
@@ -340,20 +338,6 @@ pub fn predict_float(model: &Sequential, data: &Samples) -> Result<Vec<usize>> {
     Ok(logits.iter().map(|r| argmax(r.as_slice())).collect())
 }
 
-/// Predicted classes of the int8 model (run in our interpreter) on `data`.
-pub fn predict_int8(q: &Int8Model, data: &Samples) -> Result<Vec<usize>> {
-    let mut interp = Interpreter::new(q.graph.clone())?;
-    let per: usize = data.shape.iter().product();
-    let mut preds = Vec::with_capacity(data.len());
-    for s in data.images.chunks(per) {
-        let input = q.quantize_input(s, data.shape);
-        interp.set_input_i8(0, &input)?;
-        interp.invoke()?;
-        preds.push(argmax(interp.output_i8(0)?));
-    }
-    Ok(preds)
-}
-
 /// Folds batch norm and converts to full int8 (int8 input, int8 softmax output), calibrated on the first `representative` validation clips.
 pub fn convert(
     model: &Sequential,
@@ -362,7 +346,7 @@ pub fn convert(
 ) -> Result<(Sequential, Int8Model)> {
     let folded = fold_batch_norm(model)?;
     let rep = data.validation.take(representative.max(1));
-    let mut int8 = quant::quantize(&folded, &batch_tensor(&rep.images, rep.shape)?)?;
+    let mut int8 = quant::quantize(&folded, &rep)?;
     quant::append_softmax(&mut int8)?;
     Ok((folded, int8))
 }
@@ -392,7 +376,7 @@ pub fn run_on(data: &KwsData, cfg: &KwsConfig) -> Result<KwsRun> {
     let (folded, int8) = convert(&model, data, cfg.representative)?;
     let truth: Vec<usize> = data.test.labels.iter().map(|&l| l as usize).collect();
     let float_preds = predict_float(&folded, &data.test)?;
-    let int8_preds = predict_int8(&int8, &data.test)?;
+    let int8_preds = int8.predict(&data.test)?;
     let est = estimate(&int8.graph);
     let tflite = crate::tflite::export::write(&int8.graph)?;
     let float_tflite = float_tflite(&folded)?;

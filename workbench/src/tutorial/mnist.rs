@@ -3,15 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
 use serde::Serialize;
 
-use crate::dataset::mnist::{self, Mnist};
+use crate::dataset::mnist::Mnist;
 use crate::estimate::{estimate, Estimate};
 use crate::metrics::{accuracy, ConfusionMatrix};
 use crate::quant::{self, Int8Model, QuantReport};
-use crate::tflite::runtime::Interpreter;
-use crate::train::{self, FitConfig, History, Length, Samples, Sequential};
+use crate::train::{self, FitConfig, History, Length, Sequential};
 use crate::{Error, Result};
 
 /// Images per sample: one channel of 28 x 28.
@@ -100,36 +98,6 @@ pub struct MnistRun {
     pub tflite: Vec<u8>,
 }
 
-/// Images as a float NCHW tensor, pixel minus 128.
-pub fn images_tensor(images: &[u8], n: usize) -> Result<Tensor> {
-    let x = mnist::to_f32_minus_128(&images[..n * 784]);
-    Ok(Tensor::from_vec(x, (n, 1, 28, 28), &Device::Cpu)?)
-}
-
-/// Runs the int8 graph on `n` images (pixel minus 128 is the int8 input when the input scale is 1) and returns predicted classes.
-pub fn predict_int8(q: &Int8Model, images: &[u8], n: usize) -> Result<Vec<usize>> {
-    let mut interp = Interpreter::new(q.graph.clone())?;
-    let x = mnist::to_f32_minus_128(&images[..n * 784]);
-    let mut preds = Vec::with_capacity(n);
-    for s in 0..n {
-        let input = q.quantize_input(&x[s * 784..(s + 1) * 784], INPUT_SHAPE);
-        interp.set_input_i8(0, &input)?;
-        interp.invoke()?;
-        preds.push(argmax_i8(interp.output_i8(0)?));
-    }
-    Ok(preds)
-}
-
-fn argmax_i8(v: &[i8]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
-
 /// Trains, quantizes, evaluates, reports and estimates on `data`.
 pub fn run(data: &Mnist, data_source: &str, cfg: &MnistConfig) -> Result<MnistRun> {
     let n_train = cfg
@@ -137,15 +105,8 @@ pub fn run(data: &Mnist, data_source: &str, cfg: &MnistConfig) -> Result<MnistRu
         .unwrap_or(usize::MAX)
         .min(data.train_labels.len());
     let n_test = data.test_labels.len();
-    let samples = |images: &[u8], labels: &[u8], n: usize| {
-        Samples::new(
-            mnist::to_f32_minus_128(&images[..n * 784]),
-            labels[..n].iter().map(|&l| l as u32).collect(),
-            INPUT_SHAPE,
-        )
-    };
-    let train_set = samples(&data.train_images, &data.train_labels, n_train)?;
-    let test_set = samples(&data.test_images, &data.test_labels, n_test)?;
+    let train_set = data.train_samples(n_train)?;
+    let test_set = data.test_samples(n_test)?;
 
     let model = crate::models::mnist_cnn(cfg.seed)?;
     let fit_cfg = FitConfig {
@@ -162,14 +123,14 @@ pub fn run(data: &Mnist, data_source: &str, cfg: &MnistConfig) -> Result<MnistRu
     let (_, float_acc) = train::evaluate(&model, &test_set)?;
 
     let n_rep = cfg.representative.min(n_train);
-    let int8 = quant::quantize(&model, &images_tensor(&data.train_images, n_rep)?)?;
-    let preds = predict_int8(&int8, &data.test_images, n_test)?;
-    let truth: Vec<usize> = data.test_labels.iter().map(|&l| l as usize).collect();
+    let int8 = quant::quantize(&model, &train_set.take(n_rep))?;
+    let preds = int8.predict(&test_set)?;
+    let truth: Vec<usize> = test_set.labels.iter().map(|&l| l as usize).collect();
     let int8_acc = accuracy(&preds, &truth);
     let confusion = ConfusionMatrix::from_predictions(&preds, &truth, 10)?;
 
     let n_debug = cfg.debug_examples.min(n_test);
-    let report = quant::quant_report(&model, &int8, &images_tensor(&data.test_images, n_debug)?)?;
+    let report = quant::quant_report(&model, &int8, &test_set.take(n_debug))?;
     let est = estimate(&int8.graph);
     let tflite = crate::tflite::export::write(&int8.graph)?;
 
