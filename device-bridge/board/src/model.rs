@@ -212,7 +212,7 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
         bytes: model,
     };
     let codes = m.operator_codes();
-    let mut resolved = Resolved::new(&tensors);
+    let mut resolved = Resolved::new(&tensors, &graph_inputs);
     let mut steps = Vec::new();
     for (index, o) in sg.operators().into_iter().flatten().enumerate() {
         let code = import::op_code(index, &o, codes).map_err(bad_model)?;
@@ -286,7 +286,7 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
             ));
         }
     }
-    let resized = resolved.into_shapes();
+    let resized = resolved.finish(&graph_outputs).map_err(bad_model)?;
     for (t, shape) in resized {
         metas[t].shape = shape;
     }
@@ -359,6 +359,17 @@ fn plan(
         slots[t].at = At::Arena(at as usize);
         activations = activations.max(at + size);
         placed.push((t, at..at + size));
+    }
+    // Outputs are sent from the arena: a constant or folded output has no place there.
+    for (k, &t) in gout.iter().enumerate() {
+        if !matches!(slots[t].at, At::Arena(_)) {
+            return Err(berr!(
+                BadModel,
+                t,
+                k,
+                "graph output {k} is tensor {t}, which no op computes at run time (a constant or a value folded at prepare); the board sends outputs from its arena"
+            ));
+        }
     }
     let scratch = steps
         .iter()

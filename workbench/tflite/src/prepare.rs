@@ -1040,17 +1040,26 @@ pub struct Resolved<'a, T: ?Sized> {
     values: Vec<Option<Vec<u8>>>,
     /// Tensors a prepared node reads or writes: their shapes are settled.
     used: Vec<bool>,
+    /// Tensors with a value before the next node runs: graph inputs, constants, earlier outputs.
+    provided: Vec<bool>,
 }
 
 impl<'a, T: Tensors + ?Sized> Resolved<'a, T> {
-    /// No node prepared yet.
-    pub fn new(base: &'a T) -> Self {
+    /// No node prepared yet; `graph_inputs` are the tensors the caller sets before a run.
+    pub fn new(base: &'a T, graph_inputs: &[usize]) -> Self {
         let n = base.count();
+        let mut provided: Vec<bool> = (0..n).map(|t| base.get(t).data.is_some()).collect();
+        for &t in graph_inputs {
+            if let Some(p) = provided.get_mut(t) {
+                *p = true;
+            }
+        }
         Resolved {
             base,
             shapes: vec![None; n],
             values: vec![None; n],
             used: vec![false; n],
+            provided,
         }
     }
 
@@ -1058,7 +1067,21 @@ impl<'a, T: Tensors + ?Sized> Resolved<'a, T> {
     /// before it left them, and records its resized output and folded value.
     ///
     /// A node may not resize a tensor an earlier node already reads or writes.
+    /// A node may not read a tensor that no graph input, constant or earlier node provides.
     pub fn prepare(&mut self, index: usize, node: &Node) -> Result<Prepared> {
+        for (k, t) in node.inputs.iter().enumerate() {
+            if let Some(t) = *t {
+                if !self.provided.get(t).copied().unwrap_or(true) {
+                    return Err(Error::op(
+                        index,
+                        node.op.name(),
+                        format!(
+                            "input {k}: tensor {t} is read before anything writes it (it is not a graph input, a constant or an earlier op's output)"
+                        ),
+                    ));
+                }
+            }
+        }
         let p = prepare(index, node, &*self)?;
         for (t, s) in &p.resized {
             if self.used[*t] {
@@ -1077,6 +1100,11 @@ impl<'a, T: Tensors + ?Sized> Resolved<'a, T> {
                 *u = true;
             }
         }
+        for &t in &node.outputs {
+            if let Some(p) = self.provided.get_mut(t) {
+                *p = true;
+            }
+        }
         self.record(&p);
         Ok(p)
     }
@@ -1091,13 +1119,22 @@ impl<'a, T: Tensors + ?Sized> Resolved<'a, T> {
         }
     }
 
-    /// The tensors whose shape preparation changed, with their new shapes.
-    pub fn into_shapes(self) -> Vec<(usize, Vec<usize>)> {
-        self.shapes
+    /// After the last node: checks that every graph output has a value, and returns
+    /// the tensors whose shape preparation changed, with their new shapes.
+    pub fn finish(self, graph_outputs: &[usize]) -> Result<Vec<(usize, Vec<usize>)>> {
+        for (k, &t) in graph_outputs.iter().enumerate() {
+            if !self.provided.get(t).copied().unwrap_or(true) {
+                return Err(Error::msg(format!(
+                    "graph output {k}: tensor {t} is not a graph input, a constant or any op's output"
+                )));
+            }
+        }
+        Ok(self
+            .shapes
             .into_iter()
             .enumerate()
             .filter_map(|(t, s)| Some((t, s?)))
-            .collect()
+            .collect())
     }
 }
 

@@ -90,7 +90,7 @@ impl Interpreter {
         let mut scratch_len = 0;
         // Outputs of nodes folded at prepare: never run, never stored.
         let mut folded = vec![false; graph.tensors.len()];
-        let mut resolved = Resolved::new(&graph.tensors[..]);
+        let mut resolved = Resolved::new(&graph.tensors[..], &graph.inputs);
         for (index, node) in graph.nodes.iter().enumerate() {
             let step = resolved.prepare(index, node)?;
             if step.is_folded() {
@@ -100,7 +100,7 @@ impl Interpreter {
             scratch_len = scratch_len.max(step.scratch_len());
             steps.push(step);
         }
-        let resized = resolved.into_shapes();
+        let resized = resolved.finish(&graph.outputs)?;
         let mut graph = graph;
         for (t, shape) in resized {
             graph.tensors[t].shape = shape;

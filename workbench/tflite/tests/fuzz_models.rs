@@ -75,12 +75,6 @@ struct Known {
 /// Known failures, each reported on every run with its cases' count.
 const KNOWN: &[Known] = &[
     Known {
-        // Neither preparation checks that every op input is provided before it is read.
-        side: "host+board",
-        file: "differ",
-        message: "which no graph input, constant or earlier op provides",
-    },
-    Known {
         // ADD's prepare (runtime.rs and the board's model.rs, through kernels-int8's
         // `add::prepare`) accepts scales whose output multiplier
         // `2 max(s1, s2) / (2^20 s_out)` is not below 1; TFLite rejects them. A debug
@@ -93,12 +87,6 @@ const KNOWN: &[Known] = &[
         side: "board",
         file: "kernels-int8/src/requant.rs",
         message: "expected 0 <",
-    },
-    Known {
-        // The board's plan assumes graph outputs are in the arena; prepare does not check it.
-        side: "host+board",
-        file: "differ",
-        message: "is constant tensor",
     },
 ];
 
