@@ -1,6 +1,6 @@
 //! MAX_POOL_2D, int8 (TFLite's `reference_integer_ops::MaxPool`).
 
-use crate::window::{check_pool_buffers, clipped, pool_windows};
+use crate::window::{check_pool_buffers, pool_windows};
 use crate::Dims4;
 
 /// Integer parameters of an int8 pool (MAX_POOL_2D, AVERAGE_POOL_2D).
@@ -67,6 +67,7 @@ fn max_pool_sse2(
     output_shape: Dims4,
     output: &mut [i8],
 ) {
+    use crate::window::clipped;
     use core::arch::x86_64::*;
     let depth = input_shape.c;
     debug_assert_eq!(depth % 8, 0);
