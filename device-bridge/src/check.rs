@@ -254,17 +254,21 @@ impl CheckReport {
                 },
             );
         }
-        row(
-            &mut s,
-            "push",
+        let push = if self.push.sent == 0 && self.push.resumed_at == self.push.bytes {
+            format!(
+                "{} bytes preloaded (not sent over the link), prepared in {:.3} s",
+                self.push.bytes, self.push.seconds
+            )
+        } else {
             format!(
                 "{} bytes in {:.3} s ({:.1} KB/s, {} restarts)",
                 self.push.bytes,
                 self.push.seconds,
                 self.push.throughput() / 1000.0,
                 self.push.restarts
-            ),
-        );
+            )
+        };
+        row(&mut s, "push", push);
         row(
             &mut s,
             "flash (model)",
@@ -291,17 +295,19 @@ impl CheckReport {
         s.push_str("</th><th>share</th><th>MACs</th><th>per MAC</th></tr>");
         let total = self.layers.iter().map(|l| l.count).sum::<u64>().max(1) as f64;
         for (i, l) in self.layers.iter().enumerate() {
-            let per = if l.macs > 0 {
-                format!("{:.2}", l.count as f64 / l.macs as f64)
+            let (macs, per) = if l.macs > 0 {
+                (
+                    l.macs.to_string(),
+                    format!("{:.2}", l.count as f64 / l.macs as f64),
+                )
             } else {
-                String::new()
+                (String::new(), String::new())
             };
             s.push_str(&format!(
-                "<tr><td>{i}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{per}</td></tr>",
+                "<tr><td>{i}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{macs}</td><td>{per}</td></tr>",
                 html_escape(&l.op),
                 l.count,
-                100.0 * l.count as f64 / total,
-                l.macs
+                100.0 * l.count as f64 / total
             ));
         }
         s.push_str("</table>");
