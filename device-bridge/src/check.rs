@@ -160,6 +160,8 @@ pub struct Layer {
 pub struct CheckReport {
     /// Board name and CPU.
     pub board: String,
+    /// The board's core clock in Hz.
+    pub clock_hz: u32,
     /// Unit of counts (`instructions`, `cycles`, `ns`).
     pub unit: String,
     /// Samples run.
@@ -190,6 +192,17 @@ impl CheckReport {
         self.counts.iter().sum::<u64>() as f64 / self.counts.len().max(1) as f64
     }
 
+    /// Output values compared (all samples).
+    pub fn output_values(&self) -> usize {
+        self.outputs.bytes.len() / self.outputs.elem.size()
+    }
+
+    /// Milliseconds per inference at the board's clock, one count per cycle (`None` unless counts are instructions or cycles).
+    pub fn millis_at_clock(&self) -> Option<f64> {
+        (matches!(self.unit.as_str(), "instructions" | "cycles") && self.clock_hz > 0)
+            .then(|| self.mean_count() / f64::from(self.clock_hz) * 1000.0)
+    }
+
     /// Counts per MAC over all layers with MACs of the given op name (`CONV_2D`).
     pub fn per_mac(&self, op: &str) -> Option<f64> {
         let (c, m) = self
@@ -206,18 +219,23 @@ impl CheckReport {
         s.push_str("<table><tr><th colspan=2>device-bridge check</th></tr>");
         let row = |s: &mut String, k: &str, v: String| {
             s.push_str(&format!(
-                "<tr><td>{k}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td></tr>",
+                html_escape(k),
                 html_escape(&v)
             ))
         };
+        let pct = |used: usize, cap: u32| 100.0 * used as f64 / f64::from(cap.max(1));
         row(&mut s, "board", self.board.clone());
         row(&mut s, "samples", self.samples.to_string());
         row(
             &mut s,
-            "mismatching outputs",
+            "mismatching outputs (board vs host int8)",
             format!(
-                "{} samples, {} values",
-                self.mismatched_samples, self.mismatched_values
+                "{} of {} values ({} of {} samples)",
+                self.mismatched_values,
+                self.output_values(),
+                self.mismatched_samples,
+                self.samples
             ),
         );
         row(
@@ -225,45 +243,71 @@ impl CheckReport {
             &format!("{} per inference", self.unit),
             format!("{:.0}", self.mean_count()),
         );
-        row(
-            &mut s,
-            "push",
+        if let Some(ms) = self.millis_at_clock() {
+            row(
+                &mut s,
+                &format!("time per inference at {} MHz", self.clock_hz as f64 / 1e6),
+                if self.unit == "instructions" {
+                    format!("{ms:.1} ms (at one instruction per cycle)")
+                } else {
+                    format!("{ms:.1} ms")
+                },
+            );
+        }
+        let push = if self.push.sent == 0 && self.push.resumed_at == self.push.bytes {
+            format!(
+                "{} bytes preloaded (not sent over the link), prepared in {:.3} s",
+                self.push.bytes, self.push.seconds
+            )
+        } else {
             format!(
                 "{} bytes in {:.3} s ({:.1} KB/s, {} restarts)",
                 self.push.bytes,
                 self.push.seconds,
                 self.push.throughput() / 1000.0,
                 self.push.restarts
-            ),
-        );
+            )
+        };
+        row(&mut s, "push", push);
         row(
             &mut s,
             "flash (model)",
             format!(
-                "{} of {} bytes",
-                self.push.model.model_bytes, self.model_capacity
+                "{} of {} bytes ({:.1}%)",
+                self.push.model.model_bytes,
+                self.model_capacity,
+                pct(self.push.model.model_bytes as usize, self.model_capacity)
             ),
         );
         row(
             &mut s,
             "RAM (arena)",
             format!(
-                "{} of {} bytes (+{} bytes plan)",
-                self.push.model.arena_used, self.arena_capacity, self.push.model.plan_bytes
+                "{} of {} bytes ({:.1}%, +{} bytes plan)",
+                self.push.model.arena_used,
+                self.arena_capacity,
+                pct(self.push.model.arena_used as usize, self.arena_capacity),
+                self.push.model.plan_bytes
             ),
         );
         s.push_str("</table><table><tr><th>#</th><th>op</th><th>");
-        s.push_str(&self.unit);
-        s.push_str("</th><th>MACs</th><th>per MAC</th></tr>");
+        s.push_str(&html_escape(&self.unit));
+        s.push_str("</th><th>share</th><th>MACs</th><th>per MAC</th></tr>");
+        let total = self.layers.iter().map(|l| l.count).sum::<u64>().max(1) as f64;
         for (i, l) in self.layers.iter().enumerate() {
-            let per = if l.macs > 0 {
-                format!("{:.2}", l.count as f64 / l.macs as f64)
+            let (macs, per) = if l.macs > 0 {
+                (
+                    l.macs.to_string(),
+                    format!("{:.2}", l.count as f64 / l.macs as f64),
+                )
             } else {
-                String::new()
+                (String::new(), String::new())
             };
             s.push_str(&format!(
-                "<tr><td>{i}</td><td>{}</td><td>{}</td><td>{}</td><td>{per}</td></tr>",
-                l.op, l.count, l.macs
+                "<tr><td>{i}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{macs}</td><td>{per}</td></tr>",
+                html_escape(&l.op),
+                l.count,
+                100.0 * l.count as f64 / total
             ));
         }
         s.push_str("</table>");
@@ -389,6 +433,7 @@ pub fn check(device: &mut Device, model: &[u8], batch: &Array) -> Result<CheckRe
             info.cpu,
             info.clock_hz / 1_000_000
         ),
+        clock_hz: info.clock_hz,
         unit: info.counter.unit().to_string(),
         samples: samples.len(),
         mismatched_samples: ms,

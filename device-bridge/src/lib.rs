@@ -15,7 +15,8 @@
 //! sequence numbers, timeouts, retries) → [`device`] (hello, model push with
 //! resume, invoke, outputs, profile) → [`check`] (host vs board). Boards are
 //! opened by name with [`boards::open`]; [`host_board`] runs the board logic
-//! in-process, [`relay`] injects faults, [`mlperf`] drives MLPerf Tiny DUTs.
+//! in-process, [`relay`] injects faults, [`mlperf`] drives MLPerf Tiny DUTs,
+//! [`notebook`] is a notebook's deploy section in one call.
 
 pub mod boards;
 pub mod check;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod host_board;
 pub mod link;
 pub mod mlperf;
+pub mod notebook;
 pub mod npy;
 pub mod relay;
 pub mod transport;

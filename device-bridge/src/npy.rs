@@ -44,6 +44,27 @@ pub struct Array {
     pub bytes: Vec<u8>,
 }
 
+impl Array {
+    /// An int8 batch `[N, len]` from `N` samples of `len` values each (e.g. a notebook's quantized test inputs).
+    pub fn from_i8_samples<S: AsRef<[i8]>>(samples: &[S]) -> Result<Array> {
+        let len = samples.first().map_or(0, |s| s.as_ref().len());
+        if let Some(s) = samples.iter().find(|s| s.as_ref().len() != len) {
+            return Err(Error::Msg(format!(
+                "int8 samples of different sizes: {len} and {}",
+                s.as_ref().len()
+            )));
+        }
+        Ok(Array {
+            shape: vec![samples.len(), len],
+            elem: Elem::I8,
+            bytes: samples
+                .iter()
+                .flat_map(|s| s.as_ref().iter().map(|&v| v as u8))
+                .collect(),
+        })
+    }
+}
+
 /// Reads an int8 or float32 `.npy` file.
 pub fn read(path: &Path) -> Result<Array> {
     let bad = |message: String| Error::BadFile {

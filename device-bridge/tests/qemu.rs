@@ -121,3 +121,37 @@ fn mlperf_runner_drives_the_qemu_board() {
     }
     assert!(r.elapsed_us > 0);
 }
+
+#[test]
+fn notebook_check_on_qemu_is_bit_exact_and_prints_the_summary_line() {
+    if !available("notebook_check_on_qemu_is_bit_exact_and_prints_the_summary_line") {
+        return;
+    }
+    let (model, batch) = fixture("mnist_tiny");
+    let host = HostModel::new(&model).unwrap();
+    let samples: Vec<Vec<i8>> = host
+        .samples(&batch)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.into_iter().map(|b| b as i8).collect())
+        .collect();
+    let batch = device_bridge::npy::Array::from_i8_samples(&samples).unwrap();
+    let board = device_bridge::notebook::check_on_qemu(&model, &batch).unwrap();
+    assert!(board.bit_exact(), "{board}");
+    let r = board.report().unwrap();
+    assert_eq!(r.push.sent, 0, "preloaded, not pushed: {r}");
+    let line = board.summary();
+    let want = format!("board mismatches: 0 of {} outputs", r.output_values());
+    assert!(line.starts_with(&want), "{line}");
+    assert!(
+        line.contains("RAM (arena)") && line.contains("flash (model)"),
+        "{line}"
+    );
+    let html = board.to_html();
+    assert!(
+        html.contains("instructions per inference")
+            && html.contains("ms (at one instruction per cycle)"),
+        "{html}"
+    );
+    let _ = writeln!(std::io::stderr(), "{line}");
+}

@@ -110,6 +110,67 @@ fn number_after(text: &str, label: &str) -> Result<f64> {
         .with_context(|| format!("no number after {label:?}: {rest:.40}"))
 }
 
+/// The QEMU board's firmware ELF, where `device-bridge` looks for it (`DEVICE_FIRMWARE`, else
+/// the firmware's build folder).
+fn firmware_elf() -> PathBuf {
+    std::env::var_os("DEVICE_FIRMWARE").map_or_else(
+        || {
+            repo().join(
+                "device-bridge/firmware/target/thumbv7em-none-eabi/release/device-bridge-firmware",
+            )
+        },
+        PathBuf::from,
+    )
+}
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
+/// Checks a notebook's board section: the emulated Cortex-M4 gave the host's int8 outputs
+/// (`board mismatches: 0 of N outputs`), or the section printed why it was skipped, which
+/// fails when QEMU is on PATH and the firmware is built.
+fn check_board_section(path: &Path, text: &str, nb: &str) -> Result<()> {
+    if let Some(at) = text.find("board mismatches:") {
+        let line = text[at..].lines().next().unwrap_or_default();
+        let mismatches = number_after(line, "board mismatches:")?;
+        let outputs = number_after(line, " of ")?;
+        let instructions = number_after(line, "samples differ);")?;
+        eprintln!("{nb}: {line}");
+        ensure!(
+            mismatches == 0.0,
+            "{nb}: the board's int8 outputs differ from the host's: {line}"
+        );
+        ensure!(
+            outputs > 0.0 && instructions > 0.0,
+            "{nb}: board section ran nothing: {line}"
+        );
+        ensure!(
+            line.contains("RAM (arena)") && line.contains("flash (model)"),
+            "{nb}: no RAM and flash in {line:?}"
+        );
+        let all = std::fs::read_to_string(path)?;
+        ensure!(
+            all.contains("device-bridge check") && all.contains("per MAC"),
+            "{nb}: the board section shows no check table"
+        );
+        return Ok(());
+    }
+    let at = text.find("board section skipped:").with_context(|| {
+        format!("{nb}: neither a board check nor a skip line in the output:\n{text}")
+    })?;
+    let line = text[at..].lines().next().unwrap_or_default();
+    eprintln!("{nb}: {line}");
+    let fw = firmware_elf();
+    ensure!(
+        !(on_path("qemu-system-arm") && fw.exists()),
+        "{nb}: QEMU is installed and {} is built, yet {line}",
+        fw.display()
+    );
+    Ok(())
+}
+
 /// Checks the executed MNIST notebook carries real outputs: numbers, an image, plots.
 fn check_mnist_outputs(path: &Path) -> Result<()> {
     let nb: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
@@ -126,6 +187,7 @@ fn check_mnist_outputs(path: &Path) -> Result<()> {
         "int8 accuracy {int8_acc}% is far from float {float_acc}%"
     );
     ensure!(text.contains("epoch 1/"), "no per-epoch training line");
+    check_board_section(path, &text, "mnist")?;
     let displays: Vec<&Value> = outputs(&nb)
         .into_iter()
         .filter(|o| o["output_type"] == "display_data" || o["output_type"] == "execute_result")
@@ -426,6 +488,7 @@ fn check_emg_outputs(path: &Path) -> Result<()> {
         "integer accuracy {integer}% far below float {float}%"
     );
     ensure!(text.contains("epoch 1/"), "no per-epoch training line");
+    check_board_section(path, &text, "emg")?;
     let all = std::fs::read_to_string(path)?;
     for key in [
         "integer (MATCH)",
@@ -521,6 +584,7 @@ fn check_kws_outputs(path: &Path) -> Result<()> {
         text.contains("over budget"),
         "DS-CNN S fits the small budget?"
     );
+    check_board_section(path, &text, "kws")?;
     let displays: Vec<&Value> = outputs(&nb)
         .into_iter()
         .filter(|o| o["output_type"] == "display_data" || o["output_type"] == "execute_result")
