@@ -48,13 +48,21 @@ impl Int8Model {
             .collect()
     }
 
+    /// Every sample quantized to the model's int8 input (NHWC), one vector each.
+    pub fn quantize_samples(&self, data: &Samples) -> Vec<Vec<i8>> {
+        let per: usize = data.shape.iter().product();
+        data.images
+            .chunks(per)
+            .map(|s| self.quantize_input(s, data.shape))
+            .collect()
+    }
+
     /// Predicted classes (argmax of the int8 output) of every sample, run in the int8 interpreter.
     pub fn predict(&self, data: &Samples) -> Result<Vec<usize>> {
         let mut interp = Interpreter::new(self.graph.clone())?;
-        let per: usize = data.shape.iter().product();
         let mut preds = Vec::with_capacity(data.len());
-        for s in data.images.chunks(per) {
-            interp.set_input_i8(0, &self.quantize_input(s, data.shape))?;
+        for input in self.quantize_samples(data) {
+            interp.set_input_i8(0, &input)?;
             interp.invoke()?;
             let out = interp.output_i8(0)?;
             // The first of equal maxima, as numpy's argmax.
