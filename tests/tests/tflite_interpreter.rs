@@ -312,3 +312,54 @@ fn mnist_round_trips() -> Result<()> {
     std::fs::remove_dir_all(&scratch).ok();
     Ok(())
 }
+
+/// Every Keras 3 fixture (`tests/refs/keras3/`, one input and one output), exported by
+/// us, runs in TFLite's reference kernels exactly as the converter's own file does.
+#[test]
+fn keras3_fixtures_export_and_run_identically_in_tflite() -> Result<()> {
+    python()?; // fails, with what to do, when the reference venv is missing
+    let scratch = scratch_dir("keras3-export")?;
+    let dir = workbench_tests::refs_dir().join("keras3");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)?
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            Some(name.strip_suffix(".tflite")?.to_string())
+        })
+        .collect();
+    names.sort();
+    let (mut checks, mut skipped, mut failures) = (0, Vec::new(), Vec::new());
+    for name in names {
+        let model = dir.join(format!("{name}.tflite"));
+        let input = dir.join(format!("{name}.input.npy"));
+        let graph = read(&model)?;
+        if !input.is_file() || graph.outputs.len() != 1 {
+            skipped.push(name);
+            continue;
+        }
+        checks += 1;
+        let run = || -> Result<()> {
+            let (exported, _) = export(&graph, &name, &scratch)?;
+            let want = run_tflite(&model, &input, TfliteKernels::Reference, &scratch)?;
+            let got = run_tflite(&exported, &input, TfliteKernels::Reference, &scratch)
+                .context("TFLite on the export")?;
+            if let Some(d) = diff(&want, &got)? {
+                bail!("TFLite outputs, exported vs original file: {d}");
+            }
+            Ok(())
+        };
+        if let Err(e) = run() {
+            failures.push(format!("{name}: {e:#}"));
+        }
+    }
+    eprintln!(
+        "keras3 export: {} fixtures with several inputs or outputs not run here: {}",
+        skipped.len(),
+        skipped.join(", ")
+    );
+    assert!(checks >= 70, "only {checks} Keras 3 fixtures were checked");
+    let result = finish("keras3 export", checks, failures);
+    if result.is_ok() {
+        std::fs::remove_dir_all(&scratch).ok();
+    }
+    result
+}
