@@ -810,6 +810,18 @@ impl Prep<'_> {
         Ok(())
     }
 
+    /// The type of input tensor `t`, which must be int8 or float32.
+    pub fn int8_or_f32(&self, t: usize) -> Result<DType> {
+        let dtype = self.tensor(t).dtype;
+        if !matches!(dtype, DType::I8 | DType::F32) {
+            return Err(self.err(format!(
+                "input tensor {t}: expected int8 or float32, got {}",
+                dtype.name()
+            )));
+        }
+        Ok(dtype)
+    }
+
     /// Checks that a tensor is a constant.
     pub fn expect_const(&self, role: &str, t: usize) -> Result<()> {
         if self.tensor(t).data.is_none() {

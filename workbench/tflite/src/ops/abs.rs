@@ -1,14 +1,10 @@
 //! ABS: inputs (input), no options; int8 (`kernels_int8::abs`, TFLite's
 //! `AbsEval`) or float32.
 
-use alloc::format;
-
 #[cfg(feature = "export")]
 use super::no_options;
 use super::{OpDef, Operands};
 use crate::graph::{DType, Op};
-#[cfg(feature = "export")]
-use crate::graph::{Graph, Node};
 use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
@@ -23,31 +19,15 @@ pub(crate) const DEF: OpDef = OpDef {
     #[cfg(feature = "export")]
     export: no_options,
     #[cfg(feature = "export")]
-    version,
+    version: super::version_int8_2,
     prepare,
     eval,
 };
 
-/// int8 ABS is version 2 in TF's converter, float 1.
-#[cfg(feature = "export")]
-fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
-    if super::float_input(graph, node) {
-        1
-    } else {
-        2
-    }
-}
-
 /// Same type in and out, the output shaped as the input; the int8 rescale `s_in / s_out`.
 fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     let (input, out) = (p.input(0)?, p.output());
-    let dtype = p.tensor(input).dtype;
-    if !matches!(dtype, DType::I8 | DType::F32) {
-        return Err(p.err(format!(
-            "input tensor {input}: expected int8 or float32, got {}",
-            dtype.name()
-        )));
-    }
+    let dtype = p.int8_or_f32(input)?;
     p.expect_dtype("output", out, dtype)?;
     p.resize_output(p.tensor(input).shape.into());
     if dtype == DType::F32 {

@@ -27,7 +27,7 @@ pub(crate) const DEF: OpDef = OpDef {
     #[cfg(feature = "export")]
     export,
     #[cfg(feature = "export")]
-    version,
+    version: super::version_int8_2,
     prepare,
     eval,
 };
@@ -51,16 +51,6 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     Options {
         kind: fb::BuiltinOptions::LeakyReluOptions,
         table: Some(t.as_union_value()),
-    }
-}
-
-/// int8 LEAKY_RELU is version 2, float 1, as TF's converter writes them.
-#[cfg(feature = "export")]
-fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
-    if super::float_input(graph, node) {
-        1
-    } else {
-        2
     }
 }
 

@@ -9,8 +9,6 @@ use kernels_int8 as k;
 use super::no_options;
 use super::{OpDef, Operands};
 use crate::graph::{DType, Op};
-#[cfg(feature = "export")]
-use crate::graph::{Graph, Node};
 use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 
@@ -24,7 +22,7 @@ pub(crate) const MAXIMUM: OpDef = OpDef {
     #[cfg(feature = "export")]
     export: no_options,
     #[cfg(feature = "export")]
-    version,
+    version: super::version_int8_2,
     prepare,
     eval,
 };
@@ -39,20 +37,10 @@ pub(crate) const MINIMUM: OpDef = OpDef {
     #[cfg(feature = "export")]
     export: no_options,
     #[cfg(feature = "export")]
-    version,
+    version: super::version_int8_2,
     prepare,
     eval,
 };
-
-/// int8 MAXIMUM and MINIMUM are version 2, float 1, as TF's converter writes them.
-#[cfg(feature = "export")]
-fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
-    if super::float_input(graph, node) {
-        1
-    } else {
-        2
-    }
-}
 
 /// Same type everywhere, broadcastable shapes, one int8 quantization.
 fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {

@@ -32,7 +32,7 @@ pub(crate) const MEAN: OpDef = OpDef {
     #[cfg(feature = "export")]
     export,
     #[cfg(feature = "export")]
-    version,
+    version: super::version_int8_2,
     prepare,
     eval,
 };
@@ -51,7 +51,7 @@ pub(crate) const SUM: OpDef = OpDef {
     #[cfg(feature = "export")]
     export,
     #[cfg(feature = "export")]
-    version,
+    version: super::version_int8_2,
     prepare,
     eval,
 };
@@ -73,16 +73,6 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     }
 }
 
-/// int8 MEAN and SUM are version 2 in TF's converter, float ones version 1.
-#[cfg(feature = "export")]
-fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
-    if super::float_input(graph, node) {
-        1
-    } else {
-        2
-    }
-}
-
 /// Same type in and out, known axes in range; the output resized to the
 /// reduced shape (TFLite's `ResizeOutputTensor`); TFLite's int8 path chosen.
 fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
@@ -92,13 +82,7 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         _ => return Err(p.err("not a MEAN or SUM node")),
     };
     let (input, axes_t, out) = (p.input(0)?, p.input(1)?, p.output());
-    let dtype = p.tensor(input).dtype;
-    if !matches!(dtype, DType::I8 | DType::F32) {
-        return Err(p.err(format!(
-            "input tensor {input}: expected int8 or float32, got {}",
-            dtype.name()
-        )));
-    }
+    let dtype = p.int8_or_f32(input)?;
     p.expect_dtype("output", out, dtype)?;
     let shape = p.tensor(input).shape.to_vec();
     let rank = shape.len();

@@ -178,6 +178,16 @@ pub(crate) fn float_input(graph: &Graph, node: &Node) -> bool {
 }
 
 #[cfg(feature = "export")]
+/// The version TF's converter writes for ops whose int8 form is version 2 and float32 form 1.
+pub(crate) fn version_int8_2(_op: &Op, graph: &Graph, node: &Node) -> i32 {
+    if float_input(graph, node) {
+        1
+    } else {
+        2
+    }
+}
+
+#[cfg(feature = "export")]
 /// The exporter of an op without builtin options.
 pub(crate) fn no_options(_: &Op, _: &Graph, _: &Node, _: &mut FlatBufferBuilder<'_>) -> Options {
     Options::NONE

@@ -11,8 +11,6 @@ use kernels_int8 as k;
 use super::no_options;
 use super::{OpDef, Operands};
 use crate::graph::{DType, Op};
-#[cfg(feature = "export")]
-use crate::graph::{Graph, Node};
 use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 
@@ -26,7 +24,7 @@ pub(crate) const PAD: OpDef = OpDef {
     #[cfg(feature = "export")]
     export: no_options,
     #[cfg(feature = "export")]
-    version,
+    version: super::version_int8_2,
     prepare,
     eval,
 };
@@ -41,20 +39,10 @@ pub(crate) const PADV2: OpDef = OpDef {
     #[cfg(feature = "export")]
     export: no_options,
     #[cfg(feature = "export")]
-    version,
+    version: super::version_int8_2,
     prepare,
     eval,
 };
-
-/// int8 PAD and PADV2 are version 2 (TF's converter), float 1.
-#[cfg(feature = "export")]
-fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
-    if super::float_input(graph, node) {
-        1
-    } else {
-        2
-    }
-}
 
 /// Reads a constant int32 or int64 tensor's values.
 fn ints(p: &Prep<'_>, role: &str, t: usize) -> crate::error::Result<Vec<i64>> {

@@ -32,13 +32,7 @@ pub(crate) const DEF: OpDef = OpDef {
 /// output keeps; int8 rescales as TFLite's `PreluPrepare`.
 fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     let (input, alpha, out) = (p.input(0)?, p.input(1)?, p.output());
-    let dtype = p.tensor(input).dtype;
-    if !matches!(dtype, DType::I8 | DType::F32) {
-        return Err(p.err(format!(
-            "input tensor {input}: expected int8 or float32, got {}",
-            dtype.name()
-        )));
-    }
+    let dtype = p.int8_or_f32(input)?;
     p.expect_dtype("alpha", alpha, dtype)?;
     p.expect_dtype("output", out, dtype)?;
     let (s1, s2) = (p.tensor(input).shape, p.tensor(alpha).shape);

@@ -8,8 +8,6 @@ use kernels_int8 as k;
 use super::no_options;
 use super::{OpDef, Operands};
 use crate::graph::{DType, Op};
-#[cfg(feature = "export")]
-use crate::graph::{Graph, Node};
 use crate::prepare::{args, f32s, i8s, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 
@@ -23,7 +21,7 @@ pub(crate) const RELU: OpDef = OpDef {
     #[cfg(feature = "export")]
     export: no_options,
     #[cfg(feature = "export")]
-    version,
+    version: super::version_int8_2,
     prepare,
     eval,
 };
@@ -38,20 +36,10 @@ pub(crate) const RELU6: OpDef = OpDef {
     #[cfg(feature = "export")]
     export: no_options,
     #[cfg(feature = "export")]
-    version,
+    version: super::version_int8_2,
     prepare,
     eval,
 };
-
-/// int8 RELU and RELU6 are version 2, float 1, as TF's converter writes them.
-#[cfg(feature = "export")]
-fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
-    if super::float_input(graph, node) {
-        1
-    } else {
-        2
-    }
-}
 
 /// Same type and size in and out; int8 gets the rescale to the output's parameters.
 fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {

@@ -84,13 +84,7 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
             axis.len()
         )));
     };
-    let dtype = p.tensor(input).dtype;
-    if !matches!(dtype, DType::I8 | DType::F32) {
-        return Err(p.err(format!(
-            "input tensor {input}: expected int8 or float32, got {}",
-            dtype.name()
-        )));
-    }
+    let dtype = p.int8_or_f32(input)?;
     let shape = p.tensor(input).shape;
     let ax = fold::axis(p, "axis", axis, shape.len())?;
     if !shape[ax].is_multiple_of(n) {

@@ -33,13 +33,7 @@ pub(crate) const DEF: OpDef = OpDef {
 /// output resized to the permuted shape.
 fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     let (input, perm_t, out) = (p.input(0)?, p.input(1)?, p.output());
-    let dtype = p.tensor(input).dtype;
-    if !matches!(dtype, DType::I8 | DType::F32) {
-        return Err(p.err(format!(
-            "input tensor {input}: expected int8 or float32, got {}",
-            dtype.name()
-        )));
-    }
+    let dtype = p.int8_or_f32(input)?;
     p.expect_dtype("output", out, dtype)?;
     if dtype == DType::I8 && p.int8_act("input", input)? != p.int8_act("output", out)? {
         return Err(p.err(format!(

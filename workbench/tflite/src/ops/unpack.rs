@@ -75,13 +75,7 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         return Err(p.err(format!("num is {num}, the node has {n} outputs")));
     }
     let input = p.input(0)?;
-    let dtype = p.tensor(input).dtype;
-    if !matches!(dtype, DType::I8 | DType::F32) {
-        return Err(p.err(format!(
-            "input tensor {input}: expected int8 or float32, got {}",
-            dtype.name()
-        )));
-    }
+    let dtype = p.int8_or_f32(input)?;
     let shape = p.tensor(input).shape;
     if p.tensor(input).num_elements() == 0 {
         return Err(p.err(format!("input tensor {input} shape {shape:?} is empty")));
