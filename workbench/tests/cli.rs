@@ -182,3 +182,39 @@ fn infer_rejects_a_batch_of_the_wrong_shape() {
         "{err}"
     );
 }
+
+#[test]
+fn bench_infer_json_has_every_engine() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = std::env::var_os("WORKBENCH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    assert!(
+        python.is_file(),
+        "{} missing: run scripts/setup-venv.sh (or set WORKBENCH_PYTHON)",
+        python.display()
+    );
+    let o = workbench()
+        .args(["bench", "infer", "--json", "--seconds", "0.2", "--model"])
+        .arg(root.join("tests/refs/mnist_tiny.tflite"))
+        .arg("--python")
+        .arg(&python)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    for key in [
+        "ours_per_s",
+        "ours_reference_per_s",
+        "tflite_reference_per_s",
+        "tflite_xnnpack_per_s",
+    ] {
+        let rate = v[key].as_f64().unwrap_or_else(|| panic!("{key} in {v}"));
+        assert!(rate > 0.0, "{key} = {rate}");
+    }
+}

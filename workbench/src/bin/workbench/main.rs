@@ -132,6 +132,10 @@ enum BenchCmd {
         /// Python with ai-edge-litert (default: .venv/bin/python in the repo).
         #[arg(long)]
         python: Option<PathBuf>,
+        /// Print one JSON object (`ours_per_s`, `ours_reference_per_s`,
+        /// `tflite_reference_per_s`, `tflite_xnnpack_per_s`; null where not measured).
+        #[arg(long)]
+        json: bool,
     },
     /// Forward + backward ms of our depthwise conv against candle's grouped conv2d.
     Depthwise {
@@ -341,8 +345,15 @@ fn run(cli: Cli) -> Result<()> {
                     input,
                     seconds,
                     python,
+                    json,
                 },
-        } => bench_infer(&model, input.as_deref(), seconds, &default_python(python))?,
+        } => bench_infer(
+            &model,
+            input.as_deref(),
+            seconds,
+            &default_python(python),
+            json,
+        )?,
         Cmd::Bench {
             cmd: BenchCmd::Depthwise { batch, iters },
         } => bench::depthwise_table::run(batch, iters)?,
@@ -389,7 +400,13 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-fn bench_infer(model: &Path, input: Option<&Path>, seconds: f64, python: &Path) -> Result<()> {
+fn bench_infer(
+    model: &Path,
+    input: Option<&Path>,
+    seconds: f64,
+    python: &Path,
+    json: bool,
+) -> Result<()> {
     let graph = tflite::read_file(model)?;
     let in_t = &graph.tensors[graph.inputs[0]];
     let per = in_t.num_elements();
@@ -444,6 +461,22 @@ fn bench_infer(model: &Path, input: Option<&Path>, seconds: f64, python: &Path) 
         Err(e) => eprintln!("workbench: TFLite peer not measured: {e}"),
     }
     let ours = rows[0].per_second;
+    if json {
+        let rate = |engine: &str| {
+            rows.iter()
+                .find(|r| r.engine == engine)
+                .map(|r| r.per_second)
+        };
+        let v = serde_json::json!({
+            "model": model.display().to_string(),
+            "ours_per_s": ours,
+            "ours_reference_per_s": rate("workbench reference"),
+            "tflite_reference_per_s": rate("tflite reference"),
+            "tflite_xnnpack_per_s": rate("tflite default (XNNPACK)"),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     println!(
         "{:<28} {:>14} {:>18}",
         "engine", "inferences/s", "optimized is x"
