@@ -870,6 +870,25 @@ impl Prep<'_> {
         self.per_tensor(role, t)
     }
 
+    /// Checks that int8 tensor `t` has quantization `q`, the one of tensor `of`
+    /// (`role` and `of_role` name them in errors).
+    pub fn expect_same_quant(
+        &self,
+        role: &str,
+        t: usize,
+        of_role: &str,
+        of: usize,
+        q: (f32, i32),
+    ) -> Result<()> {
+        let qt = self.int8_act(role, t)?;
+        if qt != q {
+            return Err(self.err(format!(
+                "{role} tensor {t} quantization {qt:?} differs from {of_role} tensor {of} {q:?}"
+            )));
+        }
+        Ok(())
+    }
+
     /// A rank-4 shape.
     pub fn dims4(&self, role: &str, t: usize) -> Result<Dims4> {
         let s = self.tensor(t).shape;

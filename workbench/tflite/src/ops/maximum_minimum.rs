@@ -53,12 +53,7 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         DType::I8 => {
             let q = p.int8_act("output", out)?;
             for t in [a, b] {
-                let qt = p.int8_act("input", t)?;
-                if qt != q {
-                    return Err(p.err(format!(
-                        "input tensor {t} quantization {qt:?} differs from output tensor {out} {q:?}"
-                    )));
-                }
+                p.expect_same_quant("input", t, "output", out, q)?;
             }
         }
         other => {

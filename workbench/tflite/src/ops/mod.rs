@@ -178,12 +178,12 @@ pub(crate) fn float_input(graph: &Graph, node: &Node) -> bool {
 }
 
 #[cfg(feature = "export")]
-/// The version TF's converter writes for ops whose int8 form is version 2 and float32 form 1.
+/// The version TF's converter writes for ops whose int8 form is version 2 and others 1.
 pub(crate) fn version_int8_2(_op: &Op, graph: &Graph, node: &Node) -> i32 {
-    if float_input(graph, node) {
-        1
-    } else {
+    if input_dtype(graph, node) == Some(DType::I8) {
         2
+    } else {
+        1
     }
 }
 

@@ -28,20 +28,10 @@ pub(crate) const DEF: OpDef = OpDef {
     #[cfg(feature = "export")]
     export,
     #[cfg(feature = "export")]
-    version,
+    version: super::version_int8_2,
     prepare,
     eval,
 };
-
-/// int8 PACK is version 2 in TF's converter, others 1.
-#[cfg(feature = "export")]
-fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
-    if super::input_dtype(graph, node) == Some(DType::I8) {
-        2
-    } else {
-        1
-    }
-}
 
 fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
     let o = op
@@ -105,12 +95,7 @@ fn tensors(p: &Prep<'_>, n: usize, axis: i32) -> crate::error::Result<Kernel> {
         let t = p.input(k)?;
         p.expect_dtype("input", t, dtype)?;
         if let Some(q) = q {
-            let qt = p.int8_act("input", t)?;
-            if qt != q {
-                return Err(p.err(format!(
-                    "input tensor {t} quantization {qt:?} differs from output tensor {out} {q:?}"
-                )));
-            }
+            p.expect_same_quant("input", t, "output", out, q)?;
         }
         if p.tensor(t).shape != shape {
             return Err(p.err(format!(

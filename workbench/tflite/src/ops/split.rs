@@ -10,7 +10,7 @@ use flatbuffers::FlatBufferBuilder;
 #[cfg(feature = "export")]
 use super::Options;
 use super::{fold, OpDef, Operands};
-use crate::graph::{DType, Op};
+use crate::graph::Op;
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
 use crate::prepare::{f32_outs, i8_outs, In, Kernel, Kernels, Out, Prep};
@@ -58,7 +58,7 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
 fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
     let data = node.inputs.get(1).copied().flatten();
     match data.and_then(|t| graph.tensors.get(t)) {
-        Some(t) if t.dtype == DType::I8 => 2,
+        Some(t) if t.dtype == crate::graph::DType::I8 => 2,
         _ => 1,
     }
 }

@@ -26,7 +26,7 @@ pub(crate) const DEF: OpDef = OpDef {
     #[cfg(feature = "export")]
     export,
     #[cfg(feature = "export")]
-    version,
+    version: super::version_int8_2,
     prepare,
     eval,
 };
@@ -50,16 +50,6 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     Options {
         kind: fb::BuiltinOptions::UnpackOptions,
         table: Some(t.as_union_value()),
-    }
-}
-
-/// int8 UNPACK is version 2 in TF's converter, float 1.
-#[cfg(feature = "export")]
-fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
-    if super::input_dtype(graph, node) == Some(DType::I8) {
-        2
-    } else {
-        1
     }
 }
 
@@ -97,12 +87,7 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     for (k, &out) in outputs.iter().enumerate() {
         p.expect_dtype("output", out, dtype)?;
         if let Some(q) = q {
-            let qo = p.int8_act("output", out)?;
-            if qo != q {
-                return Err(p.err(format!(
-                    "output tensor {out} quantization {qo:?} differs from input tensor {input} {q:?}"
-                )));
-            }
+            p.expect_same_quant("output", out, "input", input, q)?;
         }
         p.resize_output_k(k, out_shape.clone());
     }
