@@ -50,18 +50,22 @@ impl Int8Model {
 
     /// Every sample quantized to the model's int8 input (NHWC), one vector each.
     pub fn quantize_samples(&self, data: &Samples) -> Vec<Vec<i8>> {
+        self.quantized(data).collect()
+    }
+
+    /// The samples quantized one at a time.
+    fn quantized<'a>(&'a self, data: &'a Samples) -> impl Iterator<Item = Vec<i8>> + 'a {
         let per: usize = data.shape.iter().product();
         data.images
-            .chunks(per)
-            .map(|s| self.quantize_input(s, data.shape))
-            .collect()
+            .chunks(per.max(1))
+            .map(move |s| self.quantize_input(s, data.shape))
     }
 
     /// Predicted classes (argmax of the int8 output) of every sample, run in the int8 interpreter.
     pub fn predict(&self, data: &Samples) -> Result<Vec<usize>> {
         let mut interp = Interpreter::new(self.graph.clone())?;
         let mut preds = Vec::with_capacity(data.len());
-        for input in self.quantize_samples(data) {
+        for input in self.quantized(data) {
             interp.set_input_i8(0, &input)?;
             interp.invoke()?;
             let out = interp.output_i8(0)?;

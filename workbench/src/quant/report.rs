@@ -200,11 +200,16 @@ impl Layout {
 
 /// Computes the report for `q` (made from `model`) over `inputs` (preprocessed float samples).
 pub fn quant_report(model: &Sequential, q: &Int8Model, inputs: &Samples) -> Result<QuantReport> {
-    let inputs = &inputs.to_tensor()?;
-    let n = inputs.dim(0)?;
     let shape = model.input_shape;
+    if inputs.shape != shape {
+        return Err(Error::Shape(format!(
+            "quant report: samples of shape {:?} but the model expects {shape:?}",
+            inputs.shape
+        )));
+    }
+    let n = inputs.len();
     let per: usize = shape.iter().product();
-    let flat = inputs.flatten_all()?.to_vec1::<f32>()?;
+    let flat = &inputs.images;
 
     // Layouts of each layer's input and output.
     let mut layouts = Vec::with_capacity(model.layers.len() + 1);
