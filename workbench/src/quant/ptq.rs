@@ -9,7 +9,7 @@
 //! OIHW to TFLite's NHWC / OHWI here, including the column order of a dense
 //! layer that follows a flatten.
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 
 use super::params;
 use crate::dataset::Samples;
@@ -641,17 +641,6 @@ pub fn out_size(input: usize, k: usize, stride: usize, dilation: usize, pad: TfP
         TfPadding::Same => input.div_ceil(stride),
         TfPadding::Valid => (input + 1).saturating_sub(dk).div_ceil(stride),
     }
-}
-
-/// A float NCHW batch tensor from flat CHW samples.
-pub fn batch_tensor(samples: &[f32], shape: [usize; 3]) -> Result<Tensor> {
-    let per: usize = shape.iter().product();
-    let n = samples.len() / per;
-    Ok(Tensor::from_slice(
-        samples,
-        (n, shape[0], shape[1], shape[2]),
-        &Device::Cpu,
-    )?)
 }
 
 #[cfg(test)]

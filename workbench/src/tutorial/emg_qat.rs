@@ -21,7 +21,7 @@ use crate::display::evcxr;
 use crate::display::html::{percent, Cell, Table};
 use crate::quant::integer::{integerize, IntegerNetwork, DEFAULT_SHIFT};
 use crate::quant::qat::QatModel;
-use crate::quant::{ptq, Int8Model};
+use crate::quant::Int8Model;
 use crate::train::{Network, Samples, Sequential};
 use crate::{Error, Result};
 
@@ -205,7 +205,7 @@ pub fn quantization_aware(
     }
     let float = evaluate(model, test)?;
     let calib = train_set.take(cfg.calibration.max(1));
-    let calib_x = ptq::batch_tensor(&calib.images, calib.shape)?;
+    let calib_x = calib.to_tensor()?;
     let qat = QatModel::new(model, &calib_x)?;
     let history = train(&qat, train_set, val, &cfg.train)?;
     let qat_eval = evaluate(&qat, test)?;

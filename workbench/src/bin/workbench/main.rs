@@ -369,12 +369,7 @@ fn run(cli: Cli) -> Result<()> {
             let (data, source) =
                 dataset::mnist::load(&dir, &dataset::mnist::LoadOptions { download: false })?;
             println!("{source}");
-            let per = data.image_size();
-            let images = dataset::mnist::to_f32_minus_128(&data.train_images);
-            let labels = data.train_labels.iter().map(|&l| u32::from(l)).collect();
-            let samples_set =
-                workbench::train::Samples::new(images, labels, [1, data.rows, data.cols])?;
-            debug_assert_eq!(per, data.rows * data.cols);
+            let samples_set = data.train_samples(data.train_len())?;
             let cfg = bench::BenchConfig {
                 samples,
                 python: Some(default_python(python)),
