@@ -7,7 +7,8 @@
 #   - a Jupyter venv <repo>/.venv-jupyter (JupyterLab, nbclient, nbconvert, papermill,
 #     plotly's JupyterLab renderer) with the evcxr kernel registered inside it
 #     (<repo>/.venv-jupyter/share/jupyter/kernels/rust, found through JUPYTER_PATH);
-#   - Debian's chromium for the headless browser check of exported notebooks (apt, as root).
+#   - Debian's chromium for the headless browser check of exported notebooks (apt, as root);
+#   - the notebooks' evcxr build, warmed by running each notebook's `:dep` cell once.
 #
 # Idempotent: each part is skipped when already in place. Open the notebooks with
 #   JUPYTER_PATH=$PWD/.venv-jupyter/share/jupyter .venv-jupyter/bin/jupyter lab notebooks/
@@ -113,6 +114,49 @@ elif [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
     || die "apt-get install chromium failed"
 else
   die "chromium is missing and cannot be installed here (needs root and apt): install Debian's chromium"
+fi
+# 5. Warm the notebooks' build: evcxr compiles the workbench and its dependencies the first
+#    time a notebook's `:dep` cell runs (minutes on 2 cores). Run each notebook's first cell
+#    once through the kernel now, so opening a notebook afterwards starts computing in seconds;
+#    the build folder is the notebooks' own (notebooks/evcxr.toml), shared by Jupyter and
+#    workbench-notebook. Then time a fresh kernel's first cell: what a student waits for.
+#    WORKBENCH_WARM_NOTEBOOKS=0 skips this.
+if [[ "${WORKBENCH_WARM_NOTEBOOKS:-1}" != 0 ]]; then
+  warm="$repo/notebooks/.warm-up.ipynb"
+  "$venv/bin/python" - "$repo/notebooks" "$warm" <<'PY'
+import json, pathlib, sys
+folder, out = pathlib.Path(sys.argv[1]), sys.argv[2]
+firsts = []
+for nb in sorted(folder.glob("*.ipynb")):
+    if nb.name.startswith("."):
+        continue
+    cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+    src = "".join(cells[0]["source"]) if cells else ""
+    if src.lstrip().startswith(":dep") and src not in firsts:
+        firsts.append(src)
+cells = [{"cell_type": "code", "execution_count": None, "id": f"warm-{i}", "metadata": {},
+          "outputs": [], "source": s} for i, s in enumerate(firsts)]
+cells.append({"cell_type": "code", "execution_count": None, "id": "warm-use", "metadata": {},
+              "outputs": [], "source": "workbench::dataset::Samples::new(vec![0.0; 4], vec![0], [1, 2, 2]).is_ok()"})
+nb = {"cells": cells, "metadata": {"kernelspec": {"display_name": "Rust", "language": "rust", "name": "rust"}},
+      "nbformat": 4, "nbformat_minor": 5}
+json.dump(nb, open(out, "w"), indent=1)
+PY
+  run_warm() {
+    (cd "$repo/notebooks" && JUPYTER_PATH="$kernels" "$venv/bin/jupyter" nbconvert --to notebook --execute \
+      --ExecutePreprocessor.timeout=3600 --output "$repo/out/warm-up-executed.ipynb" "$warm" >/dev/null 2>&1)
+  }
+  mkdir -p "$repo/out"
+  log "warming the notebooks' build (each notebook's :dep cell through the kernel)"
+  start=$SECONDS
+  if run_warm; then
+    log "notebooks' build warm ($((SECONDS - start)) s)"
+    start=$SECONDS
+    run_warm && log "first cell of a fresh kernel, after set-up: $((SECONDS - start)) s"
+  else
+    log "warning: the warm-up run failed (notebooks will compile on first open); see out/warm-up-executed.ipynb"
+  fi
+  rm -f "$warm"
 fi
 log "done. Open the notebooks with:"
 log "  JUPYTER_PATH=$kernels $venv/bin/jupyter lab $repo/notebooks"

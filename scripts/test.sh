@@ -6,12 +6,13 @@
 # Ends with one line: "tests: N passed, N failed, N skipped", and exits
 # non-zero if a check or a test failed.
 # Environment: WORKBENCH_DATA (default ../shared/data beside the repo),
-# CARGO_TARGET_DIR (default ~/.cache/workbench/target, a cache outside the clone).
+# CARGO_TARGET_DIR (default <repo>/target, the folder `cargo run` uses: the README's
+# two commands share one build).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export WORKBENCH_DATA=${WORKBENCH_DATA:-$root/../shared/data}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/workbench/target}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 export WORKBENCH_PYTHON=${WORKBENCH_PYTHON:-$root/.venv/bin/python}
 t0=$(date +%s)
 logs="$root/out/test-logs"

@@ -4,7 +4,8 @@
 
 use std::fmt;
 
-use workbench_tflite::{DType, Graph, Interpreter, Op};
+use workbench_tflite::params::METADATA_NAME;
+use workbench_tflite::{DType, Graph, InputNormalization, Interpreter, ModelParams, Op};
 
 use crate::device::{Device, PushReport};
 use crate::error::{Error, Result};
@@ -89,23 +90,85 @@ impl HostModel {
         })
     }
 
-    /// Splits a batch array into samples; checks its type and size.
+    /// Splits a batch array into samples; checks its type and size. A float32
+    /// batch is normalized and quantized as [`HostModel::prepare`] says.
     pub fn samples(&self, a: &Array) -> Result<Vec<Vec<u8>>> {
-        if a.elem != self.input.0 {
-            return Err(Error::Msg(format!(
-                "input batch is {}, the model's input is {}",
-                a.elem.name(),
-                self.input.0.name()
-            )));
-        }
-        let n = self.input_bytes();
-        if n == 0 || a.bytes.is_empty() || !a.bytes.len().is_multiple_of(n) {
+        Ok(self.prepare(a)?.0)
+    }
+
+    /// Splits a batch array into input samples, and says what it did to them.
+    ///
+    /// An int8 batch goes in as it is. A float32 batch gets the model's input
+    /// normalization (its `samplewise_norm.*` parameters) per sample, then,
+    /// if the model's input is int8, TFLite's quantization with the input's
+    /// scale and zero point: `q = clamp(round(x / scale) + zero_point, -128, 127)`.
+    pub fn prepare(&self, a: &Array) -> Result<(Vec<Vec<u8>>, Option<InputPrep>)> {
+        let elements: usize = self.input.1.iter().product();
+        let per = elements * a.elem.size();
+        if per == 0 || a.bytes.is_empty() || !a.bytes.len().is_multiple_of(per) {
             return Err(Error::Msg(format!(
                 "input batch of shape {:?} does not split into samples of shape {:?}",
                 a.shape, self.input.1
             )));
         }
-        Ok(a.bytes.chunks(n).map(<[u8]>::to_vec).collect())
+        match (a.elem, self.input.0) {
+            (Elem::I8, Elem::I8) => Ok((a.bytes.chunks(per).map(<[u8]>::to_vec).collect(), None)),
+            (Elem::F32, model) => {
+                let normalization = InputNormalization::from_params(&self.graph().params)?;
+                let quantized = match model {
+                    Elem::F32 => None,
+                    Elem::I8 => Some(self.input_quant()?),
+                };
+                let samples = a
+                    .bytes
+                    .chunks(per)
+                    .map(|bytes| {
+                        let mut x: Vec<f32> = bytes
+                            .chunks_exact(4)
+                            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                            .collect();
+                        normalization.apply(&mut x);
+                        match quantized {
+                            None => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                            Some((scale, zero_point)) => x
+                                .iter()
+                                .map(|&v| {
+                                    let q = (v / scale).round() as i64 + zero_point;
+                                    q.clamp(-128, 127) as i8 as u8
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect();
+                Ok((
+                    samples,
+                    Some(InputPrep {
+                        normalization,
+                        quantized,
+                    }),
+                ))
+            }
+            (Elem::I8, Elem::F32) => Err(Error::Msg(format!(
+                "input batch is {}, the model's input is {}",
+                a.elem.name(),
+                self.input.0.name()
+            ))),
+        }
+    }
+
+    /// Scale and zero point of an int8 graph input 0.
+    fn input_quant(&self) -> Result<(f32, i64)> {
+        let g = self.graph();
+        let t = &g.tensors[g.inputs[0]];
+        match &t.quant {
+            Some(q) if q.scale.len() == 1 && q.zero_point.len() == 1 => {
+                Ok((q.scale[0], q.zero_point[0]))
+            }
+            _ => Err(Error::Msg(format!(
+                "float32 batch: the int8 input {:?} has no per-tensor quantization to quantize it with",
+                t.name
+            ))),
+        }
     }
 
     /// Stacks per-sample outputs into one array `[N, ...]`.
@@ -141,6 +204,32 @@ impl HostModel {
                 }
             })
             .collect()
+    }
+}
+
+/// What [`HostModel::prepare`] did to a float32 batch before running it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputPrep {
+    /// The model's input normalization, applied to each sample.
+    pub normalization: InputNormalization,
+    /// `(scale, zero_point)` the normalized values were quantized with, for an int8 model input.
+    pub quantized: Option<(f32, i64)>,
+}
+
+/// `float32, normalized (rescale x * 0.003921569), then quantized to int8 with scale 0.003921569 and zero point -128`.
+impl fmt::Display for InputPrep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.normalization {
+            InputNormalization::None => f.write_str("float32, not normalized")?,
+            norm => write!(f, "float32, normalized ({norm})")?,
+        }
+        match self.quantized {
+            Some((scale, zero_point)) => write!(
+                f,
+                ", then quantized to int8 with scale {scale} and zero point {zero_point}"
+            ),
+            None => f.write_str(", into the model's float32 input"),
+        }
     }
 }
 
@@ -184,6 +273,10 @@ pub struct CheckReport {
     pub link: LinkStats,
     /// The board's outputs, stacked.
     pub outputs: Array,
+    /// The model's parameters (MLTK's `SL_PARAMSv1` metadata).
+    pub params: ModelParams,
+    /// What was done to a float32 input batch; `None` for an int8 batch, which goes in as it is.
+    pub input: Option<InputPrep>,
 }
 
 impl CheckReport {
@@ -238,6 +331,16 @@ impl CheckReport {
                 self.samples
             ),
         );
+        for (key, value) in self.params.iter() {
+            row(
+                &mut s,
+                &format!("model parameter {key}"),
+                format!("{value} ({})", value.type_name()),
+            );
+        }
+        if let Some(input) = &self.input {
+            row(&mut s, "input", input.to_string());
+        }
         row(
             &mut s,
             &format!("{} per inference", self.unit),
@@ -356,6 +459,15 @@ impl fmt::Display for CheckReport {
             "samples: {}, mismatching outputs: {} samples, {} values",
             self.samples, self.mismatched_samples, self.mismatched_values
         )?;
+        if !self.params.is_empty() {
+            writeln!(f, "model parameters ({METADATA_NAME}):")?;
+            for line in self.params.to_string().lines() {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        if let Some(input) = &self.input {
+            writeln!(f, "input: {input}")?;
+        }
         writeln!(f, "{} per inference: {:.0}", self.unit, self.mean_count())?;
         writeln!(f, "push: {} bytes in {:.3} s = {:.1} KB/s ({} restarts, link: {} resent, {} dropped frames)",
             self.push.bytes, self.push.seconds, self.push.throughput() / 1000.0, self.push.restarts, self.link.resent, self.link.dropped)?;
@@ -394,7 +506,7 @@ impl fmt::Display for CheckReport {
 /// Pushes `model` to `device`, runs `batch` on it and on the host, and compares.
 pub fn check(device: &mut Device, model: &[u8], batch: &Array) -> Result<CheckReport> {
     let mut host = HostModel::new(model)?;
-    let samples = host.samples(batch)?;
+    let (samples, input) = host.prepare(batch)?;
     let push = device.push_model(model)?;
     let run = device.run_batch(&samples, true)?;
     let (mut ms, mut mv) = (0, 0);
@@ -445,5 +557,7 @@ pub fn check(device: &mut Device, model: &[u8], batch: &Array) -> Result<CheckRe
         arena_capacity: info.arena_capacity,
         link: device.link_stats(),
         outputs: host.stack(&run.outputs),
+        params: host.graph().params.clone(),
+        input,
     })
 }

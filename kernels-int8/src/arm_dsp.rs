@@ -1,7 +1,9 @@
-//! ARMv7E-M DSP-extension dot product (Cortex-M4, M7, M33 with DSP): `SXTB16`
-//! widens int8 lanes 0 and 2 (or, rotated, 1 and 3) to int16, and `SMLAD`
-//! multiplies two int16 pairs and adds both products to an accumulator, so four
-//! int8 MACs cost two loads, four widenings and two `SMLAD`s.
+//! ARMv7E-M DSP-extension primitives (Cortex-M4, M7, M33 with DSP): `SXTB16`
+//! widens int8 lanes 0 and 2 (or, rotated, 1 and 3) to int16, `SADD16` adds two
+//! int16 pairs, `SMLAD` multiplies two int16 pairs and adds both products to an
+//! accumulator (a dot product: four int8 MACs cost two loads, four widenings and
+//! two `SMLAD`s), and `SMLABB` / `SMLATT` multiply-accumulate one int16 lane
+//! (the per-channel products of a depthwise convolution).
 //!
 //! Bit-exact with the portable loop: each product is at most 2^14 in magnitude,
 //! and `SMLAD`'s 32-bit accumulation wraps like `wrapping_add` (it only sets
@@ -13,7 +15,7 @@ use core::arch::asm;
 
 /// Sign-extends bytes 0 and 2 of `x` to two int16 lanes.
 #[inline(always)]
-fn sxtb16(x: u32) -> u32 {
+pub(crate) fn sxtb16(x: u32) -> u32 {
     let r: u32;
     // SAFETY: a register-only instruction of the DSP extension.
     unsafe {
@@ -25,7 +27,7 @@ fn sxtb16(x: u32) -> u32 {
 
 /// Sign-extends bytes 1 and 3 of `x` to two int16 lanes.
 #[inline(always)]
-fn sxtb16_ror8(x: u32) -> u32 {
+pub(crate) fn sxtb16_ror8(x: u32) -> u32 {
     let r: u32;
     // SAFETY: as above.
     unsafe {
@@ -37,7 +39,7 @@ fn sxtb16_ror8(x: u32) -> u32 {
 
 /// `acc + a.lo * b.lo + a.hi * b.hi` over int16 lanes, wrapping.
 #[inline(always)]
-fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+pub(crate) fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     let r: i32;
     // SAFETY: register-only; it may set the Q flag, which nothing here reads.
     unsafe {
@@ -47,9 +49,45 @@ fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     r
 }
 
+/// Lane-wise `a + b` over two int16 lanes, wrapping.
+#[inline(always)]
+pub(crate) fn sadd16(a: u32, b: u32) -> u32 {
+    let r: u32;
+    // SAFETY: register-only; it sets the GE flags, which nothing here reads.
+    unsafe {
+        asm!("sadd16 {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+             options(pure, nomem, nostack))
+    };
+    r
+}
+
+/// `acc + a.lo * b.lo` (int16 lanes), wrapping.
+#[inline(always)]
+pub(crate) fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
+    let r: i32;
+    // SAFETY: register-only; it may set the Q flag, which nothing here reads.
+    unsafe {
+        asm!("smlabb {r}, {a}, {b}, {acc}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+             acc = in(reg) acc, options(pure, nomem, nostack))
+    };
+    r
+}
+
+/// `acc + a.hi * b.hi` (int16 lanes), wrapping.
+#[inline(always)]
+pub(crate) fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
+    let r: i32;
+    // SAFETY: as above.
+    unsafe {
+        asm!("smlatt {r}, {a}, {b}, {acc}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+             acc = in(reg) acc, options(pure, nomem, nostack))
+    };
+    r
+}
+
 /// Four int8 lanes as one little-endian word.
 #[inline(always)]
-fn word(s: &[i8]) -> u32 {
+pub(crate) fn word(s: &[i8]) -> u32 {
     u32::from_le_bytes([s[0] as u8, s[1] as u8, s[2] as u8, s[3] as u8])
 }
 

@@ -302,6 +302,10 @@ pub fn conv_per_channel_fast(
     debug_assert!(scratch.len() >= k, "conv scratch {} < {k}", scratch.len());
     let out_c = output_shape.c;
     let pixels = output_shape.h * output_shape.w;
+    #[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+    if conv_dsp(params, m, s, xs, x, fs, f, b, ys, output, scratch) {
+        return;
+    }
     let pad = pad as i8;
     let tile = (scratch.len() / k).max(1);
     // acc = sum w * (x + off) + bias = dot(w, x) + (off * sum(w) + bias), where
@@ -343,6 +347,234 @@ pub fn conv_per_channel_fast(
             p0 += n;
         }
     }
+}
+
+/// The Cortex-M DSP path of [`conv_per_channel_fast`] (ungrouped): output
+/// pixels as int8 rows (the input itself for a pointwise convolution, else
+/// im2col rows in `scratch`) against the filters, two pixels by two output
+/// channels per step, so each word of inputs and of weights, once widened with
+/// `SXTB16`, feeds two `SMLAD`s; requantization derived once per channel pair.
+/// Returns false, writing nothing, when it does not apply.
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+fn conv_dsp(
+    params: &ConvParams,
+    output_multiplier: &[i32],
+    output_shift: &[i32],
+    input_shape: Dims4,
+    input: &[i8],
+    filter_shape: Dims4,
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    output_shape: Dims4,
+    output: &mut [i8],
+    scratch: &mut [i8],
+) -> bool {
+    use crate::requant::Requantizer;
+    let k = filter_shape.h * filter_shape.w * filter_shape.c;
+    let out_c = output_shape.c;
+    let pixels = output_shape.h * output_shape.w;
+    if filter_shape.c != input_shape.c
+        || k == 0
+        || !(-128..=127).contains(&-params.input_offset)
+        || (0..out_c)
+            .any(|c| !(-31..=31).contains(&output_shift[c]) || output_multiplier[c] == i32::MIN)
+    {
+        return false;
+    }
+    // A pointwise convolution reads its rows straight from the input.
+    let pointwise = filter_shape.h == 1
+        && filter_shape.w == 1
+        && params.stride_h == 1
+        && params.stride_w == 1
+        && output_shape.h == input_shape.h
+        && output_shape.w == input_shape.w;
+    let tile = if pointwise {
+        pixels
+    } else {
+        (scratch.len() / k).max(1)
+    };
+    let (lo, hi) = (params.activation_min, params.activation_max);
+    // Per output channel: the input offset times the filter sum, plus the bias.
+    // acc = dot(w, x) + base, padded x equal -offset (so they add w * 0), all
+    // sums wrapping: the reference's accumulator modulo 2^32.
+    let base = |oc: usize| {
+        let b = bias.map_or(0, |b| b[oc]);
+        params
+            .input_offset
+            .wrapping_mul(sum_i8(&filter[oc * k..(oc + 1) * k]))
+            .wrapping_add(b)
+    };
+    for b in 0..output_shape.n {
+        let mut p0 = 0;
+        while p0 < pixels {
+            let n = tile.min(pixels - p0);
+            let rows: &[i8] = if pointwise {
+                let at = input_shape.offset(b, 0, 0, 0) + p0 * k;
+                &input[at..at + n * k]
+            } else {
+                for (i, row) in scratch[..n * k].chunks_exact_mut(k).enumerate() {
+                    let p = p0 + i;
+                    let (y, x) = (p / output_shape.w, p % output_shape.w);
+                    let pad = -params.input_offset as i8;
+                    im2col_row(
+                        params,
+                        input_shape,
+                        input,
+                        filter_shape,
+                        b,
+                        y,
+                        x,
+                        pad,
+                        |v| v,
+                        row,
+                    );
+                }
+                &scratch[..n * k]
+            };
+            let out_base = (b * pixels + p0) * out_c;
+            let mut oc = 0;
+            while oc < out_c {
+                let pair = out_c - oc >= 2;
+                let chans = if pair { 2 } else { 1 };
+                let q: [Requantizer; 2] = core::array::from_fn(|j| {
+                    let c = if j < chans { oc + j } else { oc };
+                    Requantizer::new(
+                        output_multiplier[c],
+                        output_shift[c],
+                        params.output_offset,
+                        lo,
+                        hi,
+                    )
+                });
+                let base = [base(oc), if pair { base(oc + 1) } else { 0 }];
+                let w0 = &filter[oc * k..(oc + 1) * k];
+                let mut i = 0;
+                while i < n {
+                    let row0 = &rows[i * k..(i + 1) * k];
+                    if pair && i + 1 < n {
+                        let row1 = &rows[(i + 1) * k..(i + 2) * k];
+                        let w1 = &filter[(oc + 1) * k..(oc + 2) * k];
+                        let acc = dot_2x2(row0, row1, w0, w1);
+                        let at = out_base + i * out_c + oc;
+                        output[at] = q[0].apply(acc[0][0].wrapping_add(base[0]));
+                        output[at + 1] = q[1].apply(acc[0][1].wrapping_add(base[1]));
+                        output[at + out_c] = q[0].apply(acc[1][0].wrapping_add(base[0]));
+                        output[at + out_c + 1] = q[1].apply(acc[1][1].wrapping_add(base[1]));
+                        i += 2;
+                        continue;
+                    }
+                    for j in 0..chans {
+                        let w = &filter[(oc + j) * k..(oc + j + 1) * k];
+                        let acc = dot_i8(row0, w).wrapping_add(base[j]);
+                        output[out_base + i * out_c + oc + j] = q[j].apply(acc);
+                    }
+                    i += 1;
+                }
+                oc += chans;
+            }
+            p0 += n;
+        }
+    }
+    true
+}
+
+/// `[[x0 . w0, x0 . w1], [x1 . w0, x1 . w1]]` (wrapping i32 dot products of
+/// equal-length int8 rows): each loaded word widened once for two `SMLAD`s.
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+#[inline(always)]
+fn dot_2x2(x0: &[i8], x1: &[i8], w0: &[i8], w1: &[i8]) -> [[i32; 2]; 2] {
+    use crate::arm_dsp::{smlad, sxtb16, sxtb16_ror8};
+    let k = x0.len();
+    assert!(x1.len() == k && w0.len() == k && w1.len() == k);
+    let words = k / 4;
+    let (mut c00, mut c01, mut c10, mut c11) = (0i32, 0i32, 0i32, 0i32);
+    // Rows x1 and w1 must sit k bytes after x0 and w0 for the loop below.
+    if words > 0
+        && x1.as_ptr() == x0.as_ptr().wrapping_add(k)
+        && w1.as_ptr() == w0.as_ptr().wrapping_add(k)
+    {
+        let end = x0.as_ptr().wrapping_add(4 * words);
+        // SAFETY: reads words 0..words of the four rows (x1 = x0 + k and
+        // w1 = w0 + k, checked above), each inside its k-long row; the end
+        // pointer is kept on the stack and popped before the block ends.
+        unsafe {
+            core::arch::asm!(
+                "push {{{end}}}",
+                "2:",
+                "ldr {v}, [{pw}, {k}]",
+                "ldr {u}, [{pw}], #4",
+                "sxtb16 {t1}, {u}",
+                "sxtb16 {u}, {u}, ror #8",
+                "sxtb16 {t2}, {v}",
+                "sxtb16 {v}, {v}, ror #8",
+                "ldr {a}, [{px}, {k}]",
+                "sxtb16 {end}, {a}",
+                "sxtb16 {a}, {a}, ror #8",
+                "smlad {c10}, {end}, {t1}, {c10}",
+                "smlad {c11}, {end}, {t2}, {c11}",
+                "smlad {c10}, {a}, {u}, {c10}",
+                "smlad {c11}, {a}, {v}, {c11}",
+                "ldr {a}, [{px}], #4",
+                "sxtb16 {end}, {a}",
+                "sxtb16 {a}, {a}, ror #8",
+                "smlad {c00}, {end}, {t1}, {c00}",
+                "smlad {c01}, {end}, {t2}, {c01}",
+                "smlad {c00}, {a}, {u}, {c00}",
+                "smlad {c01}, {a}, {v}, {c01}",
+                "ldr {end}, [sp]",
+                "cmp {px}, {end}",
+                "bne 2b",
+                "add sp, sp, #4",
+                px = inout(reg) x0.as_ptr() => _,
+                pw = inout(reg) w0.as_ptr() => _,
+                k = in(reg) k,
+                end = inout(reg) end => _,
+                c00 = inout(reg) c00,
+                c01 = inout(reg) c01,
+                c10 = inout(reg) c10,
+                c11 = inout(reg) c11,
+                u = out(reg) _,
+                v = out(reg) _,
+                t1 = out(reg) _,
+                t2 = out(reg) _,
+                a = out(reg) _,
+                options(readonly),
+            );
+        }
+    } else {
+        let rd = |s: &[i8], i: usize| {
+            // SAFETY: i < words, so bytes 4i..4i + 4 lie inside the k-long row.
+            unsafe { (s.as_ptr().add(4 * i) as *const u32).read_unaligned() }
+        };
+        for i in 0..words {
+            let (a, b) = (rd(x0, i), rd(x1, i));
+            let (u, v) = (rd(w0, i), rd(w1, i));
+            let (ae, be, ue, ve) = (sxtb16(a), sxtb16(b), sxtb16(u), sxtb16(v));
+            c00 = smlad(ae, ue, c00);
+            c01 = smlad(ae, ve, c01);
+            c10 = smlad(be, ue, c10);
+            c11 = smlad(be, ve, c11);
+            let (ao, bo, uo, vo) = (
+                sxtb16_ror8(a),
+                sxtb16_ror8(b),
+                sxtb16_ror8(u),
+                sxtb16_ror8(v),
+            );
+            c00 = smlad(ao, uo, c00);
+            c01 = smlad(ao, vo, c01);
+            c10 = smlad(bo, uo, c10);
+            c11 = smlad(bo, vo, c11);
+        }
+    }
+    for j in 4 * words..k {
+        let (a, b) = (i32::from(x0[j]), i32::from(x1[j]));
+        let (u, v) = (i32::from(w0[j]), i32::from(w1[j]));
+        c00 = c00.wrapping_add(a * u);
+        c01 = c01.wrapping_add(a * v);
+        c10 = c10.wrapping_add(b * u);
+        c11 = c11.wrapping_add(b * v);
+    }
+    [[c00, c01], [c10, c11]]
 }
 
 /// The SSE2 path of [`conv_per_channel_fast`] (ungrouped convolution); returns

@@ -135,7 +135,174 @@ pub fn depthwise_conv_per_channel_fast(
     if depthwise_sse2(params, m, s, xs, x, fs, f, b, ys, output) {
         return;
     }
+    #[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+    if depthwise_dsp(params, m, s, xs, x, fs, f, b, ys, output) {
+        return;
+    }
     depthwise_conv_per_channel(params, m, s, xs, x, fs, f, b, ys, output);
+}
+
+/// The Cortex-M DSP path of [`depthwise_conv_per_channel_fast`] (depth
+/// multiplier 1): four channels at a time, their requantization derived once
+/// for every pixel; per in-bounds tap one word of inputs and one of weights,
+/// widened with `SXTB16`, the input offset added with `SADD16`, the four
+/// products accumulated with `SMLABB` / `SMLATT`. The in-bounds taps of an
+/// output pixel are found once, not tested per tap. Returns false, writing
+/// nothing, when it does not apply.
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+fn depthwise_dsp(
+    params: &DepthwiseParams,
+    output_multiplier: &[i32],
+    output_shift: &[i32],
+    input_shape: Dims4,
+    input: &[i8],
+    filter_shape: Dims4,
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    output_shape: Dims4,
+    output: &mut [i8],
+) -> bool {
+    use crate::requant::Requantizer;
+    use crate::window::in_bounds_taps;
+    let depth = output_shape.c;
+    let off = params.input_offset;
+    // x + offset must fit an int16 lane (true for any int8 zero point), and the
+    // buffers must hold their shapes: the unchecked reads below rely on it.
+    if params.depth_multiplier != 1
+        || input_shape.c != depth
+        || filter_shape.c != depth
+        || filter_shape.n != 1
+        || !(-32_768..=32_767).contains(&off)
+        || input.len() < input_shape.flat_size()
+        || filter.len() < filter_shape.flat_size()
+        || output.len() < output_shape.flat_size()
+        || output_multiplier.len() < depth
+        || output_shift.len() < depth
+        || bias.is_some_and(|b| b.len() < depth)
+        || output_shape.n > input_shape.n
+        || (0..depth)
+            .any(|c| !(-31..=31).contains(&output_shift[c]) || output_multiplier[c] == i32::MIN)
+    {
+        return false;
+    }
+    let main = depth - depth % 4;
+    let off2 = (off as u16 as u32) << 16 | off as u16 as u32;
+    let (lo, hi) = (params.activation_min, params.activation_max);
+    let (x_ptr, w_ptr) = (input.as_ptr(), filter.as_ptr());
+    for c in (0..main).step_by(4) {
+        let q: [Requantizer; 4] = core::array::from_fn(|i| {
+            let (m, s) = (output_multiplier[c + i], output_shift[c + i]);
+            Requantizer::new(m, s, params.output_offset, lo, hi)
+        });
+        let bias = match bias {
+            Some(bias) => [bias[c], bias[c + 1], bias[c + 2], bias[c + 3]],
+            None => [0; 4],
+        };
+        // Interior pixels (every tap in bounds) start from bias + offset * sum(w)
+        // and skip the per-tap offset; the sums wrap like the reference's.
+        let mut folded = bias;
+        for t in 0..filter_shape.h * filter_shape.w {
+            for (i, acc) in folded.iter_mut().enumerate() {
+                let w = i32::from(filter[t * depth + c + i]);
+                *acc = acc.wrapping_add(w.wrapping_mul(off));
+            }
+        }
+        for b in 0..output_shape.n {
+            for out_y in 0..output_shape.h {
+                let y0 = origin(out_y, params.stride_h, params.padding_h);
+                let (fy0, fy1) =
+                    in_bounds_taps(y0, params.dilation_h, filter_shape.h, input_shape.h);
+                for out_x in 0..output_shape.w {
+                    let x0 = origin(out_x, params.stride_w, params.padding_w);
+                    let (fx0, fx1) =
+                        in_bounds_taps(x0, params.dilation_w, filter_shape.w, input_shape.w);
+                    let interior = fy1 - fy0 == filter_shape.h && fx1 - fx0 == filter_shape.w;
+                    let in_y = (y0 + (params.dilation_h * fy0) as isize) as usize;
+                    let in_x = (x0 + (params.dilation_w * fx0) as isize) as usize;
+                    let taps = DspTaps {
+                        // SAFETY: the first in-bounds tap of this pixel, channel c.
+                        x: unsafe { x_ptr.add(input_shape.offset(b, in_y, in_x, c)) },
+                        w: unsafe { w_ptr.add(filter_shape.offset(0, fy0, fx0, c)) },
+                        rows: fy1 - fy0,
+                        cols: fx1 - fx0,
+                        x_row: params.dilation_h * input_shape.w * depth,
+                        x_col: params.dilation_w * depth,
+                        w_row: filter_shape.w * depth,
+                        w_col: depth,
+                    };
+                    // SAFETY: every tap read lies in bounds (in_bounds_taps) and
+                    // reads channels c..c + 4 <= depth.
+                    let acc = unsafe {
+                        if interior {
+                            taps.accumulate::<false>(folded, 0)
+                        } else {
+                            taps.accumulate::<true>(bias, off2)
+                        }
+                    };
+                    let at = output_shape.offset(b, out_y, out_x, c);
+                    for i in 0..4 {
+                        output[at + i] = q[i].apply(acc[i]);
+                    }
+                }
+            }
+        }
+    }
+    // Remaining channels: the reference formula.
+    let (m, s, b) = (output_multiplier, output_shift, bias);
+    let (xs, x, fs, f, ys) = (input_shape, input, filter_shape, filter, output_shape);
+    reference_channels(params, m, s, xs, x, fs, f, b, ys, output, main..depth);
+    true
+}
+
+/// The in-bounds taps of one output pixel for four channels: pointers to the
+/// first tap's input and weight words, and the steps between taps.
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+struct DspTaps {
+    x: *const i8,
+    w: *const i8,
+    rows: usize,
+    cols: usize,
+    x_row: usize,
+    x_col: usize,
+    w_row: usize,
+    w_col: usize,
+}
+
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+impl DspTaps {
+    /// `acc` plus the four channels' products over the taps; with `OFFSET` the
+    /// input offset (`off2`, both int16 lanes) is added to each input first.
+    ///
+    /// # Safety
+    /// Every word at `x + r * x_row + k * x_col` and `w + r * w_row + k * w_col`
+    /// (`r < rows`, `k < cols`) must be readable.
+    #[inline(always)]
+    unsafe fn accumulate<const OFFSET: bool>(&self, mut acc: [i32; 4], off2: u32) -> [i32; 4] {
+        use crate::arm_dsp::{sadd16, smlabb, smlatt, sxtb16, sxtb16_ror8};
+        let (mut xr, mut wr) = (self.x, self.w);
+        for _ in 0..self.rows {
+            let (mut xp, mut wp) = (xr, wr);
+            for _ in 0..self.cols {
+                let xw = (xp as *const u32).read_unaligned();
+                let ww = (wp as *const u32).read_unaligned();
+                // Lanes (c, c + 2) and (c + 1, c + 3).
+                let (mut xe, mut xo) = (sxtb16(xw), sxtb16_ror8(xw));
+                if OFFSET {
+                    (xe, xo) = (sadd16(xe, off2), sadd16(xo, off2));
+                }
+                let (we, wo) = (sxtb16(ww), sxtb16_ror8(ww));
+                acc[0] = smlabb(xe, we, acc[0]);
+                acc[2] = smlatt(xe, we, acc[2]);
+                acc[1] = smlabb(xo, wo, acc[1]);
+                acc[3] = smlatt(xo, wo, acc[3]);
+                xp = xp.wrapping_add(self.x_col);
+                wp = wp.wrapping_add(self.w_col);
+            }
+            xr = xr.wrapping_add(self.x_row);
+            wr = wr.wrapping_add(self.w_row);
+        }
+        acc
+    }
 }
 
 /// The SSE2 path of [`depthwise_conv_per_channel_fast`]: for each group of 8

@@ -16,6 +16,8 @@ pub mod add;
 #[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
 mod arm_dsp;
 pub mod average_pool_2d;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 pub mod broadcast;
 pub mod concatenation;
 pub mod conv_2d;

@@ -123,12 +123,14 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
         return i32::MAX;
     }
-    // |a * b| <= 2^62, plus a nudge of 2^30: fits i64.
-    let ab = i64::from(a) * i64::from(b);
-    let nudge = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    // Division truncating toward zero, as in C; the quotient fits i32 since
-    // only MIN * MIN (handled above) reaches 2^31.
-    ((ab + nudge) / (1i64 << 31)) as i32
+    // gemmlowp: (ab + nudge) / 2^31 truncated toward zero, nudge = 2^30 when
+    // ab >= 0 and 1 - 2^30 otherwise. Both cases are floor((ab + 2^30) / 2^31):
+    // for ab >= 0 truncation is floor; for ab < 0 the sum v = ab + 1 - 2^30 is
+    // negative and trunc(v / 2^31) = floor((v + 2^31 - 1) / 2^31). So one add
+    // and one arithmetic shift (SMULL, ADDS, ADC and a funnel shift on a
+    // Cortex-M), no branch and no 64-bit division. |ab| <= 2^62: fits i64; the
+    // quotient fits i32 since only MIN * MIN (handled above) reaches 2^31.
+    ((i64::from(a) * i64::from(b) + (1 << 30)) >> 31) as i32
 }
 
 /// `x / 2^exponent` rounded to nearest, ties away from zero (gemmlowp's `RoundingDivideByPOT`), `0 <= exponent <= 31`.
@@ -154,6 +156,63 @@ pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> 
         saturating_rounding_doubling_high_mul(shifted, multiplier),
         right_shift,
     )
+}
+
+/// One output channel's requantization to int8 (TFLite's `MultiplyByQuantizedMultiplier`,
+/// the zero point, the activation clamp), with its shifts and rounding mask derived once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requantizer {
+    multiplier: i32,
+    left_shift: u32,
+    right_shift: u32,
+    mask: i32,
+    half: i32,
+    output_offset: i32,
+    activation_min: i32,
+    activation_max: i32,
+}
+
+impl Requantizer {
+    /// The requantization of a channel with `multiplier` and `shift` (as [`quantize_multiplier`]
+    /// gives them: `multiplier` is never `i32::MIN`, so the doubling high multiply cannot saturate).
+    #[inline(always)]
+    pub fn new(
+        multiplier: i32,
+        shift: i32,
+        output_offset: i32,
+        activation_min: i32,
+        activation_max: i32,
+    ) -> Self {
+        let right_shift = if shift > 0 { 0 } else { -shift };
+        debug_assert!((0..=31).contains(&right_shift), "shift {shift}");
+        debug_assert_ne!(multiplier, i32::MIN);
+        let mask = ((1i64 << right_shift) - 1) as i32;
+        Requantizer {
+            multiplier,
+            left_shift: shift.max(0) as u32,
+            right_shift: right_shift as u32,
+            mask,
+            half: mask >> 1,
+            output_offset,
+            activation_min,
+            activation_max,
+        }
+    }
+
+    /// `acc` requantized, offset and clamped: the same as
+    /// [`multiply_by_quantized_multiplier`] followed by the zero point and the clamp.
+    #[inline(always)]
+    pub fn apply(&self, acc: i32) -> i8 {
+        // x * 2^left wraps in int32 as in TFLite; with multiplier != MIN the
+        // doubling high multiply is the unsaturated formula.
+        let x = acc.wrapping_shl(self.left_shift);
+        let x = ((i64::from(x) * i64::from(self.multiplier) + (1 << 30)) >> 31) as i32;
+        // rounding_divide_by_pot with the mask and threshold precomputed.
+        let q = (x >> self.right_shift) + i32::from((x & self.mask) > self.half + i32::from(x < 0));
+        q.wrapping_add(self.output_offset)
+            .max(self.activation_min)
+            .min(self.activation_max) as i8
+    }
 }
 
 /// TFLite's `MultiplyByQuantizedMultiplierSmallerThanOneExp` (`left_shift <= 0`).

@@ -28,6 +28,27 @@ pub(crate) fn clipped(
     (start.min(end), end, origin)
 }
 
+/// The filter positions `[start, end)` of a window starting at input coordinate
+/// `origin` whose taps, `dilation` apart, fall inside `0..input`.
+#[inline(always)]
+#[cfg_attr(
+    not(all(target_arch = "arm", feature = "armv7em-dsp")),
+    allow(dead_code)
+)]
+pub(crate) fn in_bounds_taps(
+    origin: isize,
+    dilation: usize,
+    filter: usize,
+    input: usize,
+) -> (usize, usize) {
+    let d = dilation as isize;
+    // Smallest f with origin + d * f >= 0, and the first f with origin + d * f >= input.
+    let start = if origin < 0 { (-origin + d - 1) / d } else { 0 };
+    let end = (input as isize - origin + d - 1).max(0) / d;
+    let end = end.min(filter as isize) as usize;
+    ((start as usize).min(end), end)
+}
+
 /// Requantizes one accumulator to int8: per-channel multiplier and shift, the
 /// output zero point, then the activation clamp.
 #[inline(always)]

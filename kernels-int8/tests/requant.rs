@@ -198,3 +198,75 @@ fn fc_multiplier_rounds_the_scale_product_in_f32() {
     assert_ne!(f32_product, f64_product);
     assert_eq!(fc_multiplier(a, b, out), quantize_multiplier(f32_product));
 }
+
+/// gemmlowp's `SaturatingRoundingDoublingHighMul` as its C source states it:
+/// a sign-dependent nudge, then division truncating toward zero.
+fn gemmlowp_srdhm(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let ab = i64::from(a) * i64::from(b);
+    let nudge = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    ((ab + nudge) / (1i64 << 31)) as i32
+}
+
+#[test]
+fn saturating_rounding_doubling_high_mul_matches_gemmlowp_statement() {
+    // Ties on both sides of zero, the extremes, and 200k pseudo-random pairs.
+    let mut cases = vec![
+        (3, 1 << 30),
+        (-3, 1 << 30),
+        (1, 1 << 30),
+        (-1, 1 << 30),
+        (i32::MIN, i32::MIN),
+        (i32::MIN, i32::MAX),
+        (i32::MAX, i32::MAX),
+        (i32::MIN, 1),
+        (0, i32::MIN),
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..200_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let (a, b) = (state as i32, (state >> 32) as i32);
+        // Small magnitudes as well, where the rounding ties live.
+        cases.push((a, b));
+        cases.push((a >> 20, b));
+    }
+    for (a, b) in cases {
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(a, b),
+            gemmlowp_srdhm(a, b),
+            "a = {a}, b = {b}"
+        );
+    }
+}
+
+#[test]
+fn requantizer_matches_the_stepwise_requantization() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..100_000 {
+        let r = next();
+        // Real multipliers from 2^-30 to 2^4, as convolutions and adds produce them.
+        let real = 2f64.powf(-30.0 + 34.0 * (r % 1_000_000) as f64 / 1e6);
+        let (multiplier, shift) = quantize_multiplier(real);
+        let acc = (next() as i32) >> (next() % 24);
+        let offset = (next() % 256) as i32 - 128;
+        let (lo, hi) = (-128 + (next() % 64) as i32, 127 - (next() % 64) as i32);
+        let want = multiply_by_quantized_multiplier(acc, multiplier, shift)
+            .wrapping_add(offset)
+            .clamp(lo, hi) as i8;
+        let got = Requantizer::new(multiplier, shift, offset, lo, hi).apply(acc);
+        assert_eq!(
+            got, want,
+            "acc {acc} real {real} offset {offset} [{lo}, {hi}]"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 //! `scripts/setup-venv.sh`; our side runs `workbench_tflite::runtime::Interpreter`.
 
 pub mod array;
+pub mod browser;
 pub mod diff;
 pub mod fixtures;
 pub mod localize;
@@ -11,6 +12,7 @@ pub mod ours;
 pub mod reference;
 
 pub use array::{Array, Values};
+pub use browser::{chromium, dump_dom};
 pub use diff::{diff, Diff};
 pub use fixtures::{fixture, fixtures, refs_dir, scratch_dir, workspace_root, Fixture};
 pub use localize::{check_import, localize};

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
+use workbench_tests::chromium;
 
 /// Notebooks share `notebooks/evcxr.toml`'s build folder: one run at a time.
 static NOTEBOOK_LOCK: Mutex<()> = Mutex::new(());
@@ -187,6 +188,24 @@ fn check_mnist_outputs(path: &Path) -> Result<()> {
         "int8 accuracy {int8_acc}% is far from float {float_acc}%"
     );
     ensure!(text.contains("epoch 1/"), "no per-epoch training line");
+    ensure!(
+        text.contains("calibrated on 100 training images"),
+        "the representative set is not the tutorial's 100 images"
+    );
+    for (what, dtype) in [("input details:", "int8"), ("output details:", "int8")] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(what))
+            .with_context(|| format!("no {what:?} line"))?;
+        ensure!(
+            line.contains(&format!("dtype: {dtype}")) && line.contains("quantization: ("),
+            "{line}"
+        );
+    }
+    ensure!(
+        text.contains("dequantized output of the first test image: ["),
+        "the dequantized output is not shown"
+    );
     check_board_section(path, &text, "mnist")?;
     let displays: Vec<&Value> = outputs(&nb)
         .into_iter()
@@ -251,42 +270,24 @@ window.addEventListener('load', function () {
     var imgs = document.querySelectorAll('img');
     var loaded = 0;
     imgs.forEach(function (i) { if (i.complete && i.naturalWidth > 0) loaded++; });
+    // Quantization debugger reports: inline SVG charts, one layer panel shown by their script.
+    var reports = document.querySelectorAll('div.wbdbg');
+    var explorers = 0, bars = 0;
+    reports.forEach(function (r) {
+      var panels = r.querySelectorAll('.wb-panel');
+      var shown = Array.from(panels).filter(function (p) { return !p.hidden; }).length;
+      if (panels.length > 0 && shown === 1) explorers++;
+      bars += r.querySelectorAll('svg.wb-plot rect').length;
+    });
     var pre = document.createElement('pre');
     pre.id = 'wb-check';
     pre.textContent = 'WBCHECK' + JSON.stringify({plots: plots.length, drawn: drawn,
-      images: imgs.length, loaded: loaded, plotly: !!window.Plotly}) + 'WBCHECK';
+      images: imgs.length, loaded: loaded, plotly: !!window.Plotly,
+      reports: reports.length, explorers: explorers, report_bars: bars}) + 'WBCHECK';
     document.body.appendChild(pre);
   }, 1000);
 });
 </script>"#;
-
-fn chromium() -> Result<Command> {
-    let bin = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|b| {
-            Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .context(
-            "chromium is missing: run scripts/setup-notebooks.sh (installs Debian's chromium)",
-        )?;
-    let mut cmd = Command::new(bin);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        // Offline: every host name fails at once (exports reference CDNs for MathJax etc.).
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--virtual-time-budget=15000",
-    ]);
-    Ok(cmd)
-}
 
 /// Exports `executed` to HTML with nbconvert, checks in Chromium that every plot drew
 /// and every image loaded, and saves a screenshot; returns (plots, images).
@@ -353,31 +354,123 @@ fn browser_check(executed: &Path, name: &str) -> Result<(u64, u64)> {
         v["images"],
         v["loaded"]
     );
+    ensure!(
+        v["reports"] == v["explorers"],
+        "{name}: {} debugger reports, only {} switched to one layer panel",
+        v["reports"],
+        v["explorers"]
+    );
     Ok((
         v["plots"].as_u64().unwrap_or(0),
         v["images"].as_u64().unwrap_or(0),
     ))
 }
 
-/// Runs `notebooks/<name>.ipynb` in `workbench-notebook` with `params`; returns the executed notebook.
+/// Reads the `grades.json` that `workbench-notebook grade` wrote into `dir`, failing when a
+/// cell of the notebook failed; returns (score, max_score, grades).
+fn read_grades(dir: &Path) -> Result<(f64, f64, Value)> {
+    let path = dir.join("grades.json");
+    let grades: Value = serde_json::from_slice(&std::fs::read(&path)?)
+        .with_context(|| format!("parsing {}", path.display()))?;
+    let failures = grades["failures"].as_array().map_or(0, Vec::len);
+    ensure!(failures == 0, "cells failed: {}", grades["failures"]);
+    let score = grades["score"].as_f64().context("no score")?;
+    let max = grades["max_score"].as_f64().context("no max_score")?;
+    eprintln!(
+        "{}: {score} / {max}, tasks {}",
+        grades["notebook"], grades["tasks"]
+    );
+    Ok((score, max, grades))
+}
+
+/// Runs `notebooks/<name>.ipynb` through `workbench-notebook grade` with `params` (one run:
+/// the tutorial's outputs and its graded tasks), checks the solutions get full marks, and
+/// returns the executed notebook.
 fn run_in_runner(name: &str, params: &[(&str, &str)]) -> Result<PathBuf> {
     let nb = repo().join(format!("notebooks/{name}.ipynb"));
-    let out = out_dir().join("runner");
+    let out = out_dir().join("runner").join(name);
     let mut cmd = Command::new(runner()?);
-    cmd.arg("run").arg(&nb).arg("--out").arg(&out);
+    cmd.arg("grade").arg(&nb).arg("--out").arg(&out);
     for (k, v) in params {
         cmd.args(["-p", k, v]);
     }
-    let (_, secs) = run(&mut cmd, &format!("workbench-notebook run {name}.ipynb"))?;
+    let (_, secs) = run(&mut cmd, &format!("workbench-notebook grade {name}.ipynb"))?;
     eprintln!("runner: {name}.ipynb in {secs:.1} s");
+    let (score, max, grades) = read_grades(&out)?;
+    ensure!(
+        max > 0.0 && score == max,
+        "{name}: the solutions scored {score} of {max}: {}",
+        grades["tasks"]
+    );
+    ensure!(
+        grades["questions"]
+            .as_array()
+            .is_some_and(|q| !q.is_empty()),
+        "{name}: no questions listed for grading by hand"
+    );
     Ok(out.join(format!("{name}.ipynb")))
+}
+
+/// Makes the student version of `notebooks/<name>.ipynb` and grades it with the hidden tests
+/// put back: it must run to the end and score below the maximum (every task is `todo!()`).
+fn grade_student_version(name: &str, params: &[(&str, &str)]) -> Result<()> {
+    let nb = repo().join(format!("notebooks/{name}.ipynb"));
+    let student_dir = out_dir().join("student");
+    run(
+        Command::new(runner()?)
+            .arg("student")
+            .arg(&nb)
+            .arg("--out")
+            .arg(&student_dir),
+        &format!("workbench-notebook student {name}.ipynb"),
+    )?;
+    let student = student_dir.join(format!("{name}.ipynb"));
+    let text = std::fs::read_to_string(&student)?;
+    ensure!(
+        !text.contains("BEGIN SOLUTION") && !text.contains("BEGIN HIDDEN TESTS"),
+        "{name}: the student version still holds solutions or hidden tests"
+    );
+    let out = out_dir().join("student-grades").join(name);
+    let mut cmd = Command::new(runner()?);
+    cmd.arg("grade")
+        .arg(&student)
+        .arg("--tests")
+        .arg(&nb)
+        .arg("--out")
+        .arg(&out);
+    for (k, v) in params {
+        cmd.args(["-p", k, v]);
+    }
+    let (_, secs) = run(
+        &mut cmd,
+        &format!("workbench-notebook grade student {name}.ipynb"),
+    )?;
+    eprintln!("student version: {name}.ipynb graded in {secs:.1} s");
+    let (score, max, grades) = read_grades(&out)?;
+    ensure!(
+        score < max,
+        "{name}: the student version scored {score} of {max}"
+    );
+    let tasks = grades["tasks"].as_array().context("no tasks")?;
+    ensure!(
+        tasks.iter().all(|t| t["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not done yet"))),
+        "{name}: a stubbed task was not reported as not done yet: {}",
+        grades["tasks"]
+    );
+    ensure!(
+        out.join("feedback.html").exists(),
+        "{name}: no feedback page"
+    );
+    Ok(())
 }
 
 /// CI settings: two epochs on 10,000 images.
 const MNIST_PARAMS: [(&str, &str); 3] = [
     ("epochs", "2"),
     ("train_limit", "10000"),
-    ("representative", "500"),
+    ("representative", "100"),
 ];
 
 #[test]
@@ -395,6 +488,19 @@ fn mnist_notebook_runs_headless_and_renders_in_chromium() -> Result<()> {
     );
 
     Ok(())
+}
+
+/// The smallest MNIST run: the student version's tasks do not depend on training.
+const MNIST_STUDENT_PARAMS: [(&str, &str); 3] = [
+    ("epochs", "1"),
+    ("train_limit", "1000"),
+    ("representative", "100"),
+];
+
+#[test]
+fn mnist_student_version_runs_to_the_end_below_full_marks() -> Result<()> {
+    let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    grade_student_version("mnist", &MNIST_STUDENT_PARAMS)
 }
 
 #[test]
@@ -519,6 +625,25 @@ fn check_emg_outputs(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The smallest EMG run: one epoch per training step.
+const EMG_STUDENT_PARAMS: [(&str, &str); 6] = [
+    ("epochs", "1"),
+    ("pretrain_epochs", "1"),
+    ("pretrain_subjects", "2"),
+    ("qat_epochs", "1"),
+    ("stride", "150"),
+    (
+        "out_dir",
+        r#"String::from("../out/notebooks-test/emg-student-files")"#,
+    ),
+];
+
+#[test]
+fn emg_student_version_runs_to_the_end_below_full_marks() -> Result<()> {
+    let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    grade_student_version("emg", &EMG_STUDENT_PARAMS)
+}
+
 #[test]
 fn emg_notebook_runs_headless_and_renders_in_chromium() -> Result<()> {
     let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -609,6 +734,16 @@ fn check_kws_outputs(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The KWS student run keeps the CI settings: the notebook's own budget check asserts the
+/// small model beats chance, which fewer steps do not reach.
+#[test]
+fn kws_student_version_runs_to_the_end_below_full_marks() -> Result<()> {
+    let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut params = KWS_PARAMS;
+    params[5].1 = "String::from(\"../out/notebooks-test/kws-student-files\")";
+    grade_student_version("kws", &params)
+}
+
 #[test]
 fn kws_notebook_runs_headless_and_renders_in_chromium() -> Result<()> {
     let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -621,4 +756,83 @@ fn kws_notebook_runs_headless_and_renders_in_chromium() -> Result<()> {
         "{plots} plots, {images} images in the page"
     );
     Ok(())
+}
+
+/// CI settings for quantization_tips.ipynb: one epoch on 3,000 images per variant.
+const TIPS_PARAMS: [(&str, &str); 6] = [
+    ("epochs", "1"),
+    ("train_limit", "3000"),
+    ("test_limit", "500"),
+    ("representative", "200"),
+    ("debug_samples", "64"),
+    (
+        "out_dir",
+        "String::from(\"../out/notebooks-test/quantization_tips-files\")",
+    ),
+];
+
+/// Checks the executed quantization-tips notebook carries real, computed outputs.
+fn check_tips_outputs(path: &Path) -> Result<()> {
+    let nb: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let text = stdout_text(&nb);
+    let float_acc = number_after(&text, "float accuracy")?;
+    let int8_acc = number_after(&text, "int8 accuracy")?;
+    ensure!(
+        float_acc > 50.0 && (float_acc - int8_acc).abs() < 5.0,
+        "baseline: float {float_acc}%, int8 {int8_acc}%"
+    );
+    let ros = number_after(&text, "rmse/scale =")?;
+    ensure!(
+        (ros - 1.0 / 12f64.sqrt()).abs() < 2e-3,
+        "measured rounding rmse/scale {ros}"
+    );
+    // selective quantization: 0..=3 layers left in float, ROM growing with each
+    let mut roms = Vec::new();
+    for k in 0..=3 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{k} float layers:")))
+            .with_context(|| format!("no selective-quantization line for {k} float layers"))?;
+        roms.push(number_after(line, "ROM")?);
+    }
+    ensure!(
+        roms.windows(2).all(|w| w[1] >= w[0]) && roms[3] > roms[0],
+        "ROM should grow as layers are left in float: {roms:?}"
+    );
+    let sens = text.matches("only this int8:").count();
+    ensure!(sens >= 6, "{sens} sensitivity rows");
+    // the normalization stored in the .tflite, read back, and applied by the device bridge
+    ensure!(
+        text.contains("input normalization read back: MeanStd")
+            && text.contains("samplewise_norm.mean_and_std"),
+        "the model parameters were not read back"
+    );
+    ensure!(
+        text.contains("ops [\"QUANTIZE\"") && text.contains("\"DEQUANTIZE\"]"),
+        "the float-input/output int8 model does not start with QUANTIZE and end with DEQUANTIZE"
+    );
+    check_board_section(path, &text, "quantization_tips")?;
+    ensure!(
+        !text.contains("NaN") && !text.contains("inf dB"),
+        "non-finite numbers in the outputs"
+    );
+    Ok(())
+}
+
+#[test]
+fn quantization_tips_notebook_runs_headless_and_renders_in_chromium() -> Result<()> {
+    let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let executed = run_in_runner("quantization_tips", &TIPS_PARAMS)?;
+    check_tips_outputs(&executed)?;
+    // normalization accuracies, selective quantization, sensitivity (plotly), and the
+    // debugger reports (inline SVG with the layer explorer)
+    let (plots, _) = browser_check(&executed, "quantization_tips")?;
+    ensure!(plots >= 3, "{plots} plots in the page");
+    Ok(())
+}
+
+#[test]
+fn quantization_tips_student_version_runs_to_the_end_below_full_marks() -> Result<()> {
+    let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    grade_student_version("quantization_tips", &TIPS_PARAMS)
 }

@@ -6,6 +6,53 @@ use crate::tflite::runtime::{Interpreter, Kernels};
 use crate::tflite::{DType, Graph};
 use crate::{Error, Result};
 
+/// One model input or output as TFLite's `get_input_details()` / `get_output_details()` list it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorDetails {
+    /// Tensor name.
+    pub name: String,
+    /// Tensor index in the graph.
+    pub index: usize,
+    /// Shape (batch first).
+    pub shape: Vec<usize>,
+    /// Element type, e.g. `int8`.
+    pub dtype: &'static str,
+    /// `(scale, zero_point)`; `(0.0, 0)` when not quantized, as TFLite reports it.
+    pub quantization: (f32, i64),
+}
+
+impl std::fmt::Display for TensorDetails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{{name: {:?}, index: {}, shape: {:?}, dtype: {}, quantization: ({}, {})}}",
+            self.name, self.index, self.shape, self.dtype, self.quantization.0, self.quantization.1
+        )
+    }
+}
+
+/// The details of `graph`'s inputs and outputs, in order.
+pub fn io_details(graph: &Graph) -> (Vec<TensorDetails>, Vec<TensorDetails>) {
+    let details = |ids: &[usize]| {
+        ids.iter()
+            .map(|&i| {
+                let t = &graph.tensors[i];
+                TensorDetails {
+                    name: t.name.clone(),
+                    index: i,
+                    shape: t.shape.clone(),
+                    dtype: t.dtype.name(),
+                    quantization: t
+                        .quant
+                        .as_ref()
+                        .map_or((0.0, 0), |q| (q.scale[0], q.zero_point[0])),
+                }
+            })
+            .collect()
+    };
+    (details(&graph.inputs), details(&graph.outputs))
+}
+
 /// How [`infer_batch`] runs and what it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct InferOptions {
@@ -94,4 +141,35 @@ pub fn infer_batch(graph: &Graph, input: &NpyArray, options: &InferOptions) -> R
         NpyData::I8(out_i8)
     };
     Ok(NpyArray { shape, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tflite::{Quant, Tensor};
+
+    #[test]
+    fn io_details_list_quantization_as_tflite_does() {
+        let mut g = Graph::default();
+        let t = |name: &str, dtype, quant| Tensor {
+            name: name.into(),
+            shape: vec![1, 28, 28, 1],
+            dtype,
+            quant,
+            data: None,
+        };
+        let i = g.add_tensor(t("in", DType::I8, Some(Quant::per_tensor(0.5, -128))));
+        let o = g.add_tensor(t("out", DType::F32, None));
+        g.inputs = vec![i];
+        g.outputs = vec![o];
+        let (ins, outs) = io_details(&g);
+        assert_eq!(ins[0].quantization, (0.5, -128));
+        assert_eq!(ins[0].dtype, "int8");
+        assert_eq!(outs[0].quantization, (0.0, 0));
+        assert_eq!(outs[0].index, 1);
+        assert_eq!(
+            ins[0].to_string(),
+            "{name: \"in\", index: 0, shape: [1, 28, 28, 1], dtype: int8, quantization: (0.5, -128)}"
+        );
+    }
 }

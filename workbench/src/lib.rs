@@ -2,6 +2,7 @@
 //! quantization exactly as TFLite does it, quantization reports, `.tflite`
 //! import and export, estimates and metrics.
 
+pub mod check;
 pub mod data_dir;
 pub mod dataset;
 pub mod display;

@@ -11,10 +11,12 @@
 //! assert_eq!(cfg.batch_size, 64);
 //! ```
 
+pub use crate::dataset::normalize::InputNormalization;
 pub use crate::metrics::{accuracy, ConfusionMatrix};
 pub use crate::train::{
     self, evaluate, fit, predict, Activation, Conv2dConfig, EarlyStopping, FitConfig, History,
     Layer, Length, Monitor, Network, Padding, PiecewiseConstant, Pool2dConfig, PoolKind, Samples,
     Sequential,
 };
-pub use crate::{dataset, display, estimate, models, plot, quant, threads, Error, Result};
+pub use crate::{check, dataset, display, estimate, models, plot, quant, threads, Error, Result};
+pub use workbench_tflite::ModelParams;

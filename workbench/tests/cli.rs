@@ -153,6 +153,34 @@ fn truncated_tflite_gets_an_error_naming_the_file() {
 }
 
 #[test]
+fn inspect_prints_model_parameters_one_line_each() {
+    let out = tmp("params");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/refs/mnist_tiny.tflite");
+    let mut g = workbench::tflite::read_file(&model).unwrap();
+    workbench::dataset::normalize::InputNormalization::MeanStd.write(&mut g.params);
+    g.params
+        .set("classes", vec!["zero".to_string(), "one".to_string()]);
+    let with = out.join("with_params.tflite");
+    std::fs::write(&with, workbench::tflite::write(&g).unwrap()).unwrap();
+    let o = workbench().arg("inspect").arg(&with).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}");
+    assert!(
+        text.contains(concat!(
+            "model parameters (SL_PARAMSv1):\n",
+            "  samplewise_norm.rescale: 0 (float)\n",
+            "  samplewise_norm.mean_and_std: true (bool)\n",
+            "  classes: \"zero\",\"one\" (str_list)\n",
+            "input normalization: samplewise (x - mean) / (std + 1e-6)\n",
+        )),
+        "{text}"
+    );
+    // A model without parameters prints no such lines.
+    let o = workbench().arg("inspect").arg(&model).output().unwrap();
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("model parameters"));
+}
+
+#[test]
 fn infer_rejects_a_batch_of_the_wrong_shape() {
     let out = tmp("shape");
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/refs/mnist_tiny.tflite");
@@ -217,4 +245,131 @@ fn bench_infer_json_has_every_engine() {
         let rate = v[key].as_f64().unwrap_or_else(|| panic!("{key} in {v}"));
         assert!(rate > 0.0, "{key} = {rate}");
     }
+}
+
+/// `n` pseudo-random float32 samples of `shape`, in [-2, 2), as an NPY file.
+fn random_npy(path: &Path, n: usize, shape: &[usize]) {
+    let mut seed = 0x2545_f491_u32;
+    let len = n * shape.iter().product::<usize>();
+    let data = (0..len)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 4.0 - 2.0
+        })
+        .collect();
+    let mut full = vec![n];
+    full.extend_from_slice(shape);
+    workbench::npy::write_npy(
+        path,
+        &workbench::npy::NpyArray {
+            shape: full,
+            data: workbench::npy::NpyData::F32(data),
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn quant_convert_and_debug_write_their_files_and_name_bad_inputs() {
+    let out = tmp("quant");
+    let float =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/refs/keras3/gap_head_f32.tflite");
+    let rep = out.join("rep.npy");
+    random_npy(&rep, 8, &[12, 12, 3]);
+    let q = out.join("q.tflite");
+    let o = workbench()
+        .args(["quant", "convert", "--float"])
+        .arg(&float)
+        .arg("--representative")
+        .arg(&rep)
+        .arg("--out")
+        .arg(&q)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let g = workbench::tflite::read_file(&q).unwrap();
+    assert_eq!(g.tensors[g.inputs[0]].dtype, workbench::tflite::DType::I8);
+    assert_eq!(g.tensors[g.outputs[0]].dtype, workbench::tflite::DType::I8);
+
+    let dir = out.join("debug");
+    let o = workbench()
+        .args(["quant", "debug", "--float"])
+        .arg(&float)
+        .arg("--representative")
+        .arg(&rep)
+        .arg("--data")
+        .arg(&rep)
+        .arg("--sensitivity")
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(dir.join("quant_report.csv")).unwrap();
+    let lines: Vec<&str> = report.lines().collect();
+    assert!(lines[0].starts_with("op_name,tensor_idx,num_elements,stddev,mean_error,max_abs_error,mean_squared_error,scale,zero_point,tensor_name,range,rmse_over_scale,sqnr_db,propagated_rmse"));
+    let ops: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(ops, ["CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"]);
+    let sens = std::fs::read_to_string(dir.join("sensitivity.csv")).unwrap();
+    assert_eq!(sens.lines().count(), 5, "{sens}");
+    assert!(dir.join("model_metrics.csv").is_file());
+    let html = std::fs::read_to_string(dir.join("quant_report.html")).unwrap();
+    assert!(
+        html.contains("Layer explorer") && html.contains("<svg"),
+        "{html}"
+    );
+    assert!(!html.contains("<script src") && !html.contains("<link"));
+
+    // A representative set of the wrong shape, then of the wrong dtype: errors name the file.
+    let wrong = out.join("wrong_shape.npy");
+    random_npy(&wrong, 4, &[7, 7, 3]);
+    let ints = out.join("ints.npy");
+    workbench::npy::write_npy(
+        &ints,
+        &workbench::npy::NpyArray {
+            shape: vec![2, 12, 12, 3],
+            data: workbench::npy::NpyData::I8(vec![0; 864]),
+        },
+    )
+    .unwrap();
+    for (bad, says) in [
+        (&wrong, "expected shape [N, 12, 12, 3]"),
+        (&ints, "expected float32"),
+    ] {
+        let o = workbench()
+            .args(["quant", "convert", "--float"])
+            .arg(&float)
+            .arg("--representative")
+            .arg(bad)
+            .arg("--out")
+            .arg(out.join("x.tflite"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let name = bad.file_name().unwrap().to_string_lossy();
+        assert!(err.contains(name.as_ref()) && err.contains(says), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // A truncated float model.
+    let trunc = out.join("trunc.tflite");
+    std::fs::write(&trunc, &std::fs::read(&float).unwrap()[..400]).unwrap();
+    let o = workbench()
+        .args(["quant", "convert", "--float"])
+        .arg(&trunc)
+        .arg("--representative")
+        .arg(&rep)
+        .arg("--out")
+        .arg(out.join("x.tflite"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("trunc.tflite") && !err.contains("panicked"),
+        "{err}"
+    );
 }

@@ -29,6 +29,7 @@ fn exact_model() -> Sequential {
                     padding: Padding::Valid,
                     dilation: (1, 1),
                     activation: Activation::None,
+                    use_bias: true,
                 },
             ),
             ("flatten".into(), Layer::Flatten),

@@ -9,6 +9,7 @@ use device_bridge::boards::{self, OpenOptions};
 use device_bridge::check::{check, HostModel};
 use device_bridge::host_board::{HostBoard, HostBoardConfig};
 use device_bridge::npy;
+use workbench_tflite::ParamValue;
 
 #[derive(Parser)]
 #[command(
@@ -73,6 +74,10 @@ enum Cmd {
         /// Input batch (.npy).
         #[arg(long)]
         input: PathBuf,
+        /// Print one JSON object (mismatches, counts per inference, per-layer rows,
+        /// counts per MAC by op type, push, memory) instead of the text summary.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -122,9 +127,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             let bytes = read_model(&model)?;
             let host = HostModel::new(&bytes).with_context(|| format!("{}", model.display()))?;
             let batch = npy::read(&input)?;
-            let samples = host
-                .samples(&batch)
+            let (samples, prep) = host
+                .prepare(&batch)
                 .with_context(|| format!("{}", input.display()))?;
+            if let Some(prep) = prep {
+                eprintln!("input: {prep}");
+            }
             let mut b = open(&board, &model)?;
             let push = b.device.push_model(&bytes)?;
             eprintln!(
@@ -157,15 +165,115 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             board,
             model,
             input,
+            json,
         } => {
             let bytes = read_model(&model)?;
             let batch = npy::read(&input)?;
             let mut b = open(&board, &model)?;
             let report = check(&mut b.device, &bytes, &batch)
                 .with_context(|| format!("checking {}", model.display()))?;
-            print!("{report}");
+            if json {
+                println!("{}", check_json(&report, &model));
+            } else {
+                print!("{report}");
+            }
             Ok(report.mismatched_samples == 0)
         }
+    }
+}
+
+/// The `check --json` object: the report's numbers under stable keys.
+fn check_json(r: &device_bridge::check::CheckReport, model: &std::path::Path) -> serde_json::Value {
+    use serde_json::json;
+    let per_unit = format!("{}_per_inference", r.unit);
+    let layers: Vec<_> = r
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            json!({
+                "index": i,
+                "op": l.op,
+                "count": l.count,
+                "macs": l.macs,
+                "per_mac": (l.macs > 0).then(|| l.count as f64 / l.macs as f64),
+            })
+        })
+        .collect();
+    let mut ops: Vec<&str> = r
+        .layers
+        .iter()
+        .filter(|l| l.macs > 0)
+        .map(|l| l.op.as_str())
+        .collect();
+    ops.sort_unstable();
+    ops.dedup();
+    let per_mac: serde_json::Map<String, serde_json::Value> = ops
+        .into_iter()
+        .filter_map(|op| Some((op.to_string(), json!(r.per_mac(op)?))))
+        .collect();
+    let params: serde_json::Map<String, serde_json::Value> = r
+        .params
+        .iter()
+        .map(|(k, v)| (k.to_string(), param_json(v)))
+        .collect();
+    let mut o = json!({
+        "model": model.display().to_string(),
+        "board": r.board,
+        "clock_hz": r.clock_hz,
+        "unit": r.unit,
+        "samples": r.samples,
+        "mismatches": r.mismatched_values,
+        "mismatched_samples": r.mismatched_samples,
+        "output_values": r.output_values(),
+        "counts": r.counts,
+        "layers": layers,
+        "push": {
+            "bytes": r.push.bytes,
+            "seconds": r.push.seconds,
+            "restarts": r.push.restarts,
+        },
+        "flash": { "used": r.push.model.model_bytes, "capacity": r.model_capacity },
+        "params": params,
+        "input": r.input.as_ref().map(|p| json!({
+            "normalization": p.normalization.to_string(),
+            "quantized": p.quantized.map(|(scale, zero_point)| json!({
+                "scale": scale,
+                "zero_point": zero_point,
+            })),
+        })),
+        "arena": {
+            "used": r.push.model.arena_used,
+            "capacity": r.arena_capacity,
+            "plan_bytes": r.push.model.plan_bytes,
+        },
+    });
+    // `instructions_per_inference` and `instructions_per_mac` (or cycles, ns: the board's unit).
+    o[per_unit] = json!(r.mean_count());
+    o[format!("{}_per_mac", r.unit)] = json!(per_mac);
+    o
+}
+
+/// A model parameter as JSON: numbers, bools, strings, lists; bytes as a list of numbers.
+fn param_json(v: &ParamValue) -> serde_json::Value {
+    use serde_json::json;
+    match v {
+        ParamValue::Bool(b) => json!(b),
+        ParamValue::I8(i) => json!(i),
+        ParamValue::U8(i) => json!(i),
+        ParamValue::I16(i) => json!(i),
+        ParamValue::U16(i) => json!(i),
+        ParamValue::I32(i) => json!(i),
+        ParamValue::U32(i) => json!(i),
+        ParamValue::I64(i) => json!(i),
+        ParamValue::U64(i) => json!(i),
+        ParamValue::F32(x) => json!(x),
+        ParamValue::F64(x) => json!(x),
+        ParamValue::Str(s) => json!(s),
+        ParamValue::StrList(l) => json!(l),
+        ParamValue::I32List(l) => json!(l),
+        ParamValue::F32List(l) => json!(l),
+        ParamValue::Bytes(b) => json!(b),
     }
 }
 

@@ -94,6 +94,55 @@ impl Notebook {
             .is_some_and(|tags| tags.iter().any(|t| t.as_str() == Some(tag)))
     }
 
+    /// The JSON of cell `index`.
+    pub fn cell(&self, index: usize) -> &Value {
+        &self.cells()[index]
+    }
+
+    /// The `cell_type` of cell `index` (`code`, `markdown`, `raw`).
+    pub fn cell_type(&self, index: usize) -> &str {
+        self.cells()[index]
+            .get("cell_type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The `id` of cell `index` (nbformat 4.5), if it has one.
+    pub fn cell_id(&self, index: usize) -> Option<&str> {
+        self.cells()[index].get("id").and_then(Value::as_str)
+    }
+
+    /// The tags of cell `index`.
+    pub fn tags(&self, index: usize) -> Vec<String> {
+        self.cells()[index]
+            .pointer("/metadata/tags")
+            .and_then(Value::as_array)
+            .map(|tags| {
+                tags.iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Replaces the source of cell `index` with `source` (one string).
+    pub fn set_source(&mut self, index: usize, source: &str) {
+        self.cells_mut()[index]["source"] = Value::String(source.to_owned());
+    }
+
+    /// Inserts `cell` (a cell's JSON) at `index`.
+    pub fn insert_cell(&mut self, index: usize, cell: Value) {
+        self.cells_mut().insert(index, cell);
+    }
+
+    /// The outputs of code cell `index` (empty for other cells).
+    pub fn outputs(&self, index: usize) -> &[Value] {
+        self.cells()[index]
+            .get("outputs")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// Removes cell `index`.
     pub fn remove_cell(&mut self, index: usize) {
         self.cells_mut().remove(index);

@@ -60,13 +60,53 @@ pub struct CellTiming {
     pub elapsed: Duration,
 }
 
-/// Outcome of running a notebook: its code cells were executed until the first failure.
+/// Outcome of running a notebook: its code cells were executed until the first failure
+/// (or to the end with [`RunOptions::keep_going`]).
 #[derive(Debug)]
 pub struct RunReport {
     /// The first failing cell, if any.
     pub failure: Option<CellFailure>,
+    /// Every failing cell, in order (at most one without `keep_going`).
+    pub failures: Vec<CellFailure>,
     /// Per-cell wall times, in execution order.
     pub timings: Vec<CellTiming>,
+}
+
+/// How to run a notebook.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Run the cells after a failing one too (default: stop at the first failure).
+    pub keep_going: bool,
+    /// Kill a cell's evaluation after this long, compilation included (default: no limit).
+    /// Cells of evcxr commands only (`:dep ...`, whose first build takes minutes) have no
+    /// limit. The kernel's variables are lost then, so the run stops there.
+    pub cell_timeout: Option<Duration>,
+}
+
+/// Ename of a cell stopped by [`RunOptions::cell_timeout`].
+pub const TIMEOUT: &str = "Timeout";
+
+/// Kills the evcxr runtime (process `pid`) unless told within `limit` that the cell ended;
+/// the returned sender says so, the flag tells whether it killed.
+fn watchdog(
+    pid: u32,
+    limit: Duration,
+) -> (Sender<()>, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (done, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let fired = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = fired.clone();
+    std::thread::spawn(move || {
+        if let Err(crossbeam_channel::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limit) {
+            flag.store(true, Ordering::SeqCst);
+            // SAFETY: sends a signal to the runtime subprocess this run started; no memory
+            // is involved. A pid that already exited makes kill return an error, ignored.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+    });
+    (done, fired)
 }
 
 /// In the evcxr runtime subprocess: routes stdout through a pipe whose lines get our markers.
@@ -220,6 +260,14 @@ fn sorted_bundle(outputs: EvalOutputs) -> Vec<(String, String)> {
     data
 }
 
+/// Whether every line of `source` is an evcxr command (`:dep ...`), a comment or blank.
+fn commands_only(source: &str) -> bool {
+    source
+        .lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with(':') || l.starts_with("//"))
+}
+
 /// Whether the cell source ends with an expression whose value evcxr displays.
 fn ends_with_expression(source: &str) -> bool {
     let last = source
@@ -348,6 +396,12 @@ fn first_line(source: &str) -> String {
 /// Executes the code cells of `notebook` in order, recording outputs and execution counts,
 /// and stops at the first failing cell.
 pub fn run(notebook: &mut Notebook) -> Result<RunReport> {
+    run_with(notebook, &RunOptions::default())
+}
+
+/// Executes the code cells of `notebook` in order as `options` say, recording outputs and
+/// execution counts.
+pub fn run_with(notebook: &mut Notebook, options: &RunOptions) -> Result<RunReport> {
     let (mut context, outputs) =
         CommandContext::new().map_err(|e| anyhow!("starting evcxr: {e}"))?;
     let collector = Collector::new(outputs.stdout, outputs.stderr);
@@ -363,6 +417,7 @@ pub fn run(notebook: &mut Notebook) -> Result<RunReport> {
     notebook.clear_outputs();
     let mut report = RunReport {
         failure: None,
+        failures: Vec::new(),
         timings: Vec::new(),
     };
     let mut execution_count = 0;
@@ -373,7 +428,21 @@ pub fn run(notebook: &mut Notebook) -> Result<RunReport> {
         let source = notebook.source(index);
         execution_count += 1;
         let start = Instant::now();
+        let guard = options
+            .cell_timeout
+            .filter(|_| !commands_only(&source))
+            .and_then(|limit| {
+                let pid = context.process_handle().lock().ok()?.id();
+                // Never 0 or negative: kill(0) would signal this whole process group.
+                (1..=i32::MAX as u32)
+                    .contains(&pid)
+                    .then(|| watchdog(pid, limit))
+            });
         let result = context.execute(&source);
+        let timed_out = guard.is_some_and(|(done, fired)| {
+            let _ = done.send(());
+            fired.load(std::sync::atomic::Ordering::SeqCst)
+        });
         let (stdout, stderr) = collector.take()?;
         report.timings.push(CellTiming {
             index,
@@ -404,6 +473,13 @@ pub fn run(notebook: &mut Notebook) -> Result<RunReport> {
             }
         };
         let (mut outputs, failed) = cell_outputs(&source, execution_count, items, &stderr, value);
+        let error = if timed_out {
+            let limit = options.cell_timeout.unwrap_or_default().as_secs_f64();
+            let message = format!("the cell ran longer than the time limit of {limit} s");
+            Some((TIMEOUT.to_owned(), message.clone(), vec![message]))
+        } else {
+            error
+        };
         let error = error.or_else(|| {
             failed.map(|kind| {
                 let ename = if kind == "panic" { "panic" } else { "Error" };
@@ -417,13 +493,19 @@ pub fn run(notebook: &mut Notebook) -> Result<RunReport> {
                 traceback,
             });
             notebook.set_outputs(index, execution_count, &outputs);
-            report.failure = Some(CellFailure {
+            let stop = !options.keep_going || ename == TIMEOUT || ename == "SubprocessTerminated";
+            let failure = CellFailure {
                 index,
                 first_line: first_line(&source),
                 ename,
                 evalue,
-            });
-            break;
+            };
+            report.failure.get_or_insert_with(|| failure.clone());
+            report.failures.push(failure);
+            if stop {
+                break;
+            }
+            continue;
         }
         notebook.set_outputs(index, execution_count, &outputs);
     }
@@ -453,6 +535,14 @@ mod tests {
                 Item::Failed("panic".into()),
             ]
         );
+    }
+
+    #[test]
+    fn recognizes_command_cells() {
+        assert!(commands_only(
+            ":dep a = \"1\"\n// the kernel\n\n:dep b = \"2\""
+        ));
+        assert!(!commands_only(":dep a = \"1\"\nlet x = 1;"));
     }
 
     #[test]

@@ -9,7 +9,9 @@ and plain float32 (`*_f32`). For each NAME it writes
     NAME.input.npy       a small batch (BATCH rows, or 1 where the model cannot be resized)
     NAME.expected.npy    outputs of ai_edge_litert's Interpreter with OpResolverType.BUILTIN_REF
                          (a model with several outputs writes NAME.expected.K.npy instead)
-and MODELS.md, listing each model, its size and the ops in its flatbuffer.
+and MODELS.md, listing each model, its size and the ops in its flatbuffer. The
+representative sets the converter calibrates with come from representative.py
+(numpy only), which the Rust tests run to calibrate on the same data.
 
 Run from the repository root after scripts/setup-venv.sh:
     .venv/bin/python tests/refs/keras3/gen_models.py [--only NAME...]
@@ -29,19 +31,16 @@ import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from representative import CALIB, SINGLE_SHAPES, WHOLE_SHAPES, calib, data  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 BATCH = 3
-CALIB = 32
 
 
 def bias(seed):
     """Non-zero biases, so every bias path is exercised."""
     return keras.initializers.RandomNormal(stddev=0.2, seed=seed)
-
-
-def data(shape, seed, n, scale=1.0, offset=0.0):
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal((n, *shape)) * scale + offset).astype(np.float32)
 
 
 def model_of(inputs_shapes, body, seed):
@@ -324,17 +323,23 @@ def save(name, tfl, floats, rows):
     print(f"{name}: {len(tfl)} bytes, batch {xs[0].shape[0]}, {' '.join(sorted(set(op_names(tfl))))}")
 
 
+calib_of = calib
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*")
     args = ap.parse_args()
+    # The representative sets come from representative.py (the Rust tests read them there too).
+    assert {k: v[0] for k, v in SINGLE.items()} == SINGLE_SHAPES
+    assert {k: v[1] for k, v in WHOLE.items()} == WHOLE_SHAPES
     rows = []
     want = lambda n: not args.only or any(n.startswith(o) for o in args.only)  # noqa: E731
     for i, (name, (shapes, body)) in enumerate(SINGLE.items()):
         if not want(name):
             continue
         model = model_of(shapes, body, 100 + i)
-        calib = [data(s, 200 + i + k, CALIB) for k, s in enumerate(shapes)]
+        calib = calib_of(name)
         batch = [data(s, 300 + i + k, BATCH, 1.2) for k, s in enumerate(shapes)]
         try:
             save(f"{name}_int8", convert_int8(model, calib), batch, rows)
@@ -348,7 +353,7 @@ def main():
         if not want(name):
             continue
         model = build()
-        calib = [data(shape, 400 + i, CALIB)]
+        calib = calib_of(name)
         batch = [data(shape, 500 + i, BATCH if name != "mobilenet_025_96" else 1)]
         save(f"{name}_int8", convert_int8(model, calib), batch, rows)
         save(f"{name}_f32", convert_f32(model), batch, rows)
@@ -393,6 +398,7 @@ def write_index():
         "holds ai_edge_litert's outputs with `OpResolverType.BUILTIN_REF`: compare int8 exactly,",
         "float32 to 1e-5 of the output range. Models that cannot take a batch run with 1.",
         "`mobilenet_025_96` has random weights, with batch-norm statistics taken from sample data.",
+        "`representative.py NAME DIR` writes the representative set TF calibrated NAME's models with.",
         "",
         f"Total size of the .tflite and .npy files: {total} bytes.",
         "",

@@ -427,7 +427,13 @@ mod tests {
     #[cfg(not(feature = "download"))]
     #[test]
     fn disabled_without_feature() {
-        let e = fetch("http://x/", &[], Path::new("/nonexistent"), false).unwrap_err();
+        let e = fetch(
+            "http://x/",
+            &[],
+            Path::new("/nonexistent"),
+            &FetchOptions::default(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("downloads are disabled"), "{e}");
     }
 }

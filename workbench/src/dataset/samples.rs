@@ -6,6 +6,7 @@
 
 use candle_core::{Device, Tensor};
 
+use crate::npy::{NpyArray, NpyData};
 use crate::{Error, Result};
 
 /// Preprocessed samples: NCHW f32 images and class labels.
@@ -59,6 +60,27 @@ impl Samples {
         }
     }
 
+    /// All images as an `[n, H, W, C]` float32 array: a `.tflite` graph's input layout.
+    pub fn to_npy_nhwc(&self) -> NpyArray {
+        let [c, h, w] = self.shape;
+        let per = c * h * w;
+        let mut data = Vec::with_capacity(self.images.len());
+        for img in self.images.chunks_exact(per) {
+            for p in 0..h * w {
+                data.extend((0..c).map(|ch| img[ch * h * w + p]));
+            }
+        }
+        NpyArray {
+            shape: vec![self.len(), h, w, c],
+            data: NpyData::F32(data),
+        }
+    }
+
+    /// The labels as class indices (what the debugger's metrics take).
+    pub fn class_indices(&self) -> Vec<usize> {
+        self.labels.iter().map(|&l| l as usize).collect()
+    }
+
     /// All images as an `[n, C, H, W]` tensor.
     pub fn to_tensor(&self) -> Result<Tensor> {
         let [c, h, w] = self.shape;
@@ -83,5 +105,28 @@ impl Samples {
             Tensor::from_vec(x, (idx.len(), c, h, w), &Device::Cpu)?,
             Tensor::from_vec(y, idx.len(), &Device::Cpu)?,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nhwc_interleaves_channels_per_pixel() {
+        // two samples, 2 channels of 1 x 2 pixels: CHW [c0p0, c0p1, c1p0, c1p1]
+        let s = Samples::new(
+            vec![1.0, 2.0, 10.0, 20.0, 3.0, 4.0, 30.0, 40.0],
+            vec![0, 1],
+            [2, 1, 2],
+        )
+        .unwrap();
+        let a = s.to_npy_nhwc();
+        assert_eq!(a.shape, vec![2, 1, 2, 2]);
+        assert_eq!(
+            a.data,
+            NpyData::F32(vec![1.0, 10.0, 2.0, 20.0, 3.0, 30.0, 4.0, 40.0])
+        );
+        assert_eq!(s.class_indices(), vec![0, 1]);
     }
 }

@@ -4,6 +4,7 @@
 //! the MIME block that method prints (HTML tables here, PNG for images); their
 //! `Display` stays plain text. Each type also has `to_html(&self) -> String`.
 
+pub mod debugger;
 pub mod evcxr;
 pub mod html;
 pub mod png;
@@ -15,5 +16,6 @@ mod quant;
 mod summary;
 
 pub use self::png::{digits_png, Image};
+pub use debugger::DebugReport;
 pub use spectrogram::{spectrogram_png, spectrograms_png};
 pub use summary::ModelSummary;

@@ -56,6 +56,27 @@ pub fn line_chart(
     plot.into()
 }
 
+/// Grouped bars: one group per category, one bar per series in each.
+pub fn bar_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[Series],
+) -> Figure {
+    let mut plot = Plot::new();
+    for s in series {
+        plot.add_trace(Bar::new(categories.to_vec(), s.y.clone()).name(&s.name));
+    }
+    plot.set_layout(
+        Layout::new()
+            .title(Title::with_text(title))
+            .x_axis(axis(x_label))
+            .y_axis(axis(y_label)),
+    );
+    plot.into()
+}
+
 /// Loss (left axis) and accuracy (right axis) per record of a [`fit`](crate::train::fit)
 /// run (per epoch or every N steps), training and validation.
 pub fn learning_curve(history: &History) -> Figure {
@@ -168,6 +189,28 @@ mod tests {
 
     fn json(f: &Figure) -> Value {
         serde_json::from_str(&f.to_json()).unwrap()
+    }
+
+    #[test]
+    fn bar_chart_has_one_trace_per_series_over_the_categories() {
+        let cats = vec!["a".to_string(), "b".to_string()];
+        let f = bar_chart(
+            "t",
+            "x",
+            "y",
+            &cats,
+            &[
+                Series::new("s1", vec![1.0, 2.0]),
+                Series::new("s2", vec![3.0, 4.0]),
+            ],
+        );
+        let v = json(&f);
+        let data = v["data"].as_array().unwrap();
+        assert_eq!(data.len(), 2);
+        assert_eq!(data[1]["type"], "bar");
+        assert_eq!(data[1]["name"], "s2");
+        assert_eq!(data[0]["x"], serde_json::json!(["a", "b"]));
+        assert_eq!(data[1]["y"], serde_json::json!([3.0, 4.0]));
     }
 
     #[test]

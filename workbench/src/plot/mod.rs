@@ -8,7 +8,9 @@
 mod charts;
 mod figure;
 
-pub use charts::{learning_curve, line_chart, macro_accuracy_curve, rmse_over_scale_chart, Series};
+pub use charts::{
+    bar_chart, learning_curve, line_chart, macro_accuracy_curve, rmse_over_scale_chart, Series,
+};
 pub use figure::{notebook_init, plotly_js, Figure, PlotlyInit};
 /// The `plotly` crate the figures are made with, for custom charts (`plotly::Plot` into a [`Figure`]).
 pub use plotly;

@@ -210,6 +210,7 @@ pub fn integerize(qat: &QatModel, shift: u32) -> Result<IntegerNetwork> {
                 padding,
                 dilation,
                 activation,
+                ..
             } => {
                 let (o, ci, kh, kw) = weight.as_tensor().dims4()?;
                 if shape.len() != 3 || shape[0] != ci {

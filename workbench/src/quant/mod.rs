@@ -1,9 +1,12 @@
 //! Post-training quantization, quantization-aware training (PACT),
 //! MATCH-style integerization and quantization reports.
 
+pub mod convert;
+pub mod debug;
 pub mod integer;
 #[cfg(feature = "onnx")]
 pub mod match_onnx;
+mod norm_ops;
 pub mod params;
 pub mod ptq;
 pub mod qat;

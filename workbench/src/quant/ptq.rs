@@ -11,11 +11,11 @@
 
 use candle_core::Tensor;
 
-use super::params;
+use super::{norm_ops, params};
 use crate::dataset::Samples;
 use crate::tflite::runtime::Interpreter;
 use crate::tflite::{self, DType, Graph, Op, Padding as TfPadding, Quant, Window};
-use crate::train::{Activation, Layer, Padding, PoolKind, Sequential};
+use crate::train::{fold_foldable_batch_norms, Activation, Layer, Padding, PoolKind, Sequential};
 use crate::{Error, Result};
 
 /// An int8 graph made from a float model, with the link back to its layers.
@@ -134,11 +134,13 @@ pub struct FloatOptions {
     pub softmax: bool,
 }
 
-/// The float32 graph of `model` (same ops and layouts as the int8 one, float32
-/// weights, biases and activations): what the TFLite converter writes without quantization.
+/// The float32 graph of `model` as TF's converter writes the Keras model without
+/// quantization: batch norms that can fold are folded into the layer before
+/// them ([`fold_foldable_batch_norms`]), the others become MUL and ADD, a layer
+/// norm TF's decomposition (see `norm_ops`); other layers as in the int8 graph.
 pub fn build_float(model: &Sequential, options: &FloatOptions) -> Result<Graph> {
     let softmax = options.softmax;
-    let mut g = build_graph(model, None)?.graph;
+    let mut g = build_graph(&fold_foldable_batch_norms(model)?, None)?.graph;
     g.description = "workbench float32".into();
     if softmax {
         let last = g.outputs[0];
@@ -185,6 +187,7 @@ fn build_graph(model: &Sequential, ranges: Option<&[(f32, f32)]>) -> Result<Int8
                 padding,
                 dilation,
                 activation: act,
+                ..
             } => {
                 let (o, ic, kh, kw) = weight.as_tensor().dims4()?;
                 if in_shape.len() != 4 || in_shape[3] != ic {
@@ -290,6 +293,7 @@ fn build_graph(model: &Sequential, ranges: Option<&[(f32, f32)]>) -> Result<Int8
                 padding,
                 dilation,
                 activation: act,
+                ..
             } => {
                 let (o, _, kh, kw) = weight.as_tensor().dims4()?;
                 let ic = in_shape.get(3).copied().unwrap_or(0);
@@ -377,9 +381,46 @@ fn build_graph(model: &Sequential, ranges: Option<&[(f32, f32)]>) -> Result<Int8
             }
             // the identity at inference: the layer's output is its input
             Layer::Dropout { .. } => cur,
+            Layer::BatchNorm {
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                config,
+                activation: act,
+            } if ranges.is_none() => {
+                let v = |t: &candle_core::Var| t.as_tensor().to_vec1::<f32>();
+                let (scale, offset) = norm_ops::batch_norm_affine(
+                    &v(gamma)?,
+                    &v(beta)?,
+                    &v(running_mean)?,
+                    &v(running_var)?,
+                    config.epsilon,
+                );
+                norm_ops::batch_norm(&mut g, name, cur, (&scale, &offset), tf_activation(*act))?
+            }
             Layer::BatchNorm { .. } => {
                 return Err(Error::Model(format!(
-                    "quantize {name}: batch norm must be folded first (train::fold_batch_norm)"
+                    "quantize {name}: batch norm must be folded first (train::fold_batch_norm), \
+                     or quantize build_float's graph with quant::convert"
+                )))
+            }
+            Layer::LayerNorm {
+                gamma,
+                beta,
+                epsilon,
+            } if ranges.is_none() => norm_ops::layer_norm(
+                &mut g,
+                name,
+                cur,
+                &gamma.as_tensor().to_vec1::<f32>()?,
+                &beta.as_tensor().to_vec1::<f32>()?,
+                *epsilon,
+            )?,
+            Layer::LayerNorm { .. } => {
+                return Err(Error::Model(format!(
+                    "quantize {name}: a layer norm quantizes from the float graph: \
+                     quant::convert of build_float's graph"
                 )))
             }
             #[allow(unreachable_patterns)]

@@ -1,4 +1,4 @@
-//! The training loop: mini-batch Adam on softmax cross-entropy (optionally
+//! The training loop: mini-batch Adam or SGD on softmax cross-entropy (optionally
 //! label-smoothed), with a piecewise-constant learning-rate schedule, early
 //! stopping with the best checkpoint, evaluation and prediction.
 
@@ -12,6 +12,7 @@ use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use super::adam::Adam;
 use super::network::Network;
 use super::ops::host::with_host;
+use super::sgd::{Optimizer, ParamGroup, Sgd, SgdConfig};
 use serde::Serialize;
 
 pub use crate::dataset::Samples;
@@ -47,6 +48,25 @@ impl TrainSource for Samples {
     }
 }
 
+/// An image loader draws its batches through its transforms (random crops
+/// and flips anew each epoch), decoding on rayon's workers.
+#[cfg(feature = "images")]
+impl TrainSource for crate::dataset::images::Loader {
+    fn len(&self) -> usize {
+        self.folder().len()
+    }
+    fn sample_shape(&self) -> [usize; 3] {
+        let side = self.transform().size();
+        [3, side, side]
+    }
+    fn batch(&self, idx: &[usize], epoch: u64) -> Result<(Tensor, Tensor, Vec<u32>)> {
+        let samples = crate::dataset::images::Loader::batch(self, epoch, idx)?;
+        let all: Vec<usize> = (0..samples.len()).collect();
+        let (x, y) = samples.gather(&all)?;
+        Ok((x, y, samples.labels))
+    }
+}
+
 /// How long a [`fit`] runs and when it validates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Length {
@@ -63,6 +83,55 @@ pub enum Length {
     },
 }
 
+/// The optimizer a [`fit`] runs; the default is Adam.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum OptimizerChoice {
+    /// Adam with Keras' update rule and defaults.
+    #[default]
+    Adam,
+    /// SGD with PyTorch's update rule; its `learning_rate` is replaced by [`FitConfig::learning_rate`] (and the schedule).
+    Sgd {
+        /// Momentum, dampening, Nesterov and weight decay.
+        config: SgdConfig,
+        /// Whether variables of rank 0 or 1 (biases, batch norms' gamma and
+        /// beta, PACT's clips) decay too; if not, they form a group without decay.
+        decay_vectors: bool,
+    },
+}
+
+impl OptimizerChoice {
+    /// The optimizer over `vars` at learning rate `learning_rate`.
+    pub fn build(
+        &self,
+        vars: Vec<candle_core::Var>,
+        learning_rate: f64,
+    ) -> Result<Box<dyn Optimizer>> {
+        Ok(match *self {
+            OptimizerChoice::Adam => Box::new(Adam::new(vars, learning_rate)),
+            OptimizerChoice::Sgd {
+                config,
+                decay_vectors,
+            } => {
+                let config = SgdConfig {
+                    learning_rate,
+                    ..config
+                };
+                let groups = if decay_vectors {
+                    vec![ParamGroup::new(vars)]
+                } else {
+                    let (vectors, weights): (Vec<_>, Vec<_>) =
+                        vars.into_iter().partition(|v| v.rank() <= 1);
+                    vec![
+                        ParamGroup::new(weights),
+                        ParamGroup::new(vectors).with_weight_decay(0.0),
+                    ]
+                };
+                Box::new(Sgd::new(groups, config)?)
+            }
+        })
+    }
+}
+
 /// Training settings; the defaults are Keras' (Adam 1e-3, batch 64, 5 epochs).
 #[derive(Clone, Debug)]
 pub struct FitConfig {
@@ -70,8 +139,10 @@ pub struct FitConfig {
     pub length: Length,
     /// Samples per step (default 64).
     pub batch_size: usize,
-    /// Adam's learning rate (default 1e-3).
+    /// The optimizer's learning rate (default 1e-3).
     pub learning_rate: f64,
+    /// The optimizer (default Adam).
+    pub optimizer: OptimizerChoice,
     /// A learning rate per step, replacing `learning_rate` when set (default none).
     pub schedule: Option<PiecewiseConstant>,
     /// Seed of the shuffling (default 0).
@@ -92,6 +163,7 @@ impl Default for FitConfig {
             length: Length::Epochs(5),
             batch_size: 64,
             learning_rate: 1e-3,
+            optimizer: OptimizerChoice::Adam,
             schedule: None,
             seed: 0,
             progress: true,
@@ -645,7 +717,7 @@ pub fn fit<M: Network + ?Sized, S: TrainSource + ?Sized>(
         }
     };
     let classes = classes_of(model)?;
-    let mut opt = Adam::new(model.vars(), cfg.learning_rate);
+    let mut opt = cfg.optimizer.build(model.vars(), cfg.learning_rate)?;
     let mut best = cfg.best.map(BestCheckpoint::new);
     let mut stopper = cfg
         .early_stopping
@@ -666,9 +738,9 @@ pub fn fit<M: Network + ?Sized, S: TrainSource + ?Sized>(
         };
         let (x, y, labels) = train.batch(&idx, sampler.epoch)?;
         if let Some(s) = &cfg.schedule {
-            opt.learning_rate = s.rate(step);
+            opt.set_learning_rate(s.rate(step));
         }
-        let logits = train_step_smoothed(model, &mut opt, &x, &y, cfg.label_smoothing)?;
+        let logits = train_step_smoothed(model, opt.as_mut(), &x, &y, cfg.label_smoothing)?;
         let (l, c) = batch_metrics(&logits, &labels, cfg.label_smoothing, &mut cm)?;
         loss_sum += l;
         correct += c;
@@ -693,7 +765,7 @@ pub fn fit<M: Network + ?Sized, S: TrainSource + ?Sized>(
             val_loss: val.map(|v| v.0),
             val_accuracy: val.map(|v| v.1),
             val_macro_accuracy: val.map(|v| v.2),
-            learning_rate: opt.learning_rate,
+            learning_rate: opt.learning_rate(),
             seconds,
         };
         (loss_sum, correct, seen) = (0.0, 0, 0);
@@ -749,7 +821,7 @@ pub fn fit<M: Network + ?Sized, S: TrainSource + ?Sized>(
 /// One optimisation step on batch `(x, y)`; returns the logits before the step.
 pub fn train_step<M: Network + ?Sized>(
     model: &M,
-    opt: &mut Adam,
+    opt: &mut dyn Optimizer,
     x: &Tensor,
     y: &Tensor,
 ) -> Result<Tensor> {
@@ -760,7 +832,7 @@ pub fn train_step<M: Network + ?Sized>(
 /// smoothing `smoothing`; returns the logits before the step.
 pub fn train_step_smoothed<M: Network + ?Sized>(
     model: &M,
-    opt: &mut Adam,
+    opt: &mut dyn Optimizer,
     x: &Tensor,
     y: &Tensor,
     smoothing: f64,
@@ -814,6 +886,38 @@ pub fn predict<M: Network + ?Sized>(model: &M, images: &[f32]) -> Result<Tensor>
 mod tests {
     use super::*;
     use crate::models::mnist_cnn;
+
+    #[test]
+    fn sgd_choice_spares_vectors_from_decay() {
+        // lr 0.1, wd 0.5, gradient 1 everywhere: a weight matrix [2, 2] goes to
+        // 2 - 0.1 * (1 + 0.5 * 2) = 1.8; a vector (bias, gamma, PACT clip) to
+        // 2 - 0.1 * 1 = 1.9 without decay, 1.8 with it (decay_vectors).
+        let dev = &Device::Cpu;
+        for (decay_vectors, want_vector) in [(false, 1.9f32), (true, 1.8)] {
+            let w = candle_core::Var::new(&[[2f32, 2.0]], dev).unwrap();
+            let b = candle_core::Var::new(&[2f32], dev).unwrap();
+            let choice = OptimizerChoice::Sgd {
+                config: SgdConfig {
+                    weight_decay: 0.5,
+                    ..Default::default()
+                },
+                decay_vectors,
+            };
+            let mut opt = choice.build(vec![w.clone(), b.clone()], 0.1).unwrap();
+            let loss =
+                (w.as_tensor().sum_all().unwrap() + b.as_tensor().sum_all().unwrap()).unwrap();
+            opt.step(&loss.backward().unwrap()).unwrap();
+            let wv = w
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            assert!(wv.iter().all(|v| (v - 1.8).abs() < 1e-6), "{wv:?}");
+            let bv = b.as_tensor().to_vec1::<f32>().unwrap()[0];
+            assert!((bv - want_vector).abs() < 1e-6, "{bv} vs {want_vector}");
+        }
+    }
 
     #[test]
     fn bad_data_is_an_error() {

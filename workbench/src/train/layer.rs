@@ -17,7 +17,7 @@ use super::vocab::{conv_out_size, Activation, Padding, PoolKind};
 use crate::{Error, Result};
 
 /// Options of a convolution or depthwise convolution; the default is Keras'
-/// (stride 1, VALID, no dilation, no activation).
+/// (stride 1, VALID, no dilation, no activation, with bias).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dConfig {
     /// Stride (height, width); default (1, 1).
@@ -28,6 +28,9 @@ pub struct Conv2dConfig {
     pub dilation: (usize, usize),
     /// Fused activation; default none.
     pub activation: Activation,
+    /// Whether the bias is trained; without it (PyTorch's `bias=False`) the
+    /// bias stays zero and is neither a variable nor saved; default true.
+    pub use_bias: bool,
 }
 
 impl Default for Conv2dConfig {
@@ -37,6 +40,7 @@ impl Default for Conv2dConfig {
             padding: Padding::Valid,
             dilation: (1, 1),
             activation: Activation::None,
+            use_bias: true,
         }
     }
 }
@@ -76,6 +80,8 @@ pub enum Layer {
         dilation: (usize, usize),
         /// Fused activation.
         activation: Activation,
+        /// Whether `bias` is trained and saved (else it stays zero).
+        use_bias: bool,
     },
     /// NCHW -> N x (C*H*W), in candle's (channel-major) order.
     Flatten,
@@ -94,6 +100,8 @@ pub enum Layer {
         dilation: (usize, usize),
         /// Fused activation.
         activation: Activation,
+        /// Whether `bias` is trained and saved (else it stays zero).
+        use_bias: bool,
     },
     /// Batch normalization over axis 1 (channels of NCHW, features of N x F)
     /// with a fused activation; batch statistics in training
@@ -132,6 +140,17 @@ pub enum Layer {
         /// Padding rule.
         padding: Padding,
     },
+    /// Layer normalization over the features of an N x F input (Keras'
+    /// `LayerNormalization()` on its last axis): `gamma * (x - mean) / sqrt(var + epsilon) + beta`
+    /// with each sample's own mean and (biased) variance, in training and inference alike.
+    LayerNorm {
+        /// Scale `[F]` (trainable).
+        gamma: Var,
+        /// Offset `[F]` (trainable).
+        beta: Var,
+        /// Added to the variance; Keras' default is 1e-3 ([`LAYER_NORM_EPSILON`]).
+        epsilon: f64,
+    },
     /// A fully connected layer with bias and fused activation.
     Linear {
         /// Weights `[out, in]`.
@@ -165,6 +184,7 @@ impl Layer {
             padding: config.padding,
             dilation: config.dilation,
             activation: config.activation,
+            use_bias: config.use_bias,
         })
     }
 
@@ -191,6 +211,7 @@ impl Layer {
             padding: config.padding,
             dilation: config.dilation,
             activation: config.activation,
+            use_bias: config.use_bias,
         })
     }
 
@@ -218,6 +239,21 @@ impl Layer {
             running_var: Var::ones(channels, DType::F32, dev)?,
             config,
             activation,
+        })
+    }
+
+    /// A layer normalization of `features` (gamma 1, beta 0) adding `epsilon` to the variance.
+    pub fn layer_norm(features: usize, epsilon: f64) -> Result<Layer> {
+        if !(epsilon.is_finite() && epsilon > 0.0) {
+            return Err(Error::Config(format!(
+                "layer norm: epsilon {epsilon} is not a finite positive number"
+            )));
+        }
+        let dev = &Device::Cpu;
+        Ok(Layer::LayerNorm {
+            gamma: Var::ones(features, DType::F32, dev)?,
+            beta: Var::zeros(features, DType::F32, dev)?,
+            epsilon,
         })
     }
 
@@ -261,6 +297,7 @@ impl Layer {
             Layer::Linear { .. } => "Dense",
             Layer::DepthwiseConv2d { .. } => "DepthwiseConv2D",
             Layer::BatchNorm { .. } => "BatchNormalization",
+            Layer::LayerNorm { .. } => "LayerNormalization",
             Layer::Dropout { .. } => "Dropout",
             Layer::Pool2d {
                 kind: PoolKind::Max,
@@ -276,12 +313,24 @@ impl Layer {
     /// The layer's trainable variables with their name suffixes ("weight", "bias").
     pub fn named_vars(&self) -> Vec<(&'static str, &Var)> {
         match self {
+            Layer::Conv2d {
+                weight,
+                use_bias: false,
+                ..
+            }
+            | Layer::DepthwiseConv2d {
+                weight,
+                use_bias: false,
+                ..
+            } => vec![("weight", weight)],
             Layer::Conv2d { weight, bias, .. }
             | Layer::Linear { weight, bias, .. }
             | Layer::DepthwiseConv2d { weight, bias, .. } => {
                 vec![("weight", weight), ("bias", bias)]
             }
-            Layer::BatchNorm { gamma, beta, .. } => vec![("gamma", gamma), ("beta", beta)],
+            Layer::BatchNorm { gamma, beta, .. } | Layer::LayerNorm { gamma, beta, .. } => {
+                vec![("gamma", gamma), ("beta", beta)]
+            }
             Layer::Flatten | Layer::Pool2d { .. } | Layer::Dropout { .. } => vec![],
         }
     }
@@ -320,6 +369,10 @@ impl Layer {
                 *beta = cp(beta)?;
                 *running_mean = cp(running_mean)?;
                 *running_var = cp(running_var)?;
+            }
+            Layer::LayerNorm { gamma, beta, .. } => {
+                *gamma = cp(gamma)?;
+                *beta = cp(beta)?;
             }
             Layer::Flatten | Layer::Pool2d { .. } | Layer::Dropout { .. } => {}
         }
@@ -387,6 +440,7 @@ impl Layer {
                 padding,
                 dilation,
                 activation,
+                ..
             } => conv2d_fused(
                 x,
                 &map(weight)?,
@@ -403,6 +457,7 @@ impl Layer {
                 padding,
                 dilation,
                 activation,
+                ..
             } => depthwise_conv2d_fused(
                 x,
                 &map(weight)?,
@@ -440,6 +495,11 @@ impl Layer {
                 stride,
                 padding,
             } => avg_pool2d(x, *kernel, *stride, *padding),
+            Layer::LayerNorm {
+                gamma,
+                beta,
+                epsilon,
+            } => layer_norm(x, gamma, beta, *epsilon),
             Layer::Dropout { .. } => Ok(x.clone()),
             Layer::Flatten => {
                 let n = x.dim(0)?;
@@ -531,6 +591,13 @@ impl Layer {
                 }
                 Ok(input.to_vec())
             }
+            Layer::LayerNorm { gamma, .. } => {
+                let f = gamma.elem_count();
+                if input != [f] {
+                    return Err(bad(format!("expected input [{f}], got {input:?}")));
+                }
+                Ok(input.to_vec())
+            }
             Layer::Pool2d {
                 kernel,
                 stride,
@@ -558,6 +625,76 @@ impl Layer {
             }
         }
     }
+}
+
+/// Keras' default epsilon of `LayerNormalization`.
+pub const LAYER_NORM_EPSILON: f64 = 1e-3;
+
+/// Layer normalization of an N x F batch over F: `gamma * (x - mean) / sqrt(var + epsilon) + beta`
+/// with the biased variance, on candle's differentiable ops (so it trains).
+pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, epsilon: f64) -> Result<Tensor> {
+    let (_, f) = x.dims2().map_err(|_| {
+        Error::Shape(format!(
+            "layer norm: expected input of rank 2, got shape {:?}",
+            x.dims()
+        ))
+    })?;
+    if gamma.elem_count() != f || beta.elem_count() != f {
+        return Err(Error::Shape(format!(
+            "layer norm: input has {f} features but gamma has {} and beta {}",
+            gamma.elem_count(),
+            beta.elem_count()
+        )));
+    }
+    let (gamma, beta) = (
+        gamma.to_dtype(x.dtype())?.reshape((1, f))?,
+        beta.to_dtype(x.dtype())?.reshape((1, f))?,
+    );
+    let mean = x.mean_keepdim(1)?;
+    let centered = x.broadcast_sub(&mean)?;
+    let var = centered.sqr()?.mean_keepdim(1)?;
+    let inv = (var + epsilon)?.sqrt()?.recip()?;
+    Ok(centered
+        .broadcast_mul(&inv)?
+        .broadcast_mul(&gamma)?
+        .broadcast_add(&beta)?)
+}
+
+/// A normal-initialised f32 variable with mean 0 and standard deviation `std`.
+pub fn normal(shape: &[usize], std: f64, rng: &mut impl Rng) -> Result<Var> {
+    if !(std.is_finite() && std >= 0.0) {
+        return Err(Error::Config(format!(
+            "normal: standard deviation {std} is not a finite non-negative number"
+        )));
+    }
+    let n: usize = shape.iter().product();
+    // Box-Muller: sqrt(-2 ln u1) cos(2 pi u2) is standard normal for u1 in (0, 1], u2 in [0, 1).
+    let data: Vec<f32> = (0..n)
+        .map(|_| {
+            let u1 = 1.0 - rng.random::<f64>();
+            let u2 = rng.random::<f64>();
+            (std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        })
+        .collect();
+    Ok(Var::from_tensor(&Tensor::from_vec(
+        data,
+        shape,
+        &Device::Cpu,
+    )?)?)
+}
+
+/// PyTorch's `kaiming_normal_(mode="fan_out", nonlinearity="relu")` for a
+/// weight `[out, in / groups, kh, kw]`: normal with std `sqrt(2 / (out * kh * kw))`
+/// (PyTorch's fan-out ignores groups, so a depthwise weight gets the same rule).
+pub fn kaiming_normal_fan_out(shape: &[usize], rng: &mut impl Rng) -> Result<Var> {
+    let receptive: usize = shape.iter().skip(2).product();
+    let fan_out = shape.first().copied().unwrap_or(0) * receptive;
+    if fan_out == 0 {
+        return Err(Error::Config(format!(
+            "kaiming normal: shape {shape:?} has no fan-out"
+        )));
+    }
+    normal(shape, (2.0 / fan_out as f64).sqrt(), rng)
 }
 
 /// A Glorot-uniform initialised f32 variable: uniform in ±sqrt(6 / (fan_in + fan_out)).
@@ -620,5 +757,70 @@ mod tests {
             .unwrap();
         assert_ne!(y2, y3);
         assert!(Layer::dropout(1.0, 0).is_err());
+    }
+
+    #[test]
+    fn layer_norm_by_hand() {
+        let dev = &Device::Cpu;
+        let l = Layer::layer_norm(4, LAYER_NORM_EPSILON).unwrap();
+        let Layer::LayerNorm { gamma, beta, .. } = &l else {
+            unreachable!()
+        };
+        gamma
+            .set(&Tensor::new(&[1f32, 2.0, 0.5, -1.0], dev).unwrap())
+            .unwrap();
+        beta.set(&Tensor::new(&[0f32, 1.0, -1.0, 0.5], dev).unwrap())
+            .unwrap();
+        let x = Tensor::new(&[[1f32, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 4.0]], dev).unwrap();
+        let y = l.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+        // row 0: mean 2.5, var 1.25, inv = 1 / sqrt(1.25 + 0.001) = 0.894070
+        // row 1: mean 1, var 3, inv = 1 / sqrt(3.001) = 0.577254
+        let want = [
+            [
+                -1.5 * 0.894_069_6,
+                -0.5 * 0.894_069_6 * 2.0 + 1.0,
+                0.5 * 0.894_069_6 * 0.5 - 1.0,
+                -1.5 * 0.894_069_6 + 0.5,
+            ],
+            [
+                -0.577_254_07,
+                -0.577_254_07 * 2.0 + 1.0,
+                -0.577_254_07 * 0.5 - 1.0,
+                -3.0 * 0.577_254_07 + 0.5,
+            ],
+        ];
+        for (r, (got, want)) in y.iter().zip(want).enumerate() {
+            for (a, b) in got.iter().zip(want) {
+                assert!((a - b).abs() < 1e-6, "row {r}: {got:?} vs {want:?}");
+            }
+        }
+        // the same in training mode, and the output shape is the input's
+        assert_eq!(l.forward_train(&x).unwrap().to_vec2::<f32>().unwrap(), y);
+        assert_eq!(l.output_shape(&[4]).unwrap(), [4]);
+        assert!(l.output_shape(&[4, 2, 2]).is_err());
+        assert!(Layer::layer_norm(4, 0.0).is_err());
+        // the named state is what save and load see
+        let names: Vec<&str> = l.named_vars().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["gamma", "beta"]);
+    }
+
+    #[test]
+    fn layer_norm_gradients_flow() {
+        let dev = &Device::Cpu;
+        let l = Layer::layer_norm(3, LAYER_NORM_EPSILON).unwrap();
+        let x = Tensor::new(&[[1f32, -2.0, 0.5], [3.0, 1.0, 2.0]], dev).unwrap();
+        let w = Tensor::new(&[[1f32, 0.0, -1.0], [0.5, 2.0, 0.0]], dev).unwrap();
+        let loss = (l.forward_train(&x).unwrap() * w)
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        for (name, v) in l.named_vars() {
+            let g = grads
+                .get(v)
+                .unwrap_or_else(|| panic!("no gradient for {name}"));
+            let g = g.to_vec1::<f32>().unwrap();
+            assert!(g.iter().any(|&v| v != 0.0), "{name}: zero gradient {g:?}");
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! Training on candle: the layers and a sequential model over fast fused
-//! CPU ops, the training loop, Adam and batch-norm folding.
+//! CPU ops, the training loop, Adam, SGD and batch-norm folding.
 //!
 //! Modules depend one way: [`vocab`] (activation, padding, pool kind) <-
 //! [`ops`] (custom CPU ops) <- [`layer`] <- [`sequential`] <- [`network`]
-//! <- [`fit`]; model builders live in [`crate::models`], above all of them.
+//! <- [`fit`] (which drives an `Optimizer`: `Adam` or `Sgd`); model builders live in [`crate::models`], above all of them.
 //!
 //! Speed comes from: a fused conv2d + bias + activation op (im2col + GEMM
 //! forward, GEMM + col2im backward, parallel over samples in fixed groups so
@@ -19,6 +19,7 @@ pub mod layer;
 pub mod network;
 pub mod ops;
 pub mod sequential;
+mod sgd;
 pub mod vocab;
 
 pub use adam::Adam;
@@ -27,11 +28,13 @@ pub use fit::{
     PiecewiseConstant,
 };
 pub use fit::{
-    evaluate, fit, predict, FitConfig, History, Length, Record, Samples, TrainSource, Unit,
+    evaluate, fit, predict, FitConfig, History, Length, OptimizerChoice, Record, Samples,
+    TrainSource, Unit,
 };
-pub use fold::fold_batch_norm;
-pub use layer::{glorot_uniform, Conv2dConfig, Layer, Pool2dConfig};
+pub use fold::{fold_batch_norm, fold_foldable_batch_norms};
+pub use layer::{glorot_uniform, Conv2dConfig, Layer, Pool2dConfig, LAYER_NORM_EPSILON};
 pub use network::Network;
 pub use ops::batchnorm::BatchNormConfig;
 pub use sequential::{LayerSummary, Sequential, SequentialBuilder};
+pub use sgd::{Optimizer, ParamGroup, Sgd, SgdConfig};
 pub use vocab::{Activation, Padding, PoolKind};

@@ -288,6 +288,22 @@ impl SequentialBuilder {
         })
     }
 
+    /// A layer normalization of the current features adding `epsilon` to the variance (see [`Layer::layer_norm`]).
+    ///
+    /// ```
+    /// use workbench::train::{Activation, Sequential, LAYER_NORM_EPSILON};
+    /// let model = Sequential::builder([1, 4, 4], 0)
+    ///     .flatten("flatten")
+    ///     .linear("dense", 8, Activation::None)
+    ///     .layer_norm("ln", LAYER_NORM_EPSILON)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(model.summary().unwrap()[2].kind, "LayerNormalization");
+    /// ```
+    pub fn layer_norm(self, name: &str, epsilon: f64) -> Self {
+        self.push_with(name, |b| Layer::layer_norm(b.channels(), epsilon))
+    }
+
     /// Max pooling over `kernel` windows with stride = window and VALID padding.
     pub fn max_pool2d(self, name: &str, kernel: (usize, usize)) -> Self {
         self.pool2d(name, PoolKind::Max, kernel, Pool2dConfig::default())

@@ -5,3 +5,6 @@ pub mod emg_qat;
 pub mod kws;
 pub mod mnist;
 mod mnist_display;
+#[cfg(feature = "images")]
+pub mod mobilenet;
+pub mod quant_tips;

@@ -10,6 +10,7 @@ use flatbuffers::{FlatBufferBuilder, ForwardsUOffset, Push, PushAlignment, Vecto
 use crate::error::{Error, Result};
 use crate::graph::{DType, Graph, Op};
 use crate::ops;
+use crate::params;
 use crate::schema as fb;
 pub use crate::validate::validate;
 
@@ -197,13 +198,33 @@ pub fn write(graph: &Graph) -> Result<Vec<u8>> {
         },
     ));
     let metadata_name = fbb.create_string("min_runtime_version");
-    let metadata = fb::Metadata::create(
+    let mut metadata = vec![fb::Metadata::create(
         &mut fbb,
         &fb::MetadataArgs {
             name: Some(metadata_name),
             buffer: (buffers.len() - 1) as u32,
         },
-    );
+    )];
+
+    // Model parameters, MLTK's dictionary flatbuffer in its own buffer.
+    if !graph.params.is_empty() {
+        let params_data = aligned_bytes(&mut fbb, &graph.params.to_flatbuffer());
+        buffers.push(fb::Buffer::create(
+            &mut fbb,
+            &fb::BufferArgs {
+                data: Some(params_data),
+                ..Default::default()
+            },
+        ));
+        let name = fbb.create_string(params::METADATA_NAME);
+        metadata.push(fb::Metadata::create(
+            &mut fbb,
+            &fb::MetadataArgs {
+                name: Some(name),
+                buffer: (buffers.len() - 1) as u32,
+            },
+        ));
+    }
 
     // A "serving_default" signature naming the graph's inputs and outputs by
     // tensor name, as TF's converter writes one.
@@ -262,7 +283,7 @@ pub fn write(graph: &Graph) -> Result<Vec<u8>> {
     let description = fbb.create_string(&graph.description);
     let buffers: WIPOffset<Vector<'_, ForwardsUOffset<fb::Buffer<'_>>>> =
         fbb.create_vector(&buffers);
-    let metadata = fbb.create_vector(&[metadata]);
+    let metadata = fbb.create_vector(&metadata);
     let signature_defs = fbb.create_vector(&[signature]);
     let model = fb::Model::create(
         &mut fbb,

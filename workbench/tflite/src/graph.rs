@@ -11,6 +11,7 @@
 //!
 //! The op vocabulary (padding, fused activation, window) is `kernels-int8`'s.
 
+use crate::params::ModelParams;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -292,6 +293,8 @@ pub struct Graph {
     pub outputs: Vec<usize>,
     /// Free text stored as the model description.
     pub description: String,
+    /// Model parameters (MLTK's `SL_PARAMSv1` metadata), e.g. the input normalization.
+    pub params: ModelParams,
 }
 
 impl Graph {

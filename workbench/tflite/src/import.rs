@@ -87,6 +87,7 @@ pub fn import(model: &fb::Model<'_>) -> Result<Graph> {
 
     let mut graph = Graph {
         description: model.description().unwrap_or_default().to_string(),
+        params: crate::params::from_model(model)?,
         ..Graph::default()
     };
     for (i, t) in sg.tensors().into_iter().flatten().enumerate() {

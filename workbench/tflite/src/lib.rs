@@ -18,7 +18,10 @@ pub mod error;
 pub mod export;
 pub mod graph;
 pub mod import;
+#[cfg(feature = "std")]
+pub mod normalize;
 pub mod ops;
+pub mod params;
 pub mod prepare;
 pub mod read;
 pub mod runtime;
@@ -36,6 +39,9 @@ pub use graph::{Activation, DType, Graph, Node, Op, Padding, Quant, Tensor, Wind
 pub use import::read;
 #[cfg(feature = "std")]
 pub use import::read_file;
+#[cfg(feature = "std")]
+pub use normalize::InputNormalization;
+pub use params::{ModelParams, ParamValue};
 pub use prepare::{Kernel, Kernels, Prepared, Resolved};
 pub use runtime::{Interpreter, Options};
 pub use validate::validate;

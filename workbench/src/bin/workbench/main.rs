@@ -19,6 +19,9 @@ use workbench::tutorial::mnist::{self, MnistConfig};
 use workbench::{data_dir, dataset, estimate, infer, npy, tflite};
 
 mod emg;
+#[cfg(feature = "images")]
+mod mobilenet;
+mod quant;
 
 #[derive(Parser)]
 #[command(
@@ -61,7 +64,7 @@ enum Cmd {
         #[arg(long, default_value = "out/tour")]
         out: PathBuf,
     },
-    /// Shows a .tflite model's layers and its ROM/RAM/MAC estimates.
+    /// Shows a .tflite model's layers, its model parameters and its ROM/RAM/MAC estimates.
     Inspect {
         /// The .tflite model.
         model: PathBuf,
@@ -94,6 +97,17 @@ enum Cmd {
     Kws {
         #[command(subcommand)]
         cmd: kws::KwsCmd,
+    },
+    /// Post-training quantization of a float .tflite, as TensorFlow's converter does it.
+    Quant {
+        #[command(subcommand)]
+        cmd: quant::QuantCmd,
+    },
+    /// The MobileNet tutorial: MobileNetV1 on an ImageFolder tree.
+    #[cfg(feature = "images")]
+    Mobilenet {
+        #[command(subcommand)]
+        cmd: mobilenet::MobilenetCmd,
     },
     /// Benchmarks against the Python peers, in the same run.
     Bench {
@@ -253,6 +267,9 @@ fn print_summary(run: &mnist::MnistRun) {
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Kws { cmd } => kws::run(cmd)?,
+        Cmd::Quant { cmd } => quant::run(cmd)?,
+        #[cfg(feature = "images")]
+        Cmd::Mobilenet { cmd } => mobilenet::run(cmd)?,
         Cmd::Bench {
             cmd: BenchCmd::Features(a),
         } => {
@@ -300,6 +317,16 @@ fn run(cli: Cli) -> Result<()> {
                     out.map(|t| t.shape.clone()).unwrap_or_default(),
                     out.map(|t| t.name.as_str()).unwrap_or("")
                 );
+            }
+            if !graph.params.is_empty() {
+                println!("model parameters ({}):", tflite::params::METADATA_NAME);
+                for line in graph.params.to_string().lines() {
+                    println!("  {line}");
+                }
+                match tflite::InputNormalization::from_params(&graph.params) {
+                    Ok(norm) => println!("input normalization: {norm}"),
+                    Err(e) => println!("input normalization: unusable ({e})"),
+                }
             }
             println!("{}", estimate::estimate(&graph));
         }
