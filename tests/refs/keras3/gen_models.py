@@ -366,6 +366,14 @@ def main():
     write_index()
 
 
+# The one fixture this script does not make (train_mnist.py does), described below the table.
+TRAINED = """`mnist_trained_f32.tflite` is the one trained model here: the MNIST tutorial's
+network trained by `train_mnist.py` (Keras 3, 2 epochs on 20,000 MNIST images, pixels / 255)
+and converted to float32 by TF's converter, as a user would bring it to the debugger
+(`notebooks/quantization_tips.ipynb`, section 5). Its references come from
+`train_mnist.py --refs`: the first 4 MNIST test images / 255 and TFLite's BUILTIN_REF outputs."""
+
+
 def write_index():
     """MODELS.md from every NAME.tflite here (so partial runs keep it current)."""
     rows = []
@@ -407,6 +415,7 @@ def write_index():
     ]
     for name, size, n, ti, to, names in rows:
         lines.append(f"| {name} | {size} | {n} | {ti} | {to} | {', '.join(names)} |")
+    lines += ["", TRAINED]
     (HERE / "MODELS.md").write_text("\n".join(lines) + "\n")
 
 

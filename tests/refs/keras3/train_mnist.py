@@ -2,8 +2,12 @@
 batch size), trained on MNIST and converted to float32 .tflite by TF's converter.
 
 usage: train_mnist.py MNIST_DIR OUT.tflite
+       train_mnist.py --refs MNIST_DIR OUT.tflite
 MNIST_DIR holds the four idx .gz files (e.g. ../shared/data/mnist). Seeded; 2 epochs on the
 first 20,000 training images, pixels / 255. notebooks/quantization_tips.ipynb debugs it.
+Training also writes, and `--refs` writes without retraining, the references every fixture in
+this folder has: OUT's stem + `.input.npy` (the first 4 MNIST test images / 255) and
+`.expected.npy` (ai_edge_litert's BUILTIN_REF outputs on them), as gen_models.py does.
 """
 import gzip
 import os
@@ -24,7 +28,26 @@ def idx(path):
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def write_refs(mnist_dir, out):
+    """NAME.input.npy and NAME.expected.npy beside OUT, from TFLite's reference kernels."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from gen_models import run_ref
+
+    x = idx(os.path.join(mnist_dir, "t10k-images-idx3-ubyte.gz"))[:4]
+    x = (x.astype(np.float32) / 255.0)[..., None]
+    with open(out, "rb") as f:
+        tfl = f.read()
+    xs, ys = run_ref(tfl, [x])
+    stem = os.path.splitext(out)[0]
+    np.save(stem + ".input.npy", xs[0])
+    np.save(stem + ".expected.npy", ys[0])
+    print(f"{stem}.input.npy {xs[0].shape}, {stem}.expected.npy {ys[0].shape}")
+
+
 def main():
+    if sys.argv[1] == "--refs":
+        write_refs(sys.argv[2], sys.argv[3])
+        return
     mnist_dir, out = sys.argv[1], sys.argv[2]
     x = idx(os.path.join(mnist_dir, "train-images-idx3-ubyte.gz"))[:20000]
     y = idx(os.path.join(mnist_dir, "train-labels-idx1-ubyte.gz"))[:20000]
@@ -46,6 +69,7 @@ def main():
     with open(out, "wb") as f:
         f.write(tfl)
     print(f"{out}: {len(tfl)} bytes")
+    write_refs(mnist_dir, out)
 
 
 if __name__ == "__main__":
