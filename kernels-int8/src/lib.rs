@@ -28,6 +28,7 @@ pub mod dequantize;
 pub mod fully_connected;
 pub mod fully_connected_f32;
 pub mod fully_connected_litert;
+pub mod hybrid;
 pub mod gather;
 pub mod hard_swish;
 pub mod leaky_relu;
