@@ -22,6 +22,7 @@
 //! whatever the options say: callers pass the dilation they want run.
 
 use crate::conv_2d_f32::{tap, FloatConvParams};
+use crate::requant::{round_f32, round_f64};
 use crate::Dims4;
 
 /// The quantization of one on-the-fly quantized slice: `real = scale * (q - zero_point)`.
@@ -47,7 +48,7 @@ fn min_max(values: &[f32]) -> (f32, f32) {
 #[inline(always)]
 fn quantize_one(x: f32, scale: f32, zero_point: i32, lo: i32, hi: i32) -> i8 {
     // `as` saturates (NaN becomes 0), and the add saturates too.
-    let q = (x / scale).round() as i32;
+    let q = round_f32(x / scale) as i32;
     zero_point.saturating_add(q).clamp(lo, hi) as i8
 }
 
@@ -77,7 +78,7 @@ pub fn quantize_asymmetric(values: &[f32], out: &mut [i8]) -> InputQuant {
     } else if zp >= qmax {
         127
     } else {
-        zp.round() as i32
+        round_f64(zp) as i32
     };
     let q = InputQuant {
         scale: scale as f32,
@@ -104,7 +105,7 @@ pub fn quantize_symmetric(values: &[f32], out: &mut [i8]) -> InputQuant {
     let inv = 127.0 / range;
     for (o, &x) in out.iter_mut().zip(values) {
         // `as` saturates an infinite product (denormal range); NaN (0 * inf) becomes 0.
-        *o = ((x * inv).round() as i32).clamp(-127, 127) as i8;
+        *o = (round_f32(x * inv) as i32).clamp(-127, 127) as i8;
     }
     InputQuant {
         scale: range / 127.0,

@@ -65,6 +65,7 @@ fn fc(g: &mut Graph, name: &str, input: usize, out_f: usize, in_f: usize) -> usi
     let op = Op::FullyConnected {
         activation: Activation::None,
         keep_num_dims: false,
+        asymmetric_quantize_inputs: false,
     };
     g.add_node(op, vec![Some(input), Some(wt), Some(b)], vec![o]);
     o

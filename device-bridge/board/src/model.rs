@@ -241,6 +241,7 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
                 | workbench_tflite::Kernel::Depthwise { .. }
                 | workbench_tflite::Kernel::FullyConnected { .. }
                 | workbench_tflite::Kernel::Float { .. }
+                | workbench_tflite::Kernel::Hybrid { .. }
         );
         let elementwise = matches!(
             prepared.kernel,

@@ -280,6 +280,7 @@ fn build_graph(model: &Sequential, ranges: Option<&[(f32, f32)]>) -> Result<Int8
                     Op::FullyConnected {
                         activation: tf_activation(*act),
                         keep_num_dims: false,
+                        asymmetric_quantize_inputs: false,
                     },
                     vec![Some(cur), Some(filter), Some(bias_t)],
                     vec![out],

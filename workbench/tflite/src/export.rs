@@ -55,6 +55,15 @@ fn runtime_version(code: fb::BuiltinOperator, version: i32) -> (u32, u32, u32) {
             1,
         ) => (1, 5, 0),
         (fb::BuiltinOperator::DEPTHWISE_CONV_2D, 2) => (1, 12, 0),
+        // Hybrid (dynamic-range) forms.
+        (fb::BuiltinOperator::CONV_2D, 2) | (fb::BuiltinOperator::FULLY_CONNECTED, 3) => {
+            (1, 5, 0)
+        }
+        (fb::BuiltinOperator::CONV_2D, 5) => (2, 4, 0),
+        (fb::BuiltinOperator::DEPTHWISE_CONV_2D, 4) => (1, 14, 0),
+        (fb::BuiltinOperator::DEPTHWISE_CONV_2D, 6) => (2, 3, 0),
+        (fb::BuiltinOperator::FULLY_CONNECTED, 9) => (2, 3, 0),
+        (fb::BuiltinOperator::FULLY_CONNECTED, 12) => (2, 17, 0),
         (fb::BuiltinOperator::FULLY_CONNECTED, 5) => (2, 0, 0),
         (fb::BuiltinOperator::QUANTIZE, 2) => (1, 15, 0),
         _ => (1, 14, 0),

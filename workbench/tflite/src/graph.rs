@@ -129,10 +129,12 @@ pub enum Op {
         depth_multiplier: usize,
         activation: Activation,
     },
-    /// FULLY_CONNECTED: inputs (input, weights [out, in], bias?).
+    /// FULLY_CONNECTED: inputs (input, weights [out, in], bias?);
+    /// `asymmetric_quantize_inputs` is how a hybrid one (int8 weights, float input) quantizes its input.
     FullyConnected {
         activation: Activation,
         keep_num_dims: bool,
+        asymmetric_quantize_inputs: bool,
     },
     /// MAX_POOL_2D: inputs (input).
     MaxPool2d {

@@ -271,6 +271,18 @@ pub enum Kernel {
         /// Decoded bias per output channel.
         bias: Option<Vec<f32>>,
     },
+    /// A hybrid CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED: float32 input
+    /// and output, constant int8 weights (TF's dynamic-range quantization).
+    Hybrid {
+        /// The op and its geometry, as for float32.
+        op: FloatOp,
+        /// The weights' scale: one, or one per output channel.
+        scales: Vec<f32>,
+        /// Whether the input is quantized asymmetrically (else symmetrically).
+        asymmetric: bool,
+        /// Decoded float32 bias per output channel.
+        bias: Option<Vec<f32>>,
+    },
     /// PRELU: int8 rescales (`None` for float32) and the shapes.
     Prelu {
         /// int8 parameters.
@@ -570,6 +582,12 @@ impl Prepared {
                 out_len,
                 ..
             } => out_len * 4 + 3,
+            // The input quantized on the fly: one image, or one row.
+            Kernel::Hybrid { op, .. } => match *op {
+                FloatOp::Conv { input_shape: s, .. } => s.h * s.w * s.c,
+                FloatOp::FullyConnected { accum_depth, .. } => accum_depth,
+                _ => 0,
+            },
             _ => 0,
         }
     }
@@ -596,6 +614,9 @@ impl Prepared {
             }
             Kernel::Lut { table: Some(_), .. } => 256,
             Kernel::Float { bias: b, .. } => b.as_ref().map_or(0, Vec::len) * 4,
+            Kernel::Hybrid {
+                scales, bias: b, ..
+            } => (scales.len() + b.as_ref().map_or(0, Vec::len)) * 4,
             Kernel::Binary {
                 shape1,
                 shape2,

@@ -43,6 +43,7 @@ fn fc_graph() -> Graph {
         Op::FullyConnected {
             activation: Activation::Relu,
             keep_num_dims: false,
+            asymmetric_quantize_inputs: false,
         },
         vec![Some(x), Some(w), Some(b)],
         vec![y],

@@ -72,12 +72,16 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
 }
 
 #[cfg(feature = "export")]
-/// int8 convolutions (per-channel filters) are version 3, float ones 1, as TF's converter writes them.
+/// int8 convolutions (per-channel filters) are version 3, float ones 1, hybrid
+/// ones 5 per channel or 2 per tensor, as TF's converter writes them.
 fn version(_op: &Op, graph: &Graph, node: &Node) -> i32 {
-    if super::float_input(graph, node) {
-        1
-    } else {
-        3
+    if !super::float_input(graph, node) {
+        return 3;
+    }
+    match super::hybrid_scales(graph, node) {
+        Some(n) if n > 1 => 5,
+        Some(_) => 2,
+        None => 1,
     }
 }
 
@@ -132,10 +136,17 @@ fn eval(
     let Some((x, y, out)) = args(ins, outs) else {
         return;
     };
-    if let Kernel::Float { .. } = kernel {
-        super::float::eval(kernel, x, y, out);
-        return;
-    }
+    let out = match kernel {
+        Kernel::Float { .. } => {
+            super::float::eval(kernel, x, y, out);
+            return;
+        }
+        Kernel::Hybrid { .. } => {
+            super::float::eval_hybrid(kernel, x, y, out, scratch);
+            return;
+        }
+        _ => out,
+    };
     let (Kernel::Conv { params, conv: c }, Out::I8(o)) = (kernel, out) else {
         return;
     };

@@ -74,8 +74,16 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
 }
 
 #[cfg(feature = "export")]
-/// int8 depthwise convolutions are version 3; float ones 1, or 2 when dilated, as TF's converter writes them.
+/// int8 depthwise convolutions are version 3; hybrid ones 6 per channel (4
+/// per tensor); float ones 1, or 2 when dilated, as TF's converter writes them.
 fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
+    if super::float_input(graph, node) {
+        match super::hybrid_scales(graph, node) {
+            Some(n) if n > 1 => return 6,
+            Some(_) => return 4,
+            None => {}
+        }
+    }
     match op {
         Op::DepthwiseConv2d {
             dilation_w,
@@ -140,14 +148,27 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs DEPTHWISE_CONV_2D.
-fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], kernels: Kernels) {
+fn eval(
+    kernel: &Kernel,
+    ins: &[In<'_>],
+    outs: &mut [Out<'_>],
+    scratch: &mut [i8],
+    kernels: Kernels,
+) {
     let Some((x, y, out)) = args(ins, outs) else {
         return;
     };
-    if let Kernel::Float { .. } = kernel {
-        super::float::eval(kernel, x, y, out);
-        return;
-    }
+    let out = match kernel {
+        Kernel::Float { .. } => {
+            super::float::eval(kernel, x, y, out);
+            return;
+        }
+        Kernel::Hybrid { .. } => {
+            super::float::eval_hybrid(kernel, x, y, out, scratch);
+            return;
+        }
+        _ => out,
+    };
     let (Kernel::Depthwise { params, conv: c }, Out::I8(o)) = (kernel, out) else {
         return;
     };

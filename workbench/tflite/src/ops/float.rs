@@ -1,6 +1,11 @@
 //! The float32 forms of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, the
 //! pools and SOFTMAX (TFLite's float reference kernels, `kernels_int8::*_f32`):
 //! each op's `prepare` hands a float32 input here, and its `eval` a float kernel.
+//!
+//! A float32 input with constant int8 weights (TF's dynamic-range
+//! quantization) makes the hybrid form of CONV_2D, DEPTHWISE_CONV_2D and
+//! FULLY_CONNECTED ([`Kernel::Hybrid`], `kernels_int8::hybrid`): same
+//! geometry, the weights' scales, and the input quantized on the fly.
 
 use alloc::format;
 use alloc::vec::Vec;
@@ -60,7 +65,10 @@ pub(crate) fn conv(
 ) -> crate::error::Result<Kernel> {
     let (input, filter, out) = (p.input(0)?, p.input(1)?, p.output());
     p.expect_dtype("input", input, DType::F32)?;
-    p.expect_dtype("filter", filter, DType::F32)?;
+    let hybrid = p.tensor(filter).dtype == DType::I8;
+    if !hybrid {
+        p.expect_dtype("filter", filter, DType::F32)?;
+    }
     p.expect_const("filter", filter)?;
     p.expect_dtype("output", out, DType::F32)?;
     let ishape = p.dims4("input", input)?;
@@ -87,24 +95,59 @@ pub(crate) fn conv(
     let oshape = Dims4::new(ishape.n, s.out_h, s.out_w, channels);
     p.expect_shape(out, oshape)?;
     let (activation_min, activation_max) = float_range(activation);
-    Ok(Kernel::Float {
-        op: FloatOp::Conv {
-            params: FloatConvParams {
-                stride_w: window.stride_w,
-                stride_h: window.stride_h,
-                dilation_w,
-                dilation_h,
-                padding_w: s.padding_w,
-                padding_h: s.padding_h,
-                activation_min,
-                activation_max,
+    let mut params = FloatConvParams {
+        stride_w: window.stride_w,
+        stride_h: window.stride_h,
+        dilation_w,
+        dilation_h,
+        padding_w: s.padding_w,
+        padding_h: s.padding_h,
+        activation_min,
+        activation_max,
+    };
+    let bias = bias(p, channels)?;
+    if !hybrid {
+        return Ok(Kernel::Float {
+            op: FloatOp::Conv {
+                params,
+                depth_multiplier,
+                input_shape: ishape,
+                filter_shape: fshape,
+                output_shape: oshape,
             },
+            bias,
+        });
+    }
+    let scales = p.filter_scales(filter, channels, if depthwise { 3 } else { 0 })?;
+    let per_channel = scales.len() > 1;
+    if depthwise && scales.len() != channels {
+        return Err(p.err(format!(
+            "hybrid filter tensor {filter}: expected {channels} scales (one per channel, as TFLite requires), got {}",
+            scales.len()
+        )));
+    }
+    if !depthwise {
+        if per_channel && scales.iter().all(|&s| s == scales[0]) {
+            // TFLite then takes the per-tensor path with the tensor's legacy scale, which is 0.
+            return Err(p.err(format!(
+                "hybrid filter tensor {filter}: {channels} equal per-channel scales (TFLite runs them per tensor with scale 0); store one scale instead"
+            )));
+        }
+        // TFLite's hybrid CONV_2D runs without dilation (the output shape keeps it).
+        params.dilation_w = 1;
+        params.dilation_h = 1;
+    }
+    Ok(Kernel::Hybrid {
+        op: FloatOp::Conv {
+            params,
             depth_multiplier,
             input_shape: ishape,
             filter_shape: fshape,
             output_shape: oshape,
         },
-        bias: bias(p, channels)?,
+        scales,
+        asymmetric: depthwise || per_channel,
+        bias,
     })
 }
 
@@ -114,10 +157,14 @@ pub(crate) fn fully_connected(
     p: &Prep<'_>,
     activation: Activation,
     keep_num_dims: bool,
+    asymmetric_quantize_inputs: bool,
 ) -> crate::error::Result<Kernel> {
     let (input, weights, out) = (p.input(0)?, p.input(1)?, p.output());
     p.expect_dtype("input", input, DType::F32)?;
-    p.expect_dtype("weights", weights, DType::F32)?;
+    let hybrid = p.tensor(weights).dtype == DType::I8;
+    if !hybrid {
+        p.expect_dtype("weights", weights, DType::F32)?;
+    }
     p.expect_const("weights", weights)?;
     p.expect_dtype("output", out, DType::F32)?;
     let wshape = p.tensor(weights).shape;
@@ -132,6 +179,9 @@ pub(crate) fn fully_connected(
         return Err(p.err(format!(
             "weights tensor {weights} has {accum_depth} inputs, input tensor {input} has {in_elems}"
         )));
+    }
+    if units == 0 {
+        return Err(p.err(format!("weights tensor {weights} has 0 output units")));
     }
     let batches = in_elems / accum_depth;
     if p.tensor(out).shape.last() != Some(&units) {
@@ -154,13 +204,20 @@ pub(crate) fn fully_connected(
     }
     p.resize_output(out_shape);
     let (activation_min, activation_max) = float_range(activation);
-    Ok(Kernel::Float {
-        op: FloatOp::FullyConnected {
-            activation_min,
-            activation_max,
-            accum_depth,
-        },
-        bias: bias(p, units)?,
+    let op = FloatOp::FullyConnected {
+        activation_min,
+        activation_max,
+        accum_depth,
+    };
+    let bias = bias(p, units)?;
+    if !hybrid {
+        return Ok(Kernel::Float { op, bias });
+    }
+    Ok(Kernel::Hybrid {
+        op,
+        scales: p.filter_scales(weights, units, 0)?,
+        asymmetric: asymmetric_quantize_inputs,
+        bias,
     })
 }
 
@@ -225,6 +282,86 @@ pub(crate) fn softmax(p: &Prep<'_>, beta: f32) -> crate::error::Result<Kernel> {
         },
         bias: None,
     })
+}
+
+/// Runs a hybrid kernel (int8 weights `y`, input quantized into `scratch`); returns false if `kernel` is not one.
+pub(crate) fn eval_hybrid(
+    kernel: &Kernel,
+    x: In<'_>,
+    y: In<'_>,
+    out: Out<'_>,
+    scratch: &mut [i8],
+) -> bool {
+    let Kernel::Hybrid {
+        op,
+        scales,
+        asymmetric,
+        bias,
+    } = kernel
+    else {
+        return false;
+    };
+    let (Out::F32(o), In::I8(w)) = (out, y) else {
+        return true;
+    };
+    let (x, b) = (f32s(x), bias.as_deref());
+    match *op {
+        FloatOp::Conv {
+            ref params,
+            depth_multiplier: 0,
+            input_shape,
+            filter_shape,
+            output_shape,
+        } => k::hybrid::conv(
+            params,
+            input_shape,
+            x,
+            filter_shape,
+            w,
+            scales,
+            b,
+            output_shape,
+            o,
+            scratch,
+        ),
+        FloatOp::Conv {
+            ref params,
+            depth_multiplier,
+            input_shape,
+            filter_shape,
+            output_shape,
+        } => k::hybrid::depthwise_conv(
+            params,
+            depth_multiplier,
+            input_shape,
+            x,
+            filter_shape,
+            w,
+            scales,
+            b,
+            output_shape,
+            o,
+            scratch,
+        ),
+        FloatOp::FullyConnected {
+            activation_min,
+            activation_max,
+            accum_depth,
+        } => k::hybrid::fully_connected(
+            activation_min,
+            activation_max,
+            accum_depth,
+            *asymmetric,
+            x,
+            w,
+            scales,
+            b,
+            o,
+            scratch,
+        ),
+        FloatOp::Pool { .. } | FloatOp::Softmax { .. } => {}
+    }
+    true
 }
 
 /// Runs a float32 kernel; returns false if `kernel` is not one.

@@ -36,6 +36,7 @@ fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
         return Ok(Op::FullyConnected {
             activation: crate::graph::Activation::None,
             keep_num_dims: false,
+            asymmetric_quantize_inputs: false,
         });
     };
     if o.weights_format() != fb::FullyConnectedOptionsWeightsFormat::DEFAULT {
@@ -44,12 +45,10 @@ fn import(op: &fb::Operator<'_>) -> Result<Op, String> {
             o.weights_format().variant_name().unwrap_or("unknown")
         ));
     }
-    if o.asymmetric_quantize_inputs() {
-        return Err("unsupported asymmetric_quantize_inputs (hybrid model)".into());
-    }
     Ok(Op::FullyConnected {
         activation: activation_from_fb(o.fused_activation_function())?,
         keep_num_dims: o.keep_num_dims(),
+        asymmetric_quantize_inputs: o.asymmetric_quantize_inputs(),
     })
 }
 
@@ -58,6 +57,7 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
     let Op::FullyConnected {
         activation,
         keep_num_dims,
+        asymmetric_quantize_inputs,
     } = op
     else {
         return Options::NONE;
@@ -67,6 +67,7 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
         &fb::FullyConnectedOptionsArgs {
             fused_activation_function: activation_to_fb(*activation),
             keep_num_dims: *keep_num_dims,
+            asymmetric_quantize_inputs: *asymmetric_quantize_inputs,
             ..Default::default()
         },
     );
@@ -77,14 +78,23 @@ fn export(op: &Op, _graph: &Graph, _node: &Node, fbb: &mut FlatBufferBuilder<'_>
 }
 
 #[cfg(feature = "export")]
-/// int8 is version 4 (TF's converter), float 1, either 5 with `keep_num_dims`.
+/// int8 is version 4 (TF's converter), float 1, either 5 with `keep_num_dims`;
+/// hybrid 12 with per-channel weights, else 9 (asymmetric inputs) or 3.
 fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
     match op {
         Op::FullyConnected {
             keep_num_dims: true,
             ..
         } => 5,
-        _ if super::float_input(graph, node) => 1,
+        Op::FullyConnected {
+            asymmetric_quantize_inputs,
+            ..
+        } if super::float_input(graph, node) => match super::hybrid_scales(graph, node) {
+            Some(n) if n > 1 => 12,
+            Some(_) if *asymmetric_quantize_inputs => 9,
+            Some(_) => 3,
+            None => 1,
+        },
         _ => 4,
     }
 }
@@ -94,6 +104,7 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     let Op::FullyConnected {
         activation,
         keep_num_dims,
+        asymmetric_quantize_inputs,
     } = &p.node.op
     else {
         return Err(p.err("options are not FullyConnectedOptions"));
@@ -101,7 +112,12 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     let out = p.output();
     let (input, weights) = (p.input(0)?, p.input(1)?);
     if p.tensor(input).dtype == crate::graph::DType::F32 {
-        return super::float::fully_connected(p, *activation, *keep_num_dims);
+        return super::float::fully_connected(
+            p,
+            *activation,
+            *keep_num_dims,
+            *asymmetric_quantize_inputs,
+        );
     }
     let (in_scale, in_zp) = p.int8_act("input", input)?;
     p.const_int8("weights", weights)?;
@@ -166,14 +182,27 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
 }
 
 /// Runs FULLY_CONNECTED.
-fn eval(kernel: &Kernel, ins: &[In<'_>], outs: &mut [Out<'_>], _: &mut [i8], kernels: Kernels) {
+fn eval(
+    kernel: &Kernel,
+    ins: &[In<'_>],
+    outs: &mut [Out<'_>],
+    scratch: &mut [i8],
+    kernels: Kernels,
+) {
     let Some((x, y, out)) = args(ins, outs) else {
         return;
     };
-    if let Kernel::Float { .. } = kernel {
-        super::float::eval(kernel, x, y, out);
-        return;
-    }
+    let out = match kernel {
+        Kernel::Float { .. } => {
+            super::float::eval(kernel, x, y, out);
+            return;
+        }
+        Kernel::Hybrid { .. } => {
+            super::float::eval_hybrid(kernel, x, y, out, scratch);
+            return;
+        }
+        _ => out,
+    };
     let (
         Kernel::FullyConnected {
             params,

@@ -178,6 +178,13 @@ pub(crate) fn float_input(graph: &Graph, node: &Node) -> bool {
 }
 
 #[cfg(feature = "export")]
+/// The number of scales of a node's weights (input 1) if they are int8, as in a hybrid op.
+pub(crate) fn hybrid_scales(graph: &Graph, node: &Node) -> Option<usize> {
+    let t = graph.tensors.get(node.inputs.get(1).copied().flatten()?)?;
+    (t.dtype == DType::I8).then(|| t.quant.as_ref().map_or(0, |q| q.scale.len()))
+}
+
+#[cfg(feature = "export")]
 /// The version TF's converter writes for ops whose int8 form is version 2 and others 1.
 pub(crate) fn version_int8_2(_op: &Op, graph: &Graph, node: &Node) -> i32 {
     if input_dtype(graph, node) == Some(DType::I8) {

@@ -164,6 +164,7 @@ pub fn every_op_graph() -> Graph {
         Op::FullyConnected {
             activation: Activation::None,
             keep_num_dims: true,
+            asymmetric_quantize_inputs: false,
         },
         vec![Some(r), Some(fw), None],
         vec![f],
