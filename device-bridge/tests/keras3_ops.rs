@@ -385,3 +385,13 @@ fn flipped_bytes_never_panic() {
     println!("{cases} flipped models, {ran} still ran on the host");
     assert!(ran > 50, "{ran}");
 }
+
+#[test]
+fn ds_cnn_dynamic() {
+    check("ds_cnn_dynamic");
+}
+
+#[test]
+fn mnist_dynamic() {
+    check("mnist_dynamic");
+}

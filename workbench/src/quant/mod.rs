@@ -3,6 +3,7 @@
 
 pub mod convert;
 pub mod debug;
+pub mod dynamic_range;
 pub mod integer;
 #[cfg(feature = "onnx")]
 pub mod match_onnx;
@@ -12,5 +13,6 @@ pub mod ptq;
 pub mod qat;
 pub mod report;
 
+pub use dynamic_range::dynamic_range;
 pub use ptq::{append_softmax, build_float, quantize, FloatOptions, Int8Model};
 pub use report::{quant_report, QuantReport, ReportRow};

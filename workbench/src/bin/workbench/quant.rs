@@ -14,14 +14,19 @@ use workbench::tflite::{self, Graph};
 /// `workbench quant` subcommands.
 #[derive(Subcommand)]
 pub enum QuantCmd {
-    /// Quantizes a float32 .tflite to int8 as TensorFlow's converter does (calibrated on a representative set).
+    /// Quantizes a float32 .tflite to int8 as TensorFlow's converter does (calibrated on a
+    /// representative set), or its weights only with --dynamic-range.
     Convert {
         /// The float32 .tflite model.
         #[arg(long = "float")]
         float: PathBuf,
         /// Representative inputs, float32 [N, ...input shape]; repeat once per model input, in order.
-        #[arg(long, required = true)]
+        #[arg(long, required_unless_present = "dynamic_range")]
         representative: Vec<PathBuf>,
+        /// Dynamic-range quantization (TF's Optimize.DEFAULT without representative data):
+        /// int8 weights, float32 activations, run by TFLite's hybrid kernels.
+        #[arg(long, conflicts_with_all = ["representative", "io", "denylist_nodes", "denylist_ops", "per_tensor"])]
+        dynamic_range: bool,
         /// Model input and output type.
         #[arg(long, value_enum, default_value_t = IoArg::Int8)]
         io: IoArg,
@@ -102,12 +107,50 @@ pub fn run(cmd: QuantCmd) -> Result<()> {
     match cmd {
         QuantCmd::Convert {
             float,
+            dynamic_range: true,
+            out,
+            ..
+        } => {
+            let graph = read_model(&float)?;
+            let q = workbench::quant::dynamic_range(&graph)
+                .with_context(|| format!("quantizing {}", float.display()))?;
+            let bytes = tflite::write(&q).context("writing the dynamic-range model")?;
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            let hybrid: Vec<&str> = q
+                .nodes
+                .iter()
+                .filter(|n| {
+                    n.inputs
+                        .get(1)
+                        .copied()
+                        .flatten()
+                        .is_some_and(|t| q.tensors[t].dtype == tflite::DType::I8)
+                })
+                .map(|n| n.op.name())
+                .collect();
+            writeln!(
+                std::io::stdout().lock(),
+                "wrote {} ({} bytes, {} ops; int8 weights in {} ops: {})",
+                out.display(),
+                bytes.len(),
+                q.nodes.len(),
+                hybrid.len(),
+                hybrid.join(", ")
+            )?;
+        }
+        QuantCmd::Convert {
+            float,
             representative,
             io,
             denylist_nodes,
             denylist_ops,
             per_tensor,
             out,
+            ..
         } => {
             let graph = read_model(&float)?;
             let rep = read_arrays(&representative)?;
