@@ -22,7 +22,7 @@
 //! whatever the options say: callers pass the dilation they want run.
 
 use crate::conv_2d_f32::{tap, FloatConvParams};
-use crate::requant::{round_f32, round_f64};
+use crate::requant::round_f32;
 use crate::Dims4;
 
 /// The quantization of one on-the-fly quantized slice: `real = scale * (q - zero_point)`.
@@ -53,12 +53,12 @@ fn quantize_one(x: f32, scale: f32, zero_point: i32, lo: i32, hi: i32) -> i8 {
 }
 
 /// Quantizes `values` asymmetrically over their range widened to contain 0
-/// (TFLite's `AsymmetricQuantizeFloats`, with the wheel's `zp + round(x / s)`).
+/// (TFLite's `AsymmetricQuantizeFloats` as the ai-edge-litert wheel runs it:
+/// scale and zero point in float32, `q = zp + round(x / scale)`).
 pub fn quantize_asymmetric(values: &[f32], out: &mut [i8]) -> InputQuant {
     debug_assert!(out.len() >= values.len());
     let (lo, hi) = min_max(values);
-    let rmin = f64::from(lo.min(0.0));
-    let rmax = f64::from(hi.max(0.0));
+    let (rmin, rmax) = (lo.min(0.0), hi.max(0.0));
     if values.is_empty() || rmin == rmax || !(rmax - rmin).is_finite() {
         out[..values.len()].fill(0);
         return InputQuant {
@@ -66,28 +66,25 @@ pub fn quantize_asymmetric(values: &[f32], out: &mut [i8]) -> InputQuant {
             zero_point: 0,
         };
     }
-    let (qmin, qmax) = (-128.0f64, 127.0f64);
+    let (qmin, qmax) = (-128.0f32, 127.0f32);
     let scale = (rmax - rmin) / (qmax - qmin);
     let from_min = qmin - rmin / scale;
     let from_max = qmax - rmax / scale;
     let err_min = qmin.abs() + (rmin / scale).abs();
     let err_max = qmax.abs() + (rmax / scale).abs();
     let zp = if err_min < err_max { from_min } else { from_max };
+    // A denormal range can make the scale 0 and `zp` NaN: `as` gives 0 then.
     let zero_point = if zp <= qmin {
         -128
     } else if zp >= qmax {
         127
     } else {
-        round_f64(zp) as i32
-    };
-    let q = InputQuant {
-        scale: scale as f32,
-        zero_point,
+        round_f32(zp) as i32
     };
     for (o, &x) in out.iter_mut().zip(values) {
-        *o = quantize_one(x, q.scale, zero_point, -128, 127);
+        *o = quantize_one(x, scale, zero_point, -128, 127);
     }
-    q
+    InputQuant { scale, zero_point }
 }
 
 /// Quantizes `values` symmetrically to `-127..=127` (TFLite's `SymmetricQuantizeFloats`).
@@ -301,7 +298,7 @@ mod tests {
         let x = [-1.0f32, 0.0, 0.5, 3.0];
         let mut q = [0i8; 4];
         let iq = quantize_asymmetric(&x, &mut q);
-        assert_eq!(iq.scale, (4.0f64 / 255.0) as f32);
+        assert_eq!(iq.scale, 4.0f32 / 255.0);
         assert_eq!(q[0], -128);
         assert_eq!(q[3], 127);
         assert_eq!(i32::from(q[1]), iq.zero_point);
@@ -325,7 +322,7 @@ mod tests {
 
     #[test]
     fn denormal_ranges_saturate() {
-        // The f64 scale of these ranges rounds to 0 as f32: x / 0 is infinite.
+        // The scale of these ranges rounds to 0: x / 0 is infinite.
         let tiny = f32::from_bits(1);
         let mut q = [0i8; 3];
         let iq = quantize_asymmetric(&[tiny, 0.0, -tiny], &mut q);

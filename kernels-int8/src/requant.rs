@@ -34,7 +34,7 @@ fn frexp(x: f64) -> (f64, i32) {
 }
 
 /// Rounds half away from zero in f64, like C's `round` (finite input).
-pub(crate) fn round_f64(x: f64) -> f64 {
+fn round_f64(x: f64) -> f64 {
     // 2^52: every f64 of this magnitude or more is already an integer.
     if x.is_nan() || x.abs() >= 4_503_599_627_370_496.0 {
         return x;

@@ -498,3 +498,55 @@ fn multi_output_and_multi_operand_errors_name_op_and_tensor() {
         "op 2 (CONCATENATION): input tensors 5 [1, 6, 6, 4] and 3 [4, 1, 1, 2] differ in dimension 0"
     );
 }
+
+/// float32 x [rows, 2] -> hybrid FULLY_CONNECTED (int8 weights [units, 2], per-channel scales).
+fn hybrid_fc_graph(units: usize, asymmetric: bool) -> Graph {
+    let mut g = Graph::default();
+    let x = g.add_tensor(float("x", &[1, 2]));
+    let w = g.add_tensor(konst(
+        "w",
+        &[units, 2],
+        DType::I8,
+        Some(per_channel(vec![0.5; units.max(1)], 0)),
+        i8_bytes(&[1, 2, -1, 1][..2 * units.min(2)]),
+    ));
+    let y = g.add_tensor(float("y", &[1, units]));
+    g.add_node(
+        Op::FullyConnected {
+            activation: Activation::None,
+            keep_num_dims: false,
+            asymmetric_quantize_inputs: asymmetric,
+        },
+        vec![Some(x), Some(w), None],
+        vec![y],
+    );
+    g.inputs = vec![x];
+    g.outputs = vec![y];
+    g
+}
+
+#[test]
+fn hybrid_fully_connected_hand_computed() {
+    // Symmetric: x = [127, -127] quantizes to itself with scale 1;
+    // out = acc * (1 * 0.5): [127 - 254, -127 - 127] * 0.5.
+    for asymmetric in [false, true] {
+        for k in KERNELS {
+            let mut it = Interpreter::with_kernels(hybrid_fc_graph(2, asymmetric), k).unwrap();
+            it.set_input_f32(0, &[127.0, -127.0]).unwrap();
+            it.invoke().unwrap();
+            let got = it.output_f32(0).unwrap();
+            let want = [-63.5f32, -127.0];
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() <= 0.02 * w.abs(), "{asymmetric} {k:?}: {got:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn hybrid_fully_connected_without_units_is_rejected() {
+    let e = Interpreter::new(hybrid_fc_graph(0, true))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("FULLY_CONNECTED") && e.contains("0 output units"), "{e}");
+}
