@@ -72,7 +72,11 @@ pub fn quantize_asymmetric(values: &[f32], out: &mut [i8]) -> InputQuant {
     let from_max = qmax - rmax / scale;
     let err_min = qmin.abs() + (rmin / scale).abs();
     let err_max = qmax.abs() + (rmax / scale).abs();
-    let zp = if err_min < err_max { from_min } else { from_max };
+    let zp = if err_min < err_max {
+        from_min
+    } else {
+        from_max
+    };
     // A denormal range can make the scale 0 and `zp` NaN: `as` gives 0 then.
     let zero_point = if zp <= qmin {
         -128

@@ -100,7 +100,10 @@ fn compare_weights(ours: &Graph, tf: &Graph, name: &str) -> Result<(usize, usize
             },
         ) = (&a.op, &b.op)
         {
-            ensure!(x == y, "{name} op {i}: asymmetric_quantize_inputs {x} vs TF's {y}");
+            ensure!(
+                x == y,
+                "{name} op {i}: asymmetric_quantize_inputs {x} vs TF's {y}"
+            );
         }
         let (Some(Some(wa)), Some(Some(wb))) = (a.inputs.get(1), b.inputs.get(1)) else {
             continue;
@@ -163,7 +166,9 @@ fn our_dynamic_range_gives_tfs_weights() -> Result<()> {
     for (f32_name, dynamic_name) in PAIRS {
         let ours = dynamic_range(&read(f32_name)?)?;
         let (tensors, values) = compare_weights(&ours, &read(dynamic_name)?, dynamic_name)?;
-        eprintln!("{dynamic_name}: {tensors} int8 weight tensors, {values} values, all equal to TF's");
+        eprintln!(
+            "{dynamic_name}: {tensors} int8 weight tensors, {values} values, all equal to TF's"
+        );
         ensure!(tensors > 0, "{dynamic_name}: no int8 weights compared");
     }
     Ok(())
@@ -193,11 +198,21 @@ fn our_conversion_runs_like_tfs() -> Result<()> {
         );
         let file: PathBuf = scratch.join(format!("{name}.ours.tflite"));
         std::fs::write(&file, &bytes)?;
-        let tflite = run_tflite(&file, &path(name, "input.npy"), TfliteKernels::Reference, &scratch)?;
+        let tflite = run_tflite(
+            &file,
+            &path(name, "input.npy"),
+            TfliteKernels::Reference,
+            &scratch,
+        )?;
         let want = Array::read_npy(&path(name, "expected.npy"))?;
         let (d, range) = max_diff(&want, &tflite)?;
-        eprintln!("TFLite on our exported {name} vs on TF's: largest difference {d:e} (range {range})");
-        ensure!(d == 0.0, "{name}: TFLite on our export differs from TF's file by {d}");
+        eprintln!(
+            "TFLite on our exported {name} vs on TF's: largest difference {d:e} (range {range})"
+        );
+        ensure!(
+            d == 0.0,
+            "{name}: TFLite on our export differs from TF's file by {d}"
+        );
     }
     std::fs::remove_dir_all(&scratch).ok();
     Ok(())

@@ -66,7 +66,9 @@ pub fn hybrid_weights(float: &Graph) -> Vec<Option<usize>> {
                 && tensor.dtype == DType::F32
                 && tensor.data.is_some()
                 && tensor.num_elements() >= MIN_ELEMENTS;
-            axis[t].flatten().filter(|&a| eligible && a < tensor.shape.len())
+            axis[t]
+                .flatten()
+                .filter(|&a| eligible && a < tensor.shape.len())
         })
         .collect()
 }

@@ -56,9 +56,7 @@ fn runtime_version(code: fb::BuiltinOperator, version: i32) -> (u32, u32, u32) {
         ) => (1, 5, 0),
         (fb::BuiltinOperator::DEPTHWISE_CONV_2D, 2) => (1, 12, 0),
         // Hybrid (dynamic-range) forms.
-        (fb::BuiltinOperator::CONV_2D, 2) | (fb::BuiltinOperator::FULLY_CONNECTED, 3) => {
-            (1, 5, 0)
-        }
+        (fb::BuiltinOperator::CONV_2D, 2) | (fb::BuiltinOperator::FULLY_CONNECTED, 3) => (1, 5, 0),
         (fb::BuiltinOperator::CONV_2D, 5) => (2, 4, 0),
         (fb::BuiltinOperator::DEPTHWISE_CONV_2D, 4) => (1, 14, 0),
         (fb::BuiltinOperator::DEPTHWISE_CONV_2D, 6) => (2, 3, 0),

@@ -537,7 +537,10 @@ fn hybrid_fully_connected_hand_computed() {
             let got = it.output_f32(0).unwrap();
             let want = [-63.5f32, -127.0];
             for (g, w) in got.iter().zip(want) {
-                assert!((g - w).abs() <= 0.02 * w.abs(), "{asymmetric} {k:?}: {got:?}");
+                assert!(
+                    (g - w).abs() <= 0.02 * w.abs(),
+                    "{asymmetric} {k:?}: {got:?}"
+                );
             }
         }
     }
@@ -548,5 +551,8 @@ fn hybrid_fully_connected_without_units_is_rejected() {
     let e = Interpreter::new(hybrid_fc_graph(0, true))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("FULLY_CONNECTED") && e.contains("0 output units"), "{e}");
+    assert!(
+        e.contains("FULLY_CONNECTED") && e.contains("0 output units"),
+        "{e}"
+    );
 }
