@@ -52,10 +52,10 @@ fn quantize_one(x: f32, scale: f32, zero_point: i32, lo: i32, hi: i32) -> i8 {
     zero_point.saturating_add(q).clamp(lo, hi) as i8
 }
 
-/// Quantizes `values` asymmetrically over their range widened to contain 0
-/// (TFLite's `AsymmetricQuantizeFloats` as the ai-edge-litert wheel runs it:
-/// scale and zero point in float32, `q = zp + round(x / scale)`).
+/// Quantizes `values` to int8 over their range widened to contain 0 (TFLite's `AsymmetricQuantizeFloats`).
 pub fn quantize_asymmetric(values: &[f32], out: &mut [i8]) -> InputQuant {
+    // As the ai-edge-litert wheel computes it (checked against its outputs):
+    // scale and zero point in float32, then `q = zp + round(x / scale)`.
     debug_assert!(out.len() >= values.len());
     let (lo, hi) = min_max(values);
     let (rmin, rmax) = (lo.min(0.0), hi.max(0.0));
