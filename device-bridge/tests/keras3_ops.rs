@@ -395,3 +395,8 @@ fn ds_cnn_dynamic() {
 fn mnist_dynamic() {
     check("mnist_dynamic");
 }
+
+#[test]
+fn mnist_dynamic_per_tensor() {
+    check("mnist_dynamic_per_tensor");
+}

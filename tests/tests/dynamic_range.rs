@@ -1,7 +1,8 @@
 //! Dynamic-range ("hybrid") models against TensorFlow and TFLite.
 //!
 //! Fixtures (`tests/refs/keras3/dynamic_range.py`): `ds_cnn_f32` / `ds_cnn_dynamic` and
-//! `mnist_f32` / `mnist_dynamic`, each pair converted by TF 2.21 from one Keras model,
+//! `mnist_f32` / `mnist_dynamic` (and `mnist_dynamic_per_tensor`), converted by TF 2.21 from one
+//! Keras model each,
 //! plain float32 and with `Optimize.DEFAULT` and no representative data; the
 //! `.expected.npy` outputs come from TFLite's `BUILTIN_REF` kernels.
 //! - `workbench::quant::dynamic_range` of the float model gives TF's int8 weights, scales
@@ -22,6 +23,13 @@ use workbench_tflite::{DType, Graph, Op};
 const PAIRS: [(&str, &str); 2] = [
     ("ds_cnn_f32", "ds_cnn_dynamic"),
     ("mnist_f32", "mnist_dynamic"),
+];
+
+/// TF's dynamic-range models: the pairs' and one with per-tensor weight scales.
+const DYNAMIC: [&str; 3] = [
+    "ds_cnn_dynamic",
+    "mnist_dynamic",
+    "mnist_dynamic_per_tensor",
 ];
 
 fn path(name: &str, ext: &str) -> PathBuf {
@@ -176,7 +184,7 @@ fn our_dynamic_range_gives_tfs_weights() -> Result<()> {
 
 #[test]
 fn ours_on_tfs_dynamic_models_matches_tflite() -> Result<()> {
-    for (_, name) in PAIRS {
+    for name in DYNAMIC {
         check_ours("ours on TF's model", &read(name)?, name)?;
     }
     Ok(())
@@ -220,7 +228,7 @@ fn our_conversion_runs_like_tfs() -> Result<()> {
 
 #[test]
 fn tfs_dynamic_models_round_trip() -> Result<()> {
-    for (_, name) in PAIRS {
+    for name in DYNAMIC {
         let g = read(name)?;
         let back = workbench_tflite::read(&workbench_tflite::export::write(&g)?)?;
         ensure!(

@@ -8,6 +8,8 @@ activations: TFLite runs those ops with its hybrid kernels. This script writes
     ds_cnn_f32        a one-block DS-CNN (conv, depthwise, pointwise, average pool, dense), float32
     ds_cnn_dynamic    the same Keras model, dynamic-range quantized by TF's converter
     mnist_dynamic     gen_models.py's MNIST net (the twin of mnist_f32), dynamic-range quantized
+    mnist_dynamic_per_tensor  the same with one scale per weight tensor
+                      (`_experimental_disable_per_channel`: TFLite's symmetric per-tensor hybrid CONV_2D)
 each with NAME.input.npy and NAME.expected.npy (ai_edge_litert, OpResolverType.BUILTIN_REF),
 through gen_models.py's helpers, and refreshes MODELS.md.
 
@@ -43,10 +45,11 @@ def ds_cnn():
     return g.model_of([(16, 8, 1)], body, 1700)
 
 
-def convert_dynamic(model):
+def convert_dynamic(model, per_tensor=False):
     """TF's dynamic-range quantization: Optimize.DEFAULT, no representative dataset."""
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv._experimental_disable_per_channel = per_tensor
     return conv.convert()
 
 
@@ -59,6 +62,8 @@ def main():
     # The same weights (mnist_net seeds itself) and the same batch as mnist_f32.
     mnist = [np.load(HERE / "mnist_f32.input.npy")]
     g.save("mnist_dynamic", convert_dynamic(g.mnist_net()), mnist, rows)
+    # (A per-tensor DEPTHWISE_CONV_2D filter is no fixture: TFLite reads its scales per channel.)
+    g.save("mnist_dynamic_per_tensor", convert_dynamic(g.mnist_net(), per_tensor=True), mnist, rows)
     g.write_index()
 
 

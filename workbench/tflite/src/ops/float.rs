@@ -121,8 +121,9 @@ pub(crate) fn conv(
     let scales = p.filter_scales(filter, channels, if depthwise { 3 } else { 0 })?;
     let per_channel = scales.len() > 1;
     if depthwise && scales.len() != channels {
+        // TFLite 2.21 accepts it but indexes the scales per channel, past the end of this one.
         return Err(p.err(format!(
-            "hybrid filter tensor {filter}: expected {channels} scales (one per channel, as TFLite requires), got {}",
+            "hybrid filter tensor {filter} has {} scale for {channels} channels: TFLite's hybrid DEPTHWISE_CONV_2D reads one per channel (its outputs are undefined); quantize the filter per channel",
             scales.len()
         )));
     }
