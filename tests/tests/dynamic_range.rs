@@ -1,10 +1,9 @@
 //! Dynamic-range ("hybrid") models against TensorFlow and TFLite.
 //!
 //! Fixtures (`tests/refs/keras3/dynamic_range.py`): `ds_cnn_f32` / `ds_cnn_dynamic` and
-//! `mnist_f32` / `mnist_dynamic` (and `mnist_dynamic_per_tensor`), converted by TF 2.21 from one
-//! Keras model each,
-//! plain float32 and with `Optimize.DEFAULT` and no representative data; the
-//! `.expected.npy` outputs come from TFLite's `BUILTIN_REF` kernels.
+//! `mnist_f32` / `mnist_dynamic` / `mnist_dynamic_per_tensor`, converted by TF 2.21 from one
+//! Keras model each, plain float32 and with `Optimize.DEFAULT` and no representative data;
+//! the `.expected.npy` outputs come from TFLite's `BUILTIN_REF` kernels.
 //! - `workbench::quant::dynamic_range` of the float model gives TF's int8 weights, scales
 //!   and options exactly;
 //! - our interpreter on TF's dynamic models, and on ours, gives TFLite's outputs exactly
