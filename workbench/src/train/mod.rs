@@ -28,7 +28,7 @@ pub use fit::{
     PiecewiseConstant,
 };
 pub use fit::{
-    evaluate, fit, predict, FitConfig, History, Length, OptimizerChoice, Record, Samples,
+    best_checkpoint, checkpoint_name, checkpoints, evaluate, fit, predict, FitConfig, History, Length, OptimizerChoice, Record, Samples,
     TrainSource, Unit,
 };
 pub use fold::{fold_batch_norm, fold_foldable_batch_norms};
