@@ -80,7 +80,10 @@ fn train_and_check(
     let t0 = std::time::Instant::now();
     let (data, run) = kws::run(&corpus(), &cfg)?;
     let m = &run.metrics;
-    let ckpt = m.best_checkpoint.as_ref().context("no best checkpoint file")?;
+    let ckpt = m
+        .best_checkpoint
+        .as_ref()
+        .context("no best checkpoint file")?;
     ensure!(
         ckpt.ends_with(format!("best-step{}.safetensors", m.best_step)),
         "{} is not the best step's ({})",

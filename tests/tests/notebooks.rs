@@ -597,7 +597,10 @@ fn check_emg_outputs(path: &Path) -> Result<()> {
     // the converted model evaluated before QAT, as the hands-on does
     let ptq = number_after(&text, "PTQ int8 accuracy")?;
     let ptq_fake = number_after(&text, "before QAT: fake-quantized accuracy")?;
-    eprintln!("{}: before QAT: PTQ int8 {ptq}%, fake-quantized {ptq_fake}%", path.display());
+    eprintln!(
+        "{}: before QAT: PTQ int8 {ptq}%, fake-quantized {ptq_fake}%",
+        path.display()
+    );
     ensure!(
         (0.0..=100.0).contains(&ptq) && (0.0..=100.0).contains(&ptq_fake),
         "before-QAT accuracies {ptq}%, {ptq_fake}%"

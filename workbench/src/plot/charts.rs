@@ -96,7 +96,10 @@ pub fn channels_chart(
     let step = decimation_step(samples, max_points);
     for (c, values) in channels.iter().enumerate() {
         let (t, v) = decimated(values, sample_rate, max_points);
-        let name = names.get(c).cloned().unwrap_or_else(|| format!("Ch{}", c + 1));
+        let name = names
+            .get(c)
+            .cloned()
+            .unwrap_or_else(|| format!("Ch{}", c + 1));
         let y = if c == 0 {
             "y".to_string()
         } else {

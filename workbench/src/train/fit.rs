@@ -1166,13 +1166,13 @@ mod tests {
         let fresh = mnist_cnn(7).unwrap();
         fresh.load(&path).unwrap();
         let (loss, acc, _) = validate(&fresh, &val).unwrap();
-        assert!((loss - best.val_loss.unwrap()).abs() < 1e-5, "{loss} vs {best:?}");
+        assert!(
+            (loss - best.val_loss.unwrap()).abs() < 1e-5,
+            "{loss} vs {best:?}"
+        );
         assert_eq!(acc, best.val_accuracy.unwrap());
         // checkpoints need a best metric
-        let no_best = FitConfig {
-            best: None,
-            ..cfg
-        };
+        let no_best = FitConfig { best: None, ..cfg };
         assert!(fit(&m, &train, Some(&val), &no_best).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
