@@ -637,8 +637,8 @@ fn check_emg_outputs(path: &Path) -> Result<()> {
     }
     // the prepared splits, as NPY files, with as many windows as the notebook printed
     for split in ["train", "val", "test"] {
-        let data = workbench::npy::read_npy(&files.join(format!("{split}_data.npy")))?;
-        let labels = workbench::npy::read_npy(&files.join(format!("{split}_labels.npy")))?;
+        let data = workbench::npy::read_npy(files.join(format!("{split}_data.npy")))?;
+        let labels = workbench::npy::read_npy(files.join(format!("{split}_labels.npy")))?;
         let line = text
             .lines()
             .find(|l| l.starts_with(&format!("{split:<5} ")) && l.contains("windows of"))
