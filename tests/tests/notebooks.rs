@@ -774,7 +774,7 @@ fn check_kws_outputs(path: &Path) -> Result<()> {
         .lines()
         .find(|l| l.contains("loaded back the best:"))
         .context("no best checkpoint line")?;
-    let best_step = number_after(loaded, "(step")?;
+    let best_step = number_after(loaded, "(step ")?;
     let best_file = files.join(format!("best-step{best_step}.safetensors"));
     ensure!(
         best_file.exists(),
