@@ -128,6 +128,10 @@ fn fine_tuning_beats_zero_shot_and_int8_stays_close() -> anyhow::Result<()> {
         acc(Form::Qat)
     );
     assert!(clip > 0.0 && clip.is_finite());
+    // the converted model before QAT (post-training int8) is evaluated and in the table
+    assert_eq!(acc(Form::PtqInt8), q.before_qat_integer.accuracy);
+    assert!((0.0..=1.0).contains(&q.before_qat.accuracy));
+    assert_eq!(q.before_qat.windows, te.len());
 
     let scratch = scratch_dir("emg-qat")?;
     let files = q.save(&scratch, &p.rescaling)?;

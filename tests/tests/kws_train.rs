@@ -7,7 +7,7 @@
 //! float `.tflite` the float model's probabilities; the per-layer estimates
 //! equal MACs, ROM and RAM computed by hand from the layer shapes.
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use workbench::dataset::speech_commands::SpeechCommandsConfig;
 use workbench::npy::NpyData;
 use workbench::quant::ptq::chw_to_hwc;
@@ -72,10 +72,32 @@ fn train_and_check(
     min_accuracy: f64,
     int8_tolerance: f64,
 ) -> Result<(KwsData, KwsRun)> {
-    let cfg = config(model);
+    // the lab's checkpoints: each new best written, the best read back after training
+    let cfg = KwsConfig {
+        checkpoint_dir: Some(scratch_dir(&format!("kws-checkpoints-{model:?}"))?),
+        ..config(model)
+    };
     let t0 = std::time::Instant::now();
     let (data, run) = kws::run(&corpus(), &cfg)?;
     let m = &run.metrics;
+    let ckpt = m
+        .best_checkpoint
+        .as_ref()
+        .context("no best checkpoint file")?;
+    ensure!(
+        ckpt.ends_with(format!("best-step{}.safetensors", m.best_step)),
+        "{} is not the best step's ({})",
+        ckpt.display(),
+        m.best_step
+    );
+    let reloaded = cfg.build_model(&data)?;
+    reloaded.load(ckpt)?;
+    let (_, val_accuracy) = workbench::train::evaluate(&reloaded, &data.validation)?;
+    ensure!(
+        (val_accuracy - m.best_val_accuracy).abs() < 1e-6,
+        "the reloaded checkpoint's validation accuracy {val_accuracy} is not the best {}",
+        m.best_val_accuracy
+    );
     let n_test = data.test.len();
     eprintln!(
         "kws-synth {model:?}: {} steps (best {}, validation {:.4}) in {:.1} s ({:.1} s with data and conversion), \
@@ -274,6 +296,7 @@ fn micro_kws_xs_trains_converts_and_runs_in_tflite() -> Result<()> {
 fn batch_norm_momentum_is_applied_and_checked() -> Result<()> {
     workbench::threads::configure(&Default::default());
     let cfg = KwsConfig {
+        model: KwsModel::DsCnnS,
         batch_norm_momentum: Some(0.9),
         ..KwsConfig::default()
     };
@@ -289,7 +312,11 @@ fn batch_norm_momentum_is_applied_and_checked() -> Result<()> {
         .collect();
     assert_eq!(momenta, vec![0.9; 9]);
     // the lab's default stays Keras' 0.99
-    let keras = KwsConfig::default().build_model(&data)?;
+    let keras = KwsConfig {
+        model: KwsModel::DsCnnS,
+        ..KwsConfig::default()
+    }
+    .build_model(&data)?;
     assert!(keras.layers.iter().all(|(_, l)| match l {
         workbench::train::Layer::BatchNorm { config, .. } => config.momentum == 0.99,
         _ => true,

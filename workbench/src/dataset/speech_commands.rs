@@ -104,14 +104,20 @@ pub fn which_set(filename: &str, validation_percentage: f64, testing_percentage:
     }
 }
 
+/// The lab's share of silence and of unknown clips, in percent of the wanted-word clips:
+/// `int(100 / classes)` for `classes` labels (the wanted words, silence and unknown).
+pub fn equal_percentage(classes: usize) -> f64 {
+    (100.0 / classes.max(1) as f64).floor()
+}
+
 /// The loader's settings; defaults follow the TensorFlow speech_commands scripts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpeechCommandsConfig {
     /// Words to recognize (`yes`, `no`).
     pub wanted_words: Vec<String>,
-    /// Silence entries per 100 wanted-word clips (default: 100 / number of classes).
+    /// Silence entries per 100 wanted-word clips (default: [`equal_percentage`] of the classes).
     pub silence_percentage: Option<f64>,
-    /// Unknown-word clips per 100 wanted-word clips (default: 100 / number of classes).
+    /// Unknown-word clips per 100 wanted-word clips (default: [`equal_percentage`] of the classes).
     pub unknown_percentage: Option<f64>,
     /// Validation share for the hashing rule, in percent (10).
     pub validation_percentage: f64,
@@ -226,8 +232,8 @@ impl SpeechCommands {
             return Err(Error::Data("speech commands: no wanted words".into()));
         }
         let classes = cfg.wanted_words.len() + 2;
-        let silence_pct = cfg.silence_percentage.unwrap_or(100.0 / classes as f64);
-        let unknown_pct = cfg.unknown_percentage.unwrap_or(100.0 / classes as f64);
+        let silence_pct = cfg.silence_percentage.unwrap_or(equal_percentage(classes));
+        let unknown_pct = cfg.unknown_percentage.unwrap_or(equal_percentage(classes));
         let mut words: Vec<(String, PathBuf)> = Vec::new();
         let entries = std::fs::read_dir(root).map_err(|e| Error::io(root, e))?;
         for entry in entries {
@@ -535,6 +541,15 @@ pub fn download(data_root: &Path, options: &super::download::FetchOptions) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_percentage_is_the_labs_int_of_100_over_classes() {
+        // int(100.0 / number_of_total_labels): yes,no -> 25; three words -> 20; ten -> 8
+        assert_eq!(equal_percentage(4), 25.0);
+        assert_eq!(equal_percentage(5), 20.0);
+        assert_eq!(equal_percentage(12), 8.0);
+        assert_eq!(equal_percentage(0), 100.0);
+    }
 
     #[test]
     fn hashing_rule_matches_python() {

@@ -1,7 +1,7 @@
 //! Ready-made charts: learning curves, per-layer quantization error, generic lines.
 
 use plotly::common::{AxisSide, DashType, Line, Mode, Title};
-use plotly::layout::{Axis, Layout, Legend};
+use plotly::layout::{Axis, GridPattern, Layout, LayoutGrid, Legend, RowOrder};
 use plotly::{Bar, Plot, Scatter};
 
 use super::Figure;
@@ -52,6 +52,85 @@ pub fn line_chart(
             .title(Title::with_text(title))
             .x_axis(axis(x_label))
             .y_axis(axis(y_label)),
+    );
+    plot.into()
+}
+
+/// Every `step`-th value of `values` with its time in seconds, `step` the smallest keeping at most `max_points`.
+fn decimated(values: &[f64], sample_rate: f64, max_points: usize) -> (Vec<f64>, Vec<f64>) {
+    let step = decimation_step(values.len(), max_points);
+    // four significant digits: the page holds the numbers as text
+    let short = |v: f64| {
+        if v == 0.0 || !v.is_finite() {
+            return v;
+        }
+        let scale = 10f64.powi(3 - v.abs().log10().floor() as i32);
+        (v * scale).round() / scale
+    };
+    values
+        .iter()
+        .enumerate()
+        .step_by(step)
+        .map(|(i, &v)| (short(i as f64 / sample_rate), short(v)))
+        .unzip()
+}
+
+/// The step [`channels_chart`] keeps one sample in: the smallest giving at most `max_points` per channel.
+pub fn decimation_step(samples: usize, max_points: usize) -> usize {
+    samples.div_ceil(max_points.max(1)).max(1)
+}
+
+/// One panel per channel, stacked over a shared time axis in seconds; each channel is
+/// decimated to at most `max_points` samples (every N-th kept, said in the title) so the
+/// page stays small.
+pub fn channels_chart(
+    title: &str,
+    names: &[String],
+    channels: &[Vec<f64>],
+    sample_rate: f64,
+    max_points: usize,
+) -> Figure {
+    let mut plot = Plot::new();
+    let n = channels.len().max(1);
+    let samples = channels.iter().map(Vec::len).max().unwrap_or(0);
+    let step = decimation_step(samples, max_points);
+    for (c, values) in channels.iter().enumerate() {
+        let (t, v) = decimated(values, sample_rate, max_points);
+        let name = names
+            .get(c)
+            .cloned()
+            .unwrap_or_else(|| format!("Ch{}", c + 1));
+        let y = if c == 0 {
+            "y".to_string()
+        } else {
+            format!("y{}", c + 1)
+        };
+        plot.add_trace(
+            Scatter::new(t, v)
+                .name(&name)
+                .mode(Mode::Lines)
+                .line(Line::new().width(1.0))
+                .x_axis("x")
+                .y_axis(&y),
+        );
+    }
+    let kept = if step == 1 {
+        "every sample".to_string()
+    } else {
+        format!("every {step}th sample shown")
+    };
+    plot.set_layout(
+        Layout::new()
+            .title(Title::with_text(format!("{title} ({kept})")))
+            .grid(
+                LayoutGrid::new()
+                    .rows(n)
+                    .columns(1)
+                    .pattern(GridPattern::Coupled)
+                    .row_order(RowOrder::TopToBottom),
+            )
+            .height(120 * n + 120)
+            .x_axis(axis("time (s)")),
     );
     plot.into()
 }
@@ -183,6 +262,29 @@ pub fn rmse_over_scale_chart(report: &QuantReport) -> Figure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channels_chart_stacks_decimated_channels() {
+        let channels: Vec<Vec<f64>> = (0..8)
+            .map(|c| (0..10_000).map(|i| (c * 10_000 + i) as f64).collect())
+            .collect();
+        let names: Vec<String> = (1..=8).map(|c| format!("Ch{c}")).collect();
+        let fig = channels_chart("raw", &names, &channels, 500.0, 1_000);
+        let json: serde_json::Value = serde_json::from_str(&fig.to_json()).unwrap();
+        let data = json["data"].as_array().unwrap();
+        assert_eq!(data.len(), 8);
+        assert_eq!(data[0]["x"].as_array().unwrap().len(), 1_000);
+        assert_eq!(data[7]["yaxis"], "y8");
+        assert_eq!(data[1]["x"][1], 0.02); // every 10th sample at 500 Hz
+        assert_eq!(json["layout"]["grid"]["rows"], 8);
+        assert!(json["layout"]["title"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("every 10th sample"));
+        assert_eq!(decimation_step(10_000, 1_000), 10);
+        assert_eq!(decimation_step(5, 0), 5);
+        assert_eq!(decimation_step(0, 10), 1);
+    }
     use crate::quant::report::ReportRow;
     use crate::train::Record;
     use serde_json::Value;

@@ -9,7 +9,8 @@ mod charts;
 mod figure;
 
 pub use charts::{
-    bar_chart, learning_curve, line_chart, macro_accuracy_curve, rmse_over_scale_chart, Series,
+    bar_chart, channels_chart, decimation_step, learning_curve, line_chart, macro_accuracy_curve,
+    rmse_over_scale_chart, Series,
 };
 pub use figure::{notebook_init, plotly_js, Figure, PlotlyInit};
 /// The `plotly` crate the figures are made with, for custom charts (`plotly::Plot` into a [`Figure`]).

@@ -3,6 +3,7 @@
 //! stopping with the best checkpoint, evaluation and prediction.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
@@ -155,6 +156,9 @@ pub struct FitConfig {
     pub best: Option<Monitor>,
     /// Stop when the validation metric stops improving (default none; needs validation data).
     pub early_stopping: Option<EarlyStopping>,
+    /// Folder where each new best (by [`FitConfig::best`]) is written as
+    /// `best-step{N}.safetensors`, as the lab's checkpoints (default none).
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 impl Default for FitConfig {
@@ -170,6 +174,7 @@ impl Default for FitConfig {
             label_smoothing: 0.0,
             best: None,
             early_stopping: None,
+            checkpoint_dir: None,
         }
     }
 }
@@ -473,6 +478,48 @@ impl BestCheckpoint {
     }
 }
 
+/// The file name of the checkpoint written at `step`: `best-step{step}.safetensors`.
+pub fn checkpoint_name(step: u64) -> String {
+    format!("best-step{step}.safetensors")
+}
+
+/// The step of a checkpoint file name written by [`fit`], if it is one.
+fn checkpoint_step(name: &str) -> Option<u64> {
+    name.strip_prefix("best-step")?
+        .strip_suffix(".safetensors")?
+        .parse()
+        .ok()
+}
+
+/// The checkpoints [`fit`] wrote into `dir` (with [`FitConfig::checkpoint_dir`]) as `(step, path)`, by step.
+pub fn checkpoints(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        if let Some(step) = entry.file_name().to_str().and_then(checkpoint_step) {
+            found.push((step, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The best checkpoint in `dir`: each new best is written later than the one
+/// before, so the last step's; `None` when there is none.
+pub fn best_checkpoint(dir: &Path) -> Result<Option<(u64, PathBuf)>> {
+    Ok(checkpoints(dir)?.pop())
+}
+
+/// Creates `dir` and removes the checkpoints of an earlier run from it.
+fn clear_checkpoints(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for (_, path) in checkpoints(dir)? {
+        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
+}
+
 /// Mean softmax cross-entropy of `logits` `[N, K]` against class `labels` `[N]`
 /// with label smoothing `smoothing`: targets `(1 - s) * onehot + s / K`, as
 /// Keras' `CategoricalCrossentropy(label_smoothing=s)` and PyTorch's
@@ -701,6 +748,14 @@ pub fn fit<M: Network + ?Sized, S: TrainSource + ?Sized>(
             "fit: early stopping and the best checkpoint need validation data".into(),
         ));
     }
+    if let Some(dir) = &cfg.checkpoint_dir {
+        if cfg.best.is_none() {
+            return Err(Error::Config(
+                "fit: checkpoints are written for the best weights: set FitConfig::best too".into(),
+            ));
+        }
+        clear_checkpoints(dir)?;
+    }
     let n = train.len();
     let (total, unit) = match cfg.length {
         Length::Epochs(e) => (e as u64 * n.div_ceil(cfg.batch_size) as u64, Unit::Epoch),
@@ -785,7 +840,11 @@ pub fn fit<M: Network + ?Sized, S: TrainSource + ?Sized>(
         }
         if let (Some(monitor), Some(best)) = (cfg.best, best.as_mut()) {
             if let Some(v) = monitor.value(&record) {
-                best.observe(model, v)?;
+                if best.observe(model, v)? {
+                    if let Some(dir) = &cfg.checkpoint_dir {
+                        model.save_state(&dir.join(checkpoint_name(done)))?;
+                    }
+                }
             }
         }
         let mut stop = false;
@@ -1046,5 +1105,75 @@ mod tests {
         let (l, _) = evaluate(&m, &val).unwrap();
         assert!((l - best).abs() < 1e-5, "{l} vs {best}");
         assert!(fit(&m, &train, None, &cfg).is_err());
+    }
+
+    #[test]
+    fn best_checkpoints_are_written_and_reload_to_the_best_validation() {
+        let dir = std::env::temp_dir().join(format!("wb-fit-ckpt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // a stale checkpoint of an earlier run is removed
+        std::fs::write(dir.join(checkpoint_name(999)), b"old").unwrap();
+        let m = mnist_cnn(2).unwrap();
+        let mut rng = StdRng::seed_from_u64(5);
+        let images: Vec<f32> = (0..96 * 784)
+            .map(|_| rand::Rng::random_range(&mut rng, 0f32..1.))
+            .collect();
+        let labels: Vec<u32> = (0..96).map(|i| i % 4).collect();
+        let all = Samples::new(images, labels, [1, 28, 28]).unwrap();
+        let train = all.take(64);
+        let val = Samples::new(
+            all.images[64 * 784..].to_vec(),
+            all.labels[64..].to_vec(),
+            [1, 28, 28],
+        )
+        .unwrap();
+        let cfg = FitConfig {
+            length: Length::Steps {
+                steps: 12,
+                validate_every: 2,
+            },
+            batch_size: 16,
+            progress: false,
+            best: Some(Monitor::ValLoss),
+            checkpoint_dir: Some(dir.clone()),
+            ..FitConfig::default()
+        };
+        let h = fit(&m, &train, Some(&val), &cfg).unwrap();
+        let found = checkpoints(&dir).unwrap();
+        // one file per new best, the first validation included, none left from before
+        let improvements: Vec<u64> = h
+            .records
+            .iter()
+            .scan(f64::INFINITY, |b, r| {
+                let l = r.val_loss.unwrap();
+                Some(if l < *b {
+                    *b = l;
+                    Some(r.step)
+                } else {
+                    None
+                })
+            })
+            .flatten()
+            .collect();
+        assert_eq!(
+            found.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            improvements
+        );
+        let best = h.best_record().unwrap();
+        let (step, path) = best_checkpoint(&dir).unwrap().unwrap();
+        assert_eq!(step, best.step);
+        // a fresh model loaded from the file has the best validation loss and accuracy
+        let fresh = mnist_cnn(7).unwrap();
+        fresh.load(&path).unwrap();
+        let (loss, acc, _) = validate(&fresh, &val).unwrap();
+        assert!(
+            (loss - best.val_loss.unwrap()).abs() < 1e-5,
+            "{loss} vs {best:?}"
+        );
+        assert_eq!(acc, best.val_accuracy.unwrap());
+        // checkpoints need a best metric
+        let no_best = FitConfig { best: None, ..cfg };
+        assert!(fit(&m, &train, Some(&val), &no_best).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -24,12 +24,12 @@ pub mod vocab;
 
 pub use adam::Adam;
 pub use fit::{
-    cross_entropy_smoothed, train_step_smoothed, BestCheckpoint, EarlyStopping, Monitor,
-    PiecewiseConstant,
+    best_checkpoint, checkpoint_name, checkpoints, evaluate, fit, predict, FitConfig, History,
+    Length, OptimizerChoice, Record, Samples, TrainSource, Unit,
 };
 pub use fit::{
-    evaluate, fit, predict, FitConfig, History, Length, OptimizerChoice, Record, Samples,
-    TrainSource, Unit,
+    cross_entropy_smoothed, train_step_smoothed, BestCheckpoint, EarlyStopping, Monitor,
+    PiecewiseConstant,
 };
 pub use fold::{fold_batch_norm, fold_foldable_batch_norms};
 pub use layer::{glorot_uniform, Conv2dConfig, Layer, Pool2dConfig, LAYER_NORM_EPSILON};

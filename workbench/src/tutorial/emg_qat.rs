@@ -28,7 +28,7 @@ use crate::{Error, Result};
 /// Settings of the QAT step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QatConfig {
-    /// Training (defaults: 30 epochs, patience 10, otherwise the hands-on's fine-tuning settings).
+    /// Training (defaults: the hands-on's 300 epochs, patience 50, otherwise its fine-tuning settings).
     pub train: TrainConfig,
     /// Right shift of the integer requantization (`shift_pos`, default 16).
     pub shift: u32,
@@ -40,8 +40,8 @@ impl Default for QatConfig {
     fn default() -> Self {
         QatConfig {
             train: TrainConfig {
-                epochs: 30,
-                patience: 10,
+                epochs: 300,
+                patience: 50,
                 ..TrainConfig::default()
             },
             shift: DEFAULT_SHIFT,
@@ -53,6 +53,9 @@ impl Default for QatConfig {
 /// A form of the EMG model in the accuracy table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Form {
+    /// The converted model before QAT (post-training int8), as the MATCH-style integer network.
+    #[serde(rename = "PTQ int8 (before QAT)")]
+    PtqInt8,
     /// The float network.
     #[serde(rename = "float")]
     Float,
@@ -68,9 +71,10 @@ pub enum Form {
 }
 
 impl Form {
-    /// The name in tables: "float", "QAT", "integer (MATCH)", "TFLite int8".
+    /// The name in tables: "PTQ int8 (before QAT)", "float", "QAT", "integer (MATCH)", "TFLite int8".
     pub fn name(self) -> &'static str {
         match self {
+            Form::PtqInt8 => "PTQ int8 (before QAT)",
             Form::Float => "float",
             Form::Qat => "QAT",
             Form::IntegerMatch => "integer (MATCH)",
@@ -98,7 +102,7 @@ pub struct AccuracyRow {
     pub macro_accuracy: f64,
 }
 
-/// Float, QAT, MATCH-style integer and TFLite int8 accuracies on the same windows.
+/// Float, PTQ int8 (before QAT), QAT, MATCH-style integer and TFLite int8 accuracies on the same windows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccuracyTable {
     /// The rows, in that order.
@@ -162,6 +166,10 @@ pub struct QatRun {
     pub qat: QatModel,
     /// Its training history.
     pub history: crate::train::History,
+    /// The converted model before QAT (fake-quantized with the calibrated clips) on the test windows.
+    pub before_qat: Evaluation,
+    /// Its MATCH-style integer network before QAT (post-training int8) on the test windows.
+    pub before_qat_integer: Evaluation,
     /// The MATCH-style integer network.
     pub integer: IntegerNetwork,
     /// The TFLite int8 model.
@@ -207,6 +215,16 @@ pub fn quantization_aware(
     let calib = train_set.take(cfg.calibration.max(1));
     let calib_x = calib.to_tensor()?;
     let qat = QatModel::new(model, &calib_x)?;
+    // the converted model before QAT, as the hands-on evaluates it: post-training int8
+    let before_qat = evaluate(&qat, test)?;
+    let (before_qat_integer, _) = evaluate_integer(&integerize(&qat, cfg.shift)?, test)?;
+    if cfg.train.progress {
+        println!(
+            "converted model before QAT: fake-quantized accuracy {:.2}%, PTQ int8 accuracy {:.2}% (integer network)",
+            100.0 * before_qat.accuracy,
+            100.0 * before_qat_integer.accuracy
+        );
+    }
     let history = train(&qat, train_set, val, &cfg.train)?;
     let qat_eval = evaluate(&qat, test)?;
     let integer = integerize(&qat, cfg.shift)?;
@@ -222,6 +240,11 @@ pub fn quantization_aware(
     };
     let table = AccuracyTable {
         rows: vec![
+            row(
+                Form::PtqInt8,
+                "MATCH-compiled board (ONNX)",
+                &before_qat_integer,
+            ),
             row(Form::Float, "host (candle)", &float),
             row(Form::Qat, "host (fake-quantized)", &qat_eval),
             row(Form::IntegerMatch, "MATCH-compiled board (ONNX)", &int_eval),
@@ -232,6 +255,8 @@ pub fn quantization_aware(
     Ok(QatRun {
         qat,
         history,
+        before_qat,
+        before_qat_integer,
         integer,
         int8,
         tflite,

@@ -15,6 +15,8 @@ use crate::dsp::{FeatureExtractor, MfccConfig, MicroFrontendConfig};
 use crate::estimate::{estimate, Estimate};
 use crate::metrics::{accuracy, ConfusionMatrix};
 use crate::quant::{self, Int8Model};
+use crate::tflite::runtime::Interpreter;
+use crate::tflite::DType;
 use crate::train::{
     self, fold_batch_norm, EarlyStopping, FitConfig, History, Layer, Monitor, PiecewiseConstant,
     Samples, Sequential, TrainSource,
@@ -77,7 +79,7 @@ pub struct KwsConfig {
     pub data: SpeechCommandsConfig,
     /// Front end (default: the micro front end).
     pub frontend: Frontend,
-    /// Model (default: DS-CNN S).
+    /// Model (default: the lab's `micro_kws_xs`).
     pub model: KwsModel,
     /// `(steps, learning rate)` stages (default: 12,000 at 0.001, then 3,000 at 0.0001).
     pub schedule: Vec<(u64, f64)>,
@@ -98,6 +100,9 @@ pub struct KwsConfig {
     pub batch_norm_momentum: Option<f64>,
     /// Show a progress bar, or progress lines without a terminal (default true).
     pub progress: bool,
+    /// Folder where each new best is written as `best-step{N}.safetensors`, the best
+    /// reloaded from it after training, as the lab's checkpoints (default none: kept in memory).
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 impl Default for KwsConfig {
@@ -105,7 +110,7 @@ impl Default for KwsConfig {
         KwsConfig {
             data: SpeechCommandsConfig::default(),
             frontend: Frontend::Micro,
-            model: KwsModel::DsCnnS,
+            model: KwsModel::MicroKwsXs,
             schedule: vec![(12_000, 1e-3), (3_000, 1e-4)],
             batch_size: 100,
             eval_every: 400,
@@ -114,6 +119,7 @@ impl Default for KwsConfig {
             seed: 0,
             batch_norm_momentum: None,
             progress: true,
+            checkpoint_dir: None,
         }
     }
 }
@@ -156,11 +162,13 @@ pub struct KwsMetrics {
     pub steps: u64,
     /// Step of the best checkpoint (by validation accuracy).
     pub best_step: u64,
+    /// The best checkpoint's file, when written ([`KwsConfig::checkpoint_dir`]).
+    pub best_checkpoint: Option<PathBuf>,
     /// Validation accuracy of the best checkpoint.
     pub best_val_accuracy: f32,
-    /// Test accuracy of the float model (batch norm folded).
+    /// Test accuracy of the float `.tflite` (batch norm folded), run by the workbench's interpreter.
     pub float_accuracy: f64,
-    /// Test accuracy of the int8 model.
+    /// Test accuracy of the int8 `.tflite`, run by the workbench's interpreter.
     pub int8_accuracy: f64,
     /// Constant tensor bytes of the int8 model.
     pub rom_bytes: usize,
@@ -304,22 +312,46 @@ impl KwsConfig {
                 monitor: Monitor::ValLoss,
                 patience,
             }),
+            checkpoint_dir: self.checkpoint_dir.clone(),
             ..FitConfig::steps(schedule, self.eval_every as u64)
         })
     }
 }
 
-/// Trains `model` on `data` as the lab does ([`KwsConfig::fit_config`]); the model ends at its best checkpoint.
+/// Trains `model` on `data` as the lab does ([`KwsConfig::fit_config`]); the model ends at
+/// its best checkpoint, read back from its file when [`KwsConfig::checkpoint_dir`] is set.
 pub fn train(model: &Sequential, data: &KwsData, cfg: &KwsConfig) -> Result<History> {
     if data.corpus.samples(Split::Training).is_empty() {
         return Err(Error::Data("kws train: no training clips".into()));
     }
-    train::fit(
+    let history = train::fit(
         model,
         &TrainingClips(data),
         Some(&data.validation),
         &cfg.fit_config()?,
-    )
+    )?;
+    if let Some(dir) = &cfg.checkpoint_dir {
+        let (step, path) = best_checkpoint(dir)?;
+        let best = history.best_record().map(|r| r.step);
+        if best != Some(step) {
+            return Err(Error::Data(format!(
+                "kws train: the last checkpoint in {} is from step {step}, the best validation from step {best:?}",
+                dir.display()
+            )));
+        }
+        model.load(&path)?;
+    }
+    Ok(history)
+}
+
+/// The best checkpoint [`train`] wrote into `dir`, as `(step, path)`: the lab's pick after training.
+pub fn best_checkpoint(dir: &Path) -> Result<(u64, PathBuf)> {
+    train::best_checkpoint(dir)?.ok_or_else(|| {
+        Error::Data(format!(
+            "kws: no best-step*.safetensors checkpoint in {}",
+            dir.display()
+        ))
+    })
 }
 
 fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
@@ -336,6 +368,51 @@ fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
 pub fn predict_float(model: &Sequential, data: &Samples) -> Result<Vec<usize>> {
     let logits = train::predict(model, &data.images)?.to_vec2::<f32>()?;
     Ok(logits.iter().map(|r| argmax(r.as_slice())).collect())
+}
+
+/// Predicted classes of a `.tflite` model (float or int8 input) on `data`, run in the
+/// workbench's interpreter one clip at a time, as the lab's `tflite_test` runs its files.
+pub fn predict_tflite(tflite: &[u8], data: &Samples) -> Result<Vec<usize>> {
+    let graph = crate::tflite::read(tflite)?;
+    let input = *graph
+        .inputs
+        .first()
+        .ok_or_else(|| Error::Shape("kws: the .tflite has no input".into()))?;
+    let in_t = &graph.tensors[input];
+    let (dtype, quant) = (in_t.dtype, quant::ptq::tensor_quant(&graph, input));
+    let per: usize = data.shape.iter().product();
+    if in_t.num_elements() != per {
+        return Err(Error::Shape(format!(
+            "kws: the .tflite takes {:?}, the clips' features are {:?}",
+            in_t.shape, data.shape
+        )));
+    }
+    let mut interp = Interpreter::new(graph)?;
+    let mut preds = Vec::with_capacity(data.len());
+    for chw in data.images.chunks(per.max(1)) {
+        let hwc = quant::ptq::chw_to_hwc(chw, data.shape);
+        match dtype {
+            DType::F32 => interp.set_input_f32(0, &hwc)?,
+            DType::I8 => {
+                let q: Vec<i8> = hwc
+                    .iter()
+                    .map(|&x| quant::params::quantize_value(x, quant.0, quant.1))
+                    .collect();
+                interp.set_input_i8(0, &q)?
+            }
+            other => {
+                return Err(Error::Shape(format!(
+                    "kws: a .tflite input of type {other:?} (float32 or int8 expected)"
+                )))
+            }
+        }
+        interp.invoke()?;
+        preds.push(match interp.output_f32(0) {
+            Ok(out) => argmax(out),
+            Err(_) => argmax(interp.output_i8(0)?),
+        });
+    }
+    Ok(preds)
 }
 
 /// Folds batch norm and converts to full int8 (int8 input, int8 softmax output), calibrated on the first `representative` validation clips.
@@ -375,11 +452,16 @@ pub fn run_on(data: &KwsData, cfg: &KwsConfig) -> Result<KwsRun> {
     let train_seconds = t0.elapsed().as_secs_f64();
     let (folded, int8) = convert(&model, data, cfg.representative)?;
     let truth: Vec<usize> = data.test.labels.iter().map(|&l| l as usize).collect();
-    let float_preds = predict_float(&folded, &data.test)?;
-    let int8_preds = int8.predict(&data.test)?;
     let est = estimate(&int8.graph);
     let tflite = crate::tflite::export::write(&int8.graph)?;
     let float_tflite = float_tflite(&folded)?;
+    // both models evaluated through their written files, as the lab's tflite_test
+    let float_preds = predict_tflite(&float_tflite, &data.test)?;
+    let int8_preds = predict_tflite(&tflite, &data.test)?;
+    let best_checkpoint = match &cfg.checkpoint_dir {
+        Some(dir) => Some(best_checkpoint(dir)?.1),
+        None => None,
+    };
     let best = history
         .best_record()
         .ok_or_else(|| Error::Data("kws train: no validation ran".into()))?;
@@ -392,6 +474,7 @@ pub fn run_on(data: &KwsData, cfg: &KwsConfig) -> Result<KwsRun> {
         ],
         steps: history.records.last().map_or(0, |p| p.step),
         best_step: best.step,
+        best_checkpoint,
         best_val_accuracy: best.val_accuracy.unwrap_or(f64::NAN) as f32,
         float_accuracy: accuracy(&float_preds, &truth),
         int8_accuracy: accuracy(&int8_preds, &truth),
@@ -469,7 +552,6 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tflite::DType;
 
     #[test]
     fn float_graph_of_ds_cnn_s_is_float32_with_version_1_ops() {

@@ -96,8 +96,9 @@ pub struct TrainArgs {
     /// Seed of the initial weights and the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Most quantization-aware training epochs after fine-tuning (0: no QAT, integer network or ONNX).
-    #[arg(long, default_value_t = 30)]
+    /// Most quantization-aware training epochs after fine-tuning, early-stopped with the
+    /// hands-on's patience of 50 (0: no QAT, integer network or ONNX).
+    #[arg(long, default_value_t = 300)]
     qat_epochs: usize,
     /// Right shift of the integer network's requantization.
     #[arg(long, default_value_t = workbench::quant::integer::DEFAULT_SHIFT)]

@@ -40,8 +40,8 @@ pub struct TrainArgs {
     /// MFCC coefficients kept (with --frontend mfcc).
     #[arg(long, default_value_t = 40)]
     coefficients: usize,
-    /// Model.
-    #[arg(long, value_enum, default_value = "ds-cnn-s")]
+    /// Model (the lab's micro_kws_xs by default).
+    #[arg(long, value_enum, default_value = "micro-kws-xs")]
     model: ModelArg,
     /// Steps per learning-rate stage, comma-separated.
     #[arg(long, default_value = "12000,3000")]
@@ -67,7 +67,8 @@ pub struct TrainArgs {
     /// Seed of data augmentation, initialisation and batch order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output directory for the model, the .tflite and metrics.json.
+    /// Output directory for the model, the .tflite, metrics.json and the best
+    /// checkpoints (best-stepN.safetensors, the best reloaded after training).
     #[arg(long, default_value = "out/kws")]
     out: PathBuf,
 }
@@ -120,6 +121,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         batch_norm_momentum: a.batch_norm_momentum,
         progress: true,
+        checkpoint_dir: Some(a.out.clone()),
     };
     let (data, run) =
         kws::run(&root, &cfg).with_context(|| format!("training on {}", root.display()))?;
@@ -129,11 +131,15 @@ pub fn train(a: TrainArgs) -> Result<()> {
         m.labels, m.clips, data.shape
     );
     println!(
-        "best checkpoint: step {} (validation accuracy {:.4})",
-        m.best_step, m.best_val_accuracy
+        "best checkpoint: step {} (validation accuracy {:.4}), reloaded from {}",
+        m.best_step,
+        m.best_val_accuracy,
+        m.best_checkpoint
+            .as_ref()
+            .map_or_else(|| "memory".into(), |p| p.display().to_string())
     );
     println!(
-        "test accuracy: float {:.4}, int8 {:.4}",
+        "test accuracy (the .tflite files in the workbench's interpreter): float {:.4}, int8 {:.4}",
         m.float_accuracy, m.int8_accuracy
     );
     for line in m.per_class_lines() {

@@ -332,6 +332,24 @@ fn select_scaled(t: &Trimmed, mask: Option<&[bool]>, r: &Rescaling) -> (Vec<f32>
     (frames, trigger)
 }
 
+impl Rescaling {
+    /// `channels` scaled as the windows are: `(x - min) / (max - min)` per channel.
+    pub fn apply(&self, channels: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
+        if channels.len() != self.min.len() || channels.len() != self.max.len() {
+            return Err(Error::Shape(format!(
+                "rescaling: {} channels given, the rescaling values have {}",
+                channels.len(),
+                self.min.len()
+            )));
+        }
+        Ok(channels
+            .iter()
+            .zip(self.min.iter().zip(&self.max))
+            .map(|(x, (&lo, &hi))| x.iter().map(|v| (v - lo) / (hi - lo)).collect())
+            .collect())
+    }
+}
+
 impl Prepared {
     /// Writes `{train,val,test}_data.npy` (float32 N x size x channels),
     /// `{train,val,test}_labels.npy` (int64) and `rescaling_values.json` into `dir`.
@@ -373,6 +391,18 @@ impl Prepared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rescaling_applies_min_max_per_channel() {
+        let r = Rescaling {
+            min: vec![0.0, -2.0],
+            max: vec![10.0, 2.0],
+            clip_val: None,
+        };
+        let out = r.apply(&[vec![0.0, 5.0], vec![-2.0, 2.0]]).unwrap();
+        assert_eq!(out, vec![vec![0.0, 0.5], vec![0.0, 1.0]]);
+        assert!(r.apply(&[vec![1.0]]).is_err());
+    }
 
     /// `[rest r0, g1, rest, g1, rest, g2, rest, g2, rest]` with run lengths given.
     fn trig(lens: &[(i64, usize)]) -> Vec<i64> {
