@@ -781,9 +781,36 @@ fn check_kws_outputs(path: &Path) -> Result<()> {
         "{} was not written ({loaded})",
         best_file.display()
     );
-    for f in ["kws_float.tflite", "kws_int8.tflite", "kws_int8.cc"] {
+    for f in [
+        "kws_float.tflite",
+        "kws_int8.tflite",
+        "kws_int8.cc",
+        "kws_dynamic.tflite",
+    ] {
         ensure!(files.join(f).exists(), "{f} was not written");
     }
+    // the lab's "fp32": dynamic range, micro_kws_xs's 2000 x 4 dense weights int8 (the
+    // 80 depthwise weights are under TF's 1024 and stay float32)
+    let dynamic_acc = number_after(&text, "dynamic-range .tflite accuracy")?;
+    let dynamic_line = text
+        .lines()
+        .find(|l| l.starts_with("kws_dynamic.tflite:"))
+        .context("no kws_dynamic.tflite line")?;
+    let int8_weights = number_after(dynamic_line, "int8 weight tensors:")?;
+    ensure!(
+        int8_weights == 1.0,
+        "the dynamic-range model has {int8_weights} int8 weight tensors, expected 1"
+    );
+    let dynamic_bytes = number_after(dynamic_line, "kws_dynamic.tflite:")?;
+    let float_bytes = number_after(dynamic_line, "(float")?;
+    ensure!(
+        dynamic_bytes < float_bytes / 2.0,
+        "kws_dynamic.tflite is {dynamic_bytes} B against {float_bytes} B in float32"
+    );
+    ensure!(
+        (dynamic_acc - float_acc).abs() <= 100.0 / test_clips + 1e-6,
+        "dynamic-range accuracy {dynamic_acc}% is not within a clip of float {float_acc}%"
+    );
     ensure!(
         text.contains("step 25/200:") && text.contains("step 200/200:"),
         "no progress lines"
