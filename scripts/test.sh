@@ -78,6 +78,9 @@ waitfor setup-notebooks "$notebooks_pid"
 
 step "cargo test --no-fail-fast"
 s=$(date +%s)
+# tests/notebooks.rs appends each notebook command's wall time here (printed at the end).
+notebook_times="$root/out/notebooks-test/times.tsv"
+rm -f "$notebook_times"
 cargo test --workspace --release --no-fail-fast 2>&1 | tee "$logs/cargo-test.log"
 test_status=${PIPESTATUS[0]}
 [[ $test_status == 0 ]] || failed+=("cargo test")
@@ -97,6 +100,11 @@ echo "time: $(($(date +%s) - t0)) s ($cache_state); $(IFS=,; echo "${timings[*]}
 awk '/^ *(Running|Doc-tests) / { name = $2 }
   /^test result:/ { for (i = 1; i <= NF; i++) if ($i == "in") { t = $(i+1); sub(/s$/, "", t); print t, name } }' \
   "$logs/cargo-test.log" | sort -rn | head -6 | awk '{ printf "  %s s  %s\n", $1, $2 }'
+# Each notebook command of tests/notebooks.rs (after set-up warmed the notebooks' build).
+if [[ -f $notebook_times ]]; then
+  echo "notebook runs (warm evcxr build):"
+  awk -F'\t' '{ printf "  %s s  %s\n", $2, $1 }' "$notebook_times"
+fi
 # The set-up scripts' own steps, with seconds since each started.
 grep -h '^setup-[a-z]*: \[[0-9]*s\]' "$logs"/setup-*.log 2>/dev/null | sed 's/^/  /'
 if ((${#failed[@]})); then

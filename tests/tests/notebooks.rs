@@ -68,7 +68,26 @@ fn run(cmd: &mut Command, what: &str) -> Result<(String, f64)> {
         "{what}: {secs:.1} s\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    record_time(what, secs);
     Ok((String::from_utf8_lossy(&out.stdout).into_owned(), secs))
+}
+
+/// Appends `what<TAB>seconds` to `out/notebooks-test/times.tsv`, which `scripts/test.sh`
+/// prints at the end of a run (the notebooks' warm re-run times).
+fn record_time(what: &str, secs: f64) {
+    use std::io::Write;
+    let path = out_dir().join("times.tsv");
+    let line = format!("{what}\t{secs:.1}\n");
+    let written = std::fs::create_dir_all(out_dir()).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?
+            .write_all(line.as_bytes())
+    });
+    if let Err(e) = written {
+        eprintln!("could not record the time in {}: {e}", path.display());
+    }
 }
 
 fn text_of(v: &Value) -> String {
