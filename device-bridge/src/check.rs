@@ -5,7 +5,9 @@
 use std::fmt;
 
 use workbench_tflite::params::METADATA_NAME;
-use workbench_tflite::{DType, Graph, InputNormalization, Interpreter, ModelParams, Op};
+use workbench_tflite::{
+    DType, Flavor, Graph, InputNormalization, Interpreter, ModelParams, Op, Options,
+};
 
 use crate::device::{Device, PushReport};
 use crate::error::{Error, Result};
@@ -32,8 +34,13 @@ fn elem(d: DType) -> Result<Elem> {
 }
 
 impl HostModel {
-    /// Parses and prepares `.tflite` bytes.
+    /// Parses and prepares `.tflite` bytes with LiteRT's arithmetic.
     pub fn new(bytes: &[u8]) -> Result<Self> {
+        Self::with_flavor(bytes, Flavor::LiteRt)
+    }
+
+    /// Parses and prepares `.tflite` bytes with `flavor`'s arithmetic (a board's, from its hello).
+    pub fn with_flavor(bytes: &[u8], flavor: Flavor) -> Result<Self> {
         let graph = workbench_tflite::read(bytes)?;
         let (Some(&i), Some(&o)) = (graph.inputs.first(), graph.outputs.first()) else {
             return Err(Error::Msg("model has no inputs or outputs".into()));
@@ -47,7 +54,13 @@ impl HostModel {
             graph.tensors[o].shape.clone(),
         );
         Ok(HostModel {
-            interp: Interpreter::new(graph)?,
+            interp: Interpreter::with_options(
+                graph,
+                Options {
+                    flavor,
+                    ..Options::default()
+                },
+            )?,
             input,
             output,
         })
@@ -503,9 +516,10 @@ impl fmt::Display for CheckReport {
     }
 }
 
-/// Pushes `model` to `device`, runs `batch` on it and on the host, and compares.
+/// Pushes `model` to `device`, runs `batch` on it and on the host (with the
+/// board's [`Flavor`] of arithmetic), and compares.
 pub fn check(device: &mut Device, model: &[u8], batch: &Array) -> Result<CheckReport> {
-    let mut host = HostModel::new(model)?;
+    let mut host = HostModel::with_flavor(model, device.info().flavor)?;
     let (samples, input) = host.prepare(batch)?;
     let push = device.push_model(model)?;
     let run = device.run_batch(&samples, true)?;
