@@ -262,6 +262,8 @@ pub struct Layer {
 pub struct CheckReport {
     /// Board name and CPU.
     pub board: String,
+    /// Whose arithmetic the board (and so the host reference) follows.
+    pub flavor: Flavor,
     /// The board's core clock in Hz.
     pub clock_hz: u32,
     /// Unit of counts (`instructions`, `cycles`, `ns`).
@@ -332,6 +334,7 @@ impl CheckReport {
         };
         let pct = |used: usize, cap: u32| 100.0 * used as f64 / f64::from(cap.max(1));
         row(&mut s, "board", self.board.clone());
+        row(&mut s, "arithmetic", self.flavor.name().to_string());
         row(&mut s, "samples", self.samples.to_string());
         row(
             &mut s,
@@ -467,6 +470,7 @@ fn html_escape(s: &str) -> String {
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "board: {}", self.board)?;
+        writeln!(f, "arithmetic: {} (board and host)", self.flavor.name())?;
         writeln!(
             f,
             "samples: {}, mismatching outputs: {} samples, {} values",
@@ -553,6 +557,7 @@ pub fn check(device: &mut Device, model: &[u8], batch: &Array) -> Result<CheckRe
         .collect();
     let info = device.info().clone();
     Ok(CheckReport {
+        flavor: info.flavor,
         board: format!(
             "{} ({}, {} MHz)",
             info.name,

@@ -48,6 +48,16 @@ pub enum Flavor {
     Micro,
 }
 
+impl Flavor {
+    /// Lowercase name: `litert` or `tflite-micro`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::LiteRt => "litert",
+            Flavor::Micro => "tflite-micro",
+        }
+    }
+}
+
 /// What preparation reads of one tensor.
 #[derive(Debug, Clone, Copy)]
 pub struct TensorRef<'a> {
