@@ -172,6 +172,12 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
         // float then `QuantizeMultiplier(product / s_out)`; per channel as the convolutions
         // (`PopulateConvolutionQuantizationParams`, every factor in double).
         Flavor::Micro if scales.len() == 1 => {
+            if !(in_scale * scales[0]).is_finite() {
+                return Err(p.err(format!(
+                    "input scale {in_scale} times weights scale {} overflows float32",
+                    scales[0]
+                )));
+            }
             let (m, s) = k::requant::fc_multiplier(in_scale, scales[0], out_scale);
             FcRescale::Fixed {
                 multiplier: alloc::vec![m],
