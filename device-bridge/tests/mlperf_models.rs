@@ -107,7 +107,11 @@ fn mlperf_models_on_the_emulated_cortex_m4_match_host_and_tflite() {
         assert_eq!(r.samples, batch.shape[0], "{name}");
         // TFLite (Micro, for the Cortex-M4), bit for bit.
         let flavor = b.device.info().flavor;
-        assert_eq!(flavor, Flavor::Micro, "{QEMU_BOARD} runs TFLite Micro's arithmetic");
+        assert_eq!(
+            flavor,
+            Flavor::Micro,
+            "{QEMU_BOARD} runs TFLite Micro's arithmetic"
+        );
         let expected = expected(name, flavor);
         assert_eq!(r.outputs.shape, expected.shape, "{name}");
         let differ = r

@@ -74,7 +74,11 @@ fn boards_match_tflite_reference_kernels() {
     let flavors: Vec<Flavor> = boards.iter().map(|b| b.device.info().flavor).collect();
     assert_eq!(flavors[0], Flavor::LiteRt, "the host board follows LiteRT");
     if flavors.len() > 1 {
-        assert_eq!(flavors[1], Flavor::Micro, "{QEMU_BOARD} follows TFLite Micro");
+        assert_eq!(
+            flavors[1],
+            Flavor::Micro,
+            "{QEMU_BOARD} follows TFLite Micro"
+        );
     }
     for name in fixture_names() {
         let (model, batch) = fixture(&name);

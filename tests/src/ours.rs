@@ -78,7 +78,10 @@ pub fn run_ours_flavor(
     let out_shape = interp.graph().tensors[output].shape.clone();
     let n = batch.shape.first().copied().unwrap_or(0);
     if n == 0 || !x.len().is_multiple_of(n) {
-        bail!("input batch of shape {:?} does not split into samples", batch.shape);
+        bail!(
+            "input batch of shape {:?} does not split into samples",
+            batch.shape
+        );
     }
     let mut out = Vec::new();
     for sample in x.chunks(x.len() / n) {

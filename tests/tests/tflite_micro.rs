@@ -39,8 +39,7 @@ fn fc_fixtures() -> Result<Vec<(Fixture, Graph)>> {
         let int8 = |t: Option<&usize>| t.is_some_and(|&t| graph.tensors[t].dtype == DType::I8);
         let fc = graph.nodes.iter().any(|n| {
             matches!(n.op, Op::FullyConnected { .. })
-                && n
-                    .inputs
+                && n.inputs
                     .first()
                     .copied()
                     .flatten()
@@ -64,7 +63,13 @@ fn micro_flavor_matches_tflite_micro() -> Result<()> {
     let scratch = scratch_dir("tflite-micro")?;
     let fixtures = fc_fixtures()?;
     let names: Vec<&str> = fixtures.iter().map(|(f, _)| f.name.as_str()).collect();
-    for want in ["mnist_tiny", "fc", "fc_per_tensor", "ad01_int8", "kws_ref_model"] {
+    for want in [
+        "mnist_tiny",
+        "fc",
+        "fc_per_tensor",
+        "ad01_int8",
+        "kws_ref_model",
+    ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     let (mut failures, mut litert_differs) = (Vec::new(), Vec::new());
