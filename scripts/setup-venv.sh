@@ -30,6 +30,9 @@ requirements=(
   # The EMG integer network's ONNX file: onnx's checker and ONNX Runtime run it.
   "onnx==1.23.1"
   "onnxruntime==1.30.0"
+  # TensorFlow Lite Micro's interpreter (tests/refs/run_tflm.py): the reference for the
+  # board's arithmetic (Flavor::Micro). Only dev builds are published on PyPI.
+  "tflite-micro==0.dev20261023182759"
 )
 
 log() { echo "setup-venv: [${SECONDS}s] $*"; }

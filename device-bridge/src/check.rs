@@ -5,7 +5,9 @@
 use std::fmt;
 
 use workbench_tflite::params::METADATA_NAME;
-use workbench_tflite::{DType, Graph, InputNormalization, Interpreter, ModelParams, Op};
+use workbench_tflite::{
+    DType, Flavor, Graph, InputNormalization, Interpreter, ModelParams, Op, Options,
+};
 
 use crate::device::{Device, PushReport};
 use crate::error::{Error, Result};
@@ -32,8 +34,13 @@ fn elem(d: DType) -> Result<Elem> {
 }
 
 impl HostModel {
-    /// Parses and prepares `.tflite` bytes.
+    /// Parses and prepares `.tflite` bytes with LiteRT's arithmetic.
     pub fn new(bytes: &[u8]) -> Result<Self> {
+        Self::with_flavor(bytes, Flavor::LiteRt)
+    }
+
+    /// Parses and prepares `.tflite` bytes with `flavor`'s arithmetic (a board's, from its hello).
+    pub fn with_flavor(bytes: &[u8], flavor: Flavor) -> Result<Self> {
         let graph = workbench_tflite::read(bytes)?;
         let (Some(&i), Some(&o)) = (graph.inputs.first(), graph.outputs.first()) else {
             return Err(Error::Msg("model has no inputs or outputs".into()));
@@ -47,7 +54,13 @@ impl HostModel {
             graph.tensors[o].shape.clone(),
         );
         Ok(HostModel {
-            interp: Interpreter::new(graph)?,
+            interp: Interpreter::with_options(
+                graph,
+                Options {
+                    flavor,
+                    ..Options::default()
+                },
+            )?,
             input,
             output,
         })
@@ -249,6 +262,8 @@ pub struct Layer {
 pub struct CheckReport {
     /// Board name and CPU.
     pub board: String,
+    /// Whose arithmetic the board (and so the host reference) follows.
+    pub flavor: Flavor,
     /// The board's core clock in Hz.
     pub clock_hz: u32,
     /// Unit of counts (`instructions`, `cycles`, `ns`).
@@ -319,6 +334,7 @@ impl CheckReport {
         };
         let pct = |used: usize, cap: u32| 100.0 * used as f64 / f64::from(cap.max(1));
         row(&mut s, "board", self.board.clone());
+        row(&mut s, "arithmetic", self.flavor.name().to_string());
         row(&mut s, "samples", self.samples.to_string());
         row(
             &mut s,
@@ -454,6 +470,7 @@ fn html_escape(s: &str) -> String {
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "board: {}", self.board)?;
+        writeln!(f, "arithmetic: {} (board and host)", self.flavor.name())?;
         writeln!(
             f,
             "samples: {}, mismatching outputs: {} samples, {} values",
@@ -503,9 +520,10 @@ impl fmt::Display for CheckReport {
     }
 }
 
-/// Pushes `model` to `device`, runs `batch` on it and on the host, and compares.
+/// Pushes `model` to `device`, runs `batch` on it and on the host (with the
+/// board's [`Flavor`] of arithmetic), and compares.
 pub fn check(device: &mut Device, model: &[u8], batch: &Array) -> Result<CheckReport> {
-    let mut host = HostModel::new(model)?;
+    let mut host = HostModel::with_flavor(model, device.info().flavor)?;
     let (samples, input) = host.prepare(batch)?;
     let push = device.push_model(model)?;
     let run = device.run_batch(&samples, true)?;
@@ -539,6 +557,7 @@ pub fn check(device: &mut Device, model: &[u8], batch: &Array) -> Result<CheckRe
         .collect();
     let info = device.info().clone();
     Ok(CheckReport {
+        flavor: info.flavor,
         board: format!(
             "{} ({}, {} MHz)",
             info.name,

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use device_bridge_protocol::crc::crc32;
-use device_bridge_protocol::msg::{Counter, ErrorCode, ModelInfo, Request, Response};
+use device_bridge_protocol::msg::{Counter, ErrorCode, Flavor, ModelInfo, Request, Response};
 use device_bridge_protocol::PROTOCOL_VERSION;
 
 use crate::error::{Error, Result};
@@ -29,6 +29,8 @@ pub struct BoardInfo {
     pub max_chunk: u16,
     /// Supported TFLite builtin codes.
     pub ops: Vec<u16>,
+    /// Whose arithmetic its kernels follow (the host reference follows the same).
+    pub flavor: workbench_tflite::Flavor,
 }
 
 /// How a model push went.
@@ -89,6 +91,10 @@ impl Device {
                 arena_capacity: i.arena_capacity,
                 max_chunk: i.max_chunk,
                 ops: i.ops().to_vec(),
+                flavor: match i.flavor {
+                    Flavor::LiteRt => workbench_tflite::Flavor::LiteRt,
+                    Flavor::Micro => workbench_tflite::Flavor::Micro,
+                },
             })
             .and_then(|b| {
                 if i.protocol != PROTOCOL_VERSION {

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use device_bridge_board::{Board, Clock, Config, Tx};
-use device_bridge_protocol::msg::Counter;
+use device_bridge_protocol::msg::{Counter, Flavor};
 
 /// The host board's name in `hello`.
 pub const NAME: &str = "host";
@@ -50,6 +50,7 @@ fn new_board(cfg: HostBoardConfig) -> HostBoardState {
         cpu: std::env::consts::ARCH,
         clock_hz: 1_000_000_000,
         counter: Counter::Nanoseconds,
+        flavor: Flavor::LiteRt,
     };
     Board::new(
         config,

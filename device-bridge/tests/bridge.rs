@@ -152,7 +152,9 @@ fn protocol_version_mismatch_is_reported() {
     let mut link = device_bridge::link::Link::new(Box::new(t));
     link.version = 9;
     match Device::open_link(link) {
-        Err(Error::Version { board, host }) => assert_eq!((board, host), (1, 9)),
+        Err(Error::Version { board, host }) => {
+            assert_eq!((board, host), (device_bridge_protocol::PROTOCOL_VERSION, 9))
+        }
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a version-9 host was accepted"),
     }

@@ -16,7 +16,9 @@ fn refs(name: &str) -> PathBuf {
 
 /// Runs one sample's inputs through the board's plan; returns each output's bytes.
 fn board_run(model: &[u8], inputs: &[&[u8]]) -> Vec<Vec<u8>> {
-    let plan = device_bridge_board::model::prepare(model, 1 << 20).unwrap();
+    let plan =
+        device_bridge_board::model::prepare(model, 1 << 20, workbench_tflite::Flavor::LiteRt)
+            .unwrap();
     // Arena offsets are 4-aligned (float32 tensors): back the arena with u32s.
     let mut aligned = vec![0u32; (plan.activations + plan.scratch).div_ceil(4)];
     let bytes: &mut [u8] = unsafe {
@@ -370,7 +372,9 @@ fn flipped_bytes_never_panic() {
                     ran += 1;
                 }
             }
-            if let Ok(plan) = device_bridge_board::model::prepare(&v, 1 << 20) {
+            if let Ok(plan) =
+                device_bridge_board::model::prepare(&v, 1 << 20, workbench_tflite::Flavor::Micro)
+            {
                 let mut arena = vec![0u32; (plan.activations + plan.scratch).div_ceil(4)];
                 let bytes: &mut [u8] = unsafe {
                     // SAFETY: u32 storage viewed as bytes.

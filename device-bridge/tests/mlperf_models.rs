@@ -1,7 +1,8 @@
 //! MLPerf Tiny's trained int8 reference models (`tests/refs/mlperf/`, from
 //! mlcommons/tiny) on the emulated Cortex-M4 (`qemu-mps2-an386`) through
 //! `check`, the path of `device-bridge check`: zero mismatches against the
-//! host interpreter and against TFLite's reference outputs, with instructions
+//! host interpreter and against TFLite's outputs (TFLite Micro's,
+//! `NAME.expected_tflm.npy`, for a board with its arithmetic; else LiteRT's reference kernels'), with instructions
 //! per inference and per layer and RAM/flash against the board's limits. A
 //! model that does not fit gets an error naming what does not fit. QEMU tests
 //! print `SKIPPED ...` with the reason when QEMU or the firmware is missing
@@ -17,6 +18,7 @@ use device_bridge::check::check;
 use device_bridge::error::ErrorCode;
 use device_bridge::host_board::HostBoardConfig;
 use device_bridge::npy::{self, Array};
+use workbench_tflite::Flavor;
 
 /// The four MLPerf Tiny v1 benchmarks' int8 models, by file stem.
 const MODELS: [&str; 4] = [
@@ -35,13 +37,22 @@ fn say(s: &str) {
     let _ = writeln!(std::io::stderr(), "{s}");
 }
 
-/// A model's bytes, input batch and TFLite's reference outputs.
-fn mlperf(name: &str) -> (Vec<u8>, Array, Array) {
+/// A model's bytes and input batch.
+fn mlperf(name: &str) -> (Vec<u8>, Array) {
     let dir = refs().join("mlperf");
     let model = std::fs::read(dir.join(format!("{name}.tflite"))).unwrap();
     let batch = npy::read(&dir.join(format!("{name}.input.npy"))).unwrap();
-    let expected = npy::read(&dir.join(format!("{name}.expected.npy"))).unwrap();
-    (model, batch, expected)
+    (model, batch)
+}
+
+/// The outputs of the TFLite interpreter whose arithmetic `flavor` follows:
+/// LiteRT's reference kernels or TFLite Micro.
+fn expected(name: &str, flavor: Flavor) -> Array {
+    let file = match flavor {
+        Flavor::LiteRt => format!("{name}.expected.npy"),
+        Flavor::Micro => format!("{name}.expected_tflm.npy"),
+    };
+    npy::read(&refs().join("mlperf").join(file)).unwrap()
 }
 
 /// `true` if the QEMU board can run; otherwise says why.
@@ -66,7 +77,7 @@ fn mlperf_models_on_the_emulated_cortex_m4_match_host_and_tflite() {
     }
     let mut skipped = Vec::new();
     for name in MODELS {
-        let (model, batch, expected) = mlperf(name);
+        let (model, batch) = mlperf(name);
         let preload = model.len() > UART_PUSH_MAX;
         let opts = OpenOptions {
             preload: preload.then(|| refs().join("mlperf").join(format!("{name}.tflite"))),
@@ -94,7 +105,14 @@ fn mlperf_models_on_the_emulated_cortex_m4_match_host_and_tflite() {
         assert_eq!(r.mismatched_samples, 0, "{name}: board vs host\n{r}");
         assert_eq!(r.unit, "instructions");
         assert_eq!(r.samples, batch.shape[0], "{name}");
-        // TFLite's reference kernels, bit for bit.
+        // TFLite (Micro, for the Cortex-M4), bit for bit.
+        let flavor = b.device.info().flavor;
+        assert_eq!(
+            flavor,
+            Flavor::Micro,
+            "{QEMU_BOARD} runs TFLite Micro's arithmetic"
+        );
+        let expected = expected(name, flavor);
         assert_eq!(r.outputs.shape, expected.shape, "{name}");
         let differ = r
             .outputs
@@ -105,7 +123,7 @@ fn mlperf_models_on_the_emulated_cortex_m4_match_host_and_tflite() {
             .count();
         assert_eq!(
             differ, 0,
-            "{name}: {differ} output bytes differ from TFLite"
+            "{name}: {differ} output bytes differ from TFLite ({flavor:?})"
         );
         assert_eq!(r.layers.len(), host_ops(&model), "{name}: one count per op");
         assert!(r.layers.iter().all(|l| l.count > 0), "{name}:\n{r}");
@@ -138,7 +156,7 @@ fn host_ops(model: &[u8]) -> usize {
 #[test]
 fn too_large_for_the_board_names_what_does_not_fit() {
     // Flash: VWW (333,288 bytes) into 256 KiB of model storage.
-    let (model, batch, _) = mlperf("vww_96_int8");
+    let (model, batch) = mlperf("vww_96_int8");
     let board = host_board(HostBoardConfig {
         model_capacity: 256 << 10,
         ..HostBoardConfig::default()
@@ -181,7 +199,7 @@ fn too_large_for_the_emulated_cortex_m4_names_what_does_not_fit() {
     );
     // Flash: a synthetic model one byte larger than the board's model storage
     // (ad01 padded with zeros; a flatbuffer ignores trailing bytes).
-    let (mut model, batch, _) = mlperf("ad01_int8");
+    let (mut model, batch) = mlperf("ad01_int8");
     model.resize(flash + 1, 0);
     let e = check(&mut b.device, &model, &batch).unwrap_err();
     say(&format!("{} bytes on {QEMU_BOARD}: {e}", model.len()));

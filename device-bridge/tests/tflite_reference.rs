@@ -1,7 +1,9 @@
 //! Boards against TFLite itself: outputs of the host board and (when it can
-//! run) the emulated Cortex-M4 equal those of TFLite's reference kernels
-//! (`ai-edge-litert`, `BUILTIN_REF`, via `tests/refs/run_tflite.py`) for every
-//! reference model. Needs the reference venv (`WORKBENCH_PYTHON`); skipped with
+//! run) the emulated Cortex-M4 equal those of the TFLite interpreter whose
+//! arithmetic the board says it follows (its hello's flavor) for every
+//! reference model: the host board LiteRT's reference kernels (`ai-edge-litert`,
+//! `BUILTIN_REF`, via `tests/refs/run_tflite.py`), the Cortex-M4 TFLite Micro
+//! (the `tflite-micro` wheel, via `tests/refs/run_tflm.py`). Needs the reference venv (`WORKBENCH_PYTHON`); skipped with
 //! a printed reason without it, except under CI.
 
 mod common;
@@ -14,27 +16,33 @@ use common::*;
 use device_bridge::boards::{self, OpenOptions, QEMU_BOARD};
 use device_bridge::check::HostModel;
 use device_bridge::npy;
+use workbench_tflite::Flavor;
 
 fn python() -> Option<PathBuf> {
     let p = PathBuf::from(std::env::var_os("WORKBENCH_PYTHON")?);
     p.exists().then_some(p)
 }
 
-/// TFLite's reference-kernel outputs for a fixture's batch.
-fn tflite_outputs(py: &PathBuf, name: &str) -> npy::Array {
+/// The outputs for a fixture's batch of LiteRT's reference kernels or of TFLite Micro.
+fn tflite_outputs(py: &PathBuf, name: &str, flavor: Flavor) -> npy::Array {
     let out = std::env::temp_dir().join(format!(
-        "device-bridge-ref-{}-{name}.npy",
+        "device-bridge-ref-{}-{name}-{flavor:?}.npy",
         std::process::id()
     ));
-    let status = Command::new(py)
-        .arg(refs().join("run_tflite.py"))
+    let script = match flavor {
+        Flavor::LiteRt => "run_tflite.py",
+        Flavor::Micro => "run_tflm.py",
+    };
+    let mut cmd = Command::new(py);
+    cmd.arg(refs().join(script))
         .arg(refs().join(format!("{name}.tflite")))
         .arg(refs().join(format!("{name}.input.npy")))
-        .arg(&out)
-        .args(["--kernels", "reference"])
-        .status()
-        .unwrap();
-    assert!(status.success(), "run_tflite.py failed on {name}");
+        .arg(&out);
+    if flavor == Flavor::LiteRt {
+        cmd.args(["--kernels", "reference"]);
+    }
+    let status = cmd.status().unwrap();
+    assert!(status.success(), "{script} failed on {name}");
     let a = npy::read(&out).unwrap();
     let _ = std::fs::remove_file(out);
     a
@@ -63,12 +71,21 @@ fn boards_match_tflite_reference_kernels() {
             );
         }
     }
+    let flavors: Vec<Flavor> = boards.iter().map(|b| b.device.info().flavor).collect();
+    assert_eq!(flavors[0], Flavor::LiteRt, "the host board follows LiteRT");
+    if flavors.len() > 1 {
+        assert_eq!(
+            flavors[1],
+            Flavor::Micro,
+            "{QEMU_BOARD} follows TFLite Micro"
+        );
+    }
     for name in fixture_names() {
-        let want = tflite_outputs(&py, &name);
         let (model, batch) = fixture(&name);
         let host = HostModel::new(&model).unwrap();
         let samples = host.samples(&batch).unwrap();
-        for b in &mut boards {
+        for (b, &flavor) in boards.iter_mut().zip(&flavors) {
+            let want = tflite_outputs(&py, &name, flavor);
             b.device.push_model(&model).unwrap();
             let run = b.device.run_batch(&samples, false).unwrap();
             let got = host.stack(&run.outputs);
@@ -87,7 +104,7 @@ fn boards_match_tflite_reference_kernels() {
             assert_eq!(
                 diff,
                 0,
-                "{name} on {}: {diff} bytes differ from TFLite",
+                "{name} on {}: {diff} bytes differ from TFLite ({flavor:?})",
                 b.device.info().name
             );
         }

@@ -16,5 +16,5 @@ pub use browser::{chromium, dump_dom};
 pub use diff::{diff, Diff};
 pub use fixtures::{fixture, fixtures, refs_dir, scratch_dir, workspace_root, Fixture};
 pub use localize::{check_import, localize};
-pub use ours::run_ours;
-pub use reference::{dump_tflite, python, run_tflite, Dump, DumpTensor, TfliteKernels};
+pub use ours::{run_ours, run_ours_flavor};
+pub use reference::{dump_tflite, python, run_tflite, run_tflm, Dump, DumpTensor, TfliteKernels};

@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use workbench::infer::{infer_batch, InferOptions};
 use workbench::npy::NpyData;
 use workbench_tflite::runtime::Kernels;
-use workbench_tflite::{DType, Graph};
+use workbench_tflite::{DType, Flavor, Graph, Interpreter, Options};
 
 use crate::Array;
 
@@ -50,4 +50,50 @@ pub fn run_ours(graph: &Graph, batch: &Array, kernels: Kernels) -> Result<Array>
         );
     }
     Ok(out.into())
+}
+
+/// Runs every sample of an int8 `batch` through `graph` on an int8 output, with `flavor`'s arithmetic.
+pub fn run_ours_flavor(
+    graph: &Graph,
+    batch: &Array,
+    kernels: Kernels,
+    flavor: Flavor,
+) -> Result<Array> {
+    let NpyData::I8(x) = &batch.values else {
+        bail!("{} input batch, expected int8", batch.dtype_name());
+    };
+    let Some(&output) = graph.outputs.first() else {
+        bail!("graph has no output");
+    };
+    let mut interp = Interpreter::with_options(
+        graph.clone(),
+        Options {
+            kernels,
+            flavor,
+            ..Options::default()
+        },
+    )
+    .with_context(|| format!("our interpreter ({kernels:?}, {flavor:?})"))?;
+    // As prepared: FULLY_CONNECTED may resize its output.
+    let out_shape = interp.graph().tensors[output].shape.clone();
+    let n = batch.shape.first().copied().unwrap_or(0);
+    if n == 0 || !x.len().is_multiple_of(n) {
+        bail!(
+            "input batch of shape {:?} does not split into samples",
+            batch.shape
+        );
+    }
+    let mut out = Vec::new();
+    for sample in x.chunks(x.len() / n) {
+        interp.set_input_i8(0, sample)?;
+        interp.invoke()?;
+        out.extend_from_slice(interp.output_i8(0)?);
+    }
+    // The output's leading batch dimension of 1 becomes the batch size.
+    let mut shape = vec![n];
+    shape.extend(out_shape.iter().skip(1));
+    Ok(Array {
+        shape,
+        values: NpyData::I8(out),
+    })
 }

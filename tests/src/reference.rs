@@ -1,4 +1,5 @@
-//! The real TFLite interpreter, through `tests/refs/run_tflite.py` in the reference venv.
+//! The real TFLite interpreter, through `tests/refs/run_tflite.py` in the reference venv,
+//! and TFLite Micro's, through `tests/refs/run_tflm.py` (the `tflite-micro` wheel).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,8 +50,12 @@ pub fn python() -> Result<PathBuf> {
 }
 
 fn run_script(args: &[&std::ffi::OsStr]) -> Result<()> {
+    run_named_script("run_tflite.py", args)
+}
+
+fn run_named_script(name: &str, args: &[&std::ffi::OsStr]) -> Result<()> {
     let python = python()?;
-    let script = refs_dir().join("run_tflite.py");
+    let script = refs_dir().join(name);
     let out = Command::new(&python)
         .arg(&script)
         .args(args)
@@ -89,6 +94,17 @@ pub fn run_tflite(
         "--kernels".as_ref(),
         kernels.arg().as_ref(),
     ])?;
+    Array::read_npy(&out)
+}
+
+/// Runs every sample of `input` through `model` in TFLite Micro's interpreter; returns the stacked outputs.
+pub fn run_tflm(model: &Path, input: &Path, scratch: &Path) -> Result<Array> {
+    let stem = model.file_stem().unwrap_or_default().to_string_lossy();
+    let out = scratch.join(format!("{stem}.tflm.npy"));
+    run_named_script(
+        "run_tflm.py",
+        &[model.as_os_str(), input.as_os_str(), out.as_os_str()],
+    )?;
     Array::read_npy(&out)
 }
 

@@ -9,7 +9,7 @@ use device_bridge_protocol::crc::crc32;
 use device_bridge_protocol::frame::{self, MAX_FRAME, MAX_WIRE};
 use device_bridge_protocol::mlperf::{self, Command};
 use device_bridge_protocol::msg::{
-    BoardInfo, Counter, IoInfo, ModelInfo, OpCount, Request, Response, MAX_IO, MAX_OPS,
+    BoardInfo, Counter, Flavor, IoInfo, ModelInfo, OpCount, Request, Response, MAX_IO, MAX_OPS,
     PROFILE_PAGE,
 };
 use device_bridge_protocol::{MAX_CHUNK, MAX_PAYLOAD, PROTOCOL_VERSION};
@@ -41,6 +41,8 @@ pub struct Config {
     pub clock_hz: u32,
     /// What the [`Clock`] counts.
     pub counter: Counter,
+    /// Whose arithmetic models are prepared for (TFLite Micro's on a microcontroller).
+    pub flavor: Flavor,
 }
 
 /// A model transfer in progress.
@@ -298,6 +300,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, A: AsRef<[u8]> + AsMut<[u8]>, C: Clock> Board
                     max_chunk: MAX_CHUNK as u16,
                     ops,
                     ops_len,
+                    flavor: self.cfg.flavor,
                 };
                 self.io.send(seq, &Response::Hello(info), tx);
                 return Ok(());
@@ -467,7 +470,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, A: AsRef<[u8]> + AsMut<[u8]>, C: Clock> Board
             ));
         }
         let cap = self.arena_capacity();
-        let plan = model::prepare(&self.model.as_ref()[..t.size], cap)?;
+        let flavor = match self.cfg.flavor {
+            Flavor::LiteRt => workbench_tflite::Flavor::LiteRt,
+            Flavor::Micro => workbench_tflite::Flavor::Micro,
+        };
+        let plan = model::prepare(&self.model.as_ref()[..t.size], cap, flavor)?;
         self.profile = vec![0; plan.ops()];
         self.plan = Some(plan);
         self.loaded = Some((t.size, t.crc));

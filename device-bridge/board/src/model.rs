@@ -13,7 +13,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use workbench_tflite::prepare::{In, Kernels, Out, Prepared, Resolved, TensorRef, Tensors};
+use workbench_tflite::prepare::{Flavor, In, Kernels, Out, Prepared, Resolved, TensorRef, Tensors};
 use workbench_tflite::{import, ops, read, DType, Quant};
 
 use crate::berr;
@@ -173,8 +173,8 @@ fn bad(code: ErrorCode, a: usize, b: i32, e: &workbench_tflite::Error) -> BoardE
     BoardError::new(code, a as u32, b as u32, format_args!("{e}"))
 }
 
-/// Parses and prepares `model`; `arena_capacity` bounds the activations plus scratch.
-pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
+/// Parses and prepares `model` by `flavor`'s rules; `arena_capacity` bounds the activations plus scratch.
+pub fn prepare(model: &[u8], arena_capacity: usize, flavor: Flavor) -> Result<Plan> {
     let bad_model = |e: workbench_tflite::Error| bad(ErrorCode::BadModel, 0, 0, &e);
     let m = read::model(model).map_err(bad_model)?;
     let sg = import::subgraph(&m).map_err(bad_model)?;
@@ -212,7 +212,7 @@ pub fn prepare(model: &[u8], arena_capacity: usize) -> Result<Plan> {
         bytes: model,
     };
     let codes = m.operator_codes();
-    let mut resolved = Resolved::new(&tensors, &graph_inputs);
+    let mut resolved = Resolved::new(&tensors, &graph_inputs, flavor);
     let mut steps = Vec::new();
     for (index, o) in sg.operators().into_iter().flatten().enumerate() {
         let code = import::op_code(index, &o, codes).map_err(bad_model)?;

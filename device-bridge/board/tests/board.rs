@@ -4,7 +4,7 @@
 use device_bridge_board::{Board, Clock, Config, Tx};
 use device_bridge_protocol::cobs::{Accumulator, Feed};
 use device_bridge_protocol::frame::{self, MAX_FRAME, MAX_WIRE};
-use device_bridge_protocol::msg::{Counter, Request, Response};
+use device_bridge_protocol::msg::{Counter, Flavor, Request, Response};
 use device_bridge_protocol::{MAX_PAYLOAD, PROTOCOL_VERSION};
 
 struct Count(u64);
@@ -29,6 +29,7 @@ fn board(model: usize, arena: usize) -> Board<Vec<u8>, Vec<u8>, Count> {
         cpu: "none",
         clock_hz: 1,
         counter: Counter::Cycles,
+        flavor: Flavor::LiteRt,
     };
     Board::new(cfg, vec![0; model], vec![0; arena], Count(0))
 }
@@ -93,14 +94,20 @@ fn arena_planner_reuses_dead_activations() {
         "/../../tests/refs/conv_channels.tflite"
     ))
     .unwrap();
-    let plan = device_bridge_board::model::prepare(&model, 1 << 20).unwrap();
+    let plan =
+        device_bridge_board::model::prepare(&model, 1 << 20, workbench_tflite::Flavor::LiteRt)
+            .unwrap();
     // conv_channels: 9x8 activations of 1, 16, 3, 32 channels, then 5x6x7 (int8).
     let all = 9 * 8 * (1 + 16 + 3 + 32) + 5 * 6 * 7;
     assert!(plan.activations < all, "{} of {all}", plan.activations);
     // At least the largest producer/consumer pair must be live at once.
     assert!(plan.activations >= 9 * 8 * (3 + 32));
-    let e = device_bridge_board::model::prepare(&model, plan.activations + plan.scratch - 1)
-        .unwrap_err();
+    let e = device_bridge_board::model::prepare(
+        &model,
+        plan.activations + plan.scratch - 1,
+        workbench_tflite::Flavor::LiteRt,
+    )
+    .unwrap_err();
     assert_eq!(e.code, device_bridge_board::ErrorCode::ArenaTooSmall);
 }
 
@@ -138,7 +145,8 @@ fn mutated_models_are_rejected_or_run_without_panics() {
                 let i = (rng.next() % m.len() as u64) as usize;
                 m[i] = rng.next() as u8;
             }
-            match device_bridge_board::model::prepare(&m, 1 << 20) {
+            match device_bridge_board::model::prepare(&m, 1 << 20, workbench_tflite::Flavor::Micro)
+            {
                 Ok(plan) => {
                     ok += 1;
                     let mut arena = vec![0u8; plan.activations + plan.scratch];

@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use device_bridge_board::{Board, Clock, Config, Tx};
-use device_bridge_protocol::msg::Counter;
+use device_bridge_protocol::msg::{Counter, Flavor};
 
 mod uart;
 
@@ -145,6 +145,8 @@ fn main() -> ! {
         cpu: "cortex-m4",
         clock_hz: CLOCK_HZ,
         counter: Counter::Instructions,
+        // Integer-only FULLY_CONNECTED: the M4 has no double-precision FPU.
+        flavor: Flavor::Micro,
     };
     let mut board = Board::new(cfg, &mut store.bytes[..], arena, SysTickClock);
     let mut tx = UartTx;

@@ -23,8 +23,8 @@ pub mod frame;
 pub mod mlperf;
 pub mod msg;
 
-/// The protocol version sent in every frame and in the hello reply.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The protocol version sent in every frame and in the hello reply (2: the hello reply ends with the board's arithmetic flavor).
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// The largest payload of one frame (message tag excluded), in bytes.
 pub const MAX_PAYLOAD: usize = 1024;

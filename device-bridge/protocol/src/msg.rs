@@ -301,6 +301,28 @@ impl Counter {
     }
 }
 
+/// Whose int8 arithmetic a board's kernels follow where TFLite's interpreters differ
+/// (FULLY_CONNECTED's rescale); the host computes its reference the same way.
+#[derive(Debug, PartialEq, Eq, Clone, Copy, Default)]
+#[repr(u8)]
+pub enum Flavor {
+    /// LiteRT's (double-precision FULLY_CONNECTED rescale).
+    #[default]
+    LiteRt = 0,
+    /// TFLite Micro's (fixed-point multiplier everywhere).
+    Micro = 1,
+}
+
+impl Flavor {
+    fn from_u8(v: u8) -> Result<Self, DecodeError> {
+        Ok(match v {
+            0 => Flavor::LiteRt,
+            1 => Flavor::Micro,
+            _ => return Err(DecodeError::BadValue),
+        })
+    }
+}
+
 /// Most builtin ops a hello reply lists.
 pub const MAX_OPS: usize = 32;
 
@@ -327,6 +349,8 @@ pub struct BoardInfo<'a> {
     pub ops: [u16; MAX_OPS],
     /// How many entries of `ops` are used.
     pub ops_len: u8,
+    /// Whose arithmetic its kernels follow.
+    pub flavor: Flavor,
 }
 
 impl BoardInfo<'_> {
@@ -509,6 +533,7 @@ impl<'a> Response<'a> {
                 for &op in i.ops() {
                     w.u16(op);
                 }
+                w.u8(i.flavor as u8);
                 tag::R_HELLO
             }
             Response::LoadReady { resume_at } => {
@@ -590,6 +615,7 @@ impl<'a> Response<'a> {
                 for op in &mut ops[..ops_len as usize] {
                     *op = r.u16()?;
                 }
+                let flavor = Flavor::from_u8(r.u8()?)?;
                 Response::Hello(BoardInfo {
                     protocol,
                     name,
@@ -601,6 +627,7 @@ impl<'a> Response<'a> {
                     max_chunk,
                     ops,
                     ops_len,
+                    flavor,
                 })
             }
             tag::R_LOAD_READY => Response::LoadReady {
@@ -742,7 +769,7 @@ mod tests {
         };
         let resps = [
             Response::Hello(BoardInfo {
-                protocol: 1,
+                protocol: 2,
                 name: "host",
                 cpu: "x86_64",
                 clock_hz: 1_000_000_000,
@@ -752,6 +779,7 @@ mod tests {
                 max_chunk: 1000,
                 ops,
                 ops_len: 3,
+                flavor: Flavor::Micro,
             }),
             Response::LoadReady { resume_at: 5 },
             Response::LoadAck { next: 9 },

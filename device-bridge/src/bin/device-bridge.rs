@@ -220,6 +220,7 @@ fn check_json(r: &device_bridge::check::CheckReport, model: &std::path::Path) ->
     let mut o = json!({
         "model": model.display().to_string(),
         "board": r.board,
+        "arithmetic": r.flavor.name(),
         "clock_hz": r.clock_hz,
         "unit": r.unit,
         "samples": r.samples,

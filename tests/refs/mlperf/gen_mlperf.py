@@ -8,7 +8,10 @@ README.md) writes:
 - NAME.input.npy: a batch [N, ...input shape without batch] of int8, uniformly random
   over the whole int8 range (the quantized range of every input here), from a fixed seed;
 - NAME.expected.npy: the outputs [N, ...] of TFLite's reference kernels
-  (ai-edge-litert, OpResolverType.BUILTIN_REF), one sample at a time.
+  (ai-edge-litert, OpResolverType.BUILTIN_REF), one sample at a time;
+- NAME.expected_tflm.npy: the outputs of TensorFlow Lite Micro's interpreter (the
+  tflite-micro wheel, ../run_tflm.py), whose FULLY_CONNECTED rescales with a fixed-point
+  multiplier where LiteRT rescales in double (what the emulated Cortex-M4 runs).
 Prints each model's ops and the files' sizes. Deterministic: rerunning rewrites the
 same bytes (numpy's PCG64 stream for the seeds below is stable across versions).
 """
@@ -24,6 +27,8 @@ import numpy as np  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import run_tflm  # noqa: E402
 
 # name -> (samples, seed); few samples of the large inputs keep the fixtures small.
 MODELS = {
@@ -66,6 +71,7 @@ def main():
         expected, inp, out, ops = reference(model, batch)
         np.save(HERE / f"{name}.input.npy", batch)
         np.save(HERE / f"{name}.expected.npy", expected)
+        np.save(HERE / f"{name}.expected_tflm.npy", run_tflm.run(model, batch))
         sizes = [(HERE / f"{name}{s}").stat().st_size for s in (".tflite", ".input.npy", ".expected.npy")]
         print(f"{name}: input {list(inp['shape'])} {inp['quantization']}, output "
               f"{list(out['shape'])} {out['quantization']}, {n} samples; ops {dict(ops)}; "

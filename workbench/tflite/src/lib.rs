@@ -42,6 +42,6 @@ pub use import::read_file;
 #[cfg(feature = "std")]
 pub use normalize::InputNormalization;
 pub use params::{ModelParams, ParamValue};
-pub use prepare::{Kernel, Kernels, Prepared, Resolved};
+pub use prepare::{FcRescale, Flavor, Kernel, Kernels, Prepared, Resolved};
 pub use runtime::{Interpreter, Options};
 pub use validate::validate;

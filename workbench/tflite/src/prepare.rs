@@ -33,6 +33,31 @@ pub enum Kernels {
     Optimized,
 }
 
+/// Whose arithmetic preparation follows where TFLite's interpreters differ.
+///
+/// Only int8 FULLY_CONNECTED differs today: LiteRT's reference kernel rescales
+/// each accumulator in double (`round(acc * s_in * s_w / s_out)`), TFLite Micro
+/// with a Q31 multiplier and shift (`MultiplyByQuantizedMultiplier`); the two
+/// disagree by one on a fraction of a percent of outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// LiteRT (the TFLite interpreter, `ai-edge-litert`): the host's default.
+    #[default]
+    LiteRt,
+    /// TFLite Micro: integer-only rescaling, what the board runs (no double-precision FPU).
+    Micro,
+}
+
+impl Flavor {
+    /// Lowercase name: `litert` or `tflite-micro`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::LiteRt => "litert",
+            Flavor::Micro => "tflite-micro",
+        }
+    }
+}
+
 /// What preparation reads of one tensor.
 #[derive(Debug, Clone, Copy)]
 pub struct TensorRef<'a> {
@@ -112,12 +137,12 @@ pub enum Kernel {
         /// Multipliers, bias and shapes.
         conv: ConvData,
     },
-    /// FULLY_CONNECTED with LiteRT's double-precision rescale.
+    /// int8 FULLY_CONNECTED.
     FullyConnected {
         /// Offsets and activation range.
         params: k::fully_connected::FullyConnectedParams,
-        /// Effective output scale per tensor (one entry) or per output channel.
-        scale: Vec<f64>,
+        /// How accumulators are rescaled ([`Flavor`]'s rule), per tensor or per output channel.
+        rescale: FcRescale,
         /// Inputs per output unit.
         accum_depth: usize,
         /// Decoded int32 bias per output unit.
@@ -454,6 +479,30 @@ pub enum ReducePath {
     },
 }
 
+/// FULLY_CONNECTED's output rescale: one entry (per tensor) or one per output unit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FcRescale {
+    /// LiteRT's effective scale `f64(s_in) * f64(s_w) / f64(s_out)`, applied in double.
+    Double(Vec<f64>),
+    /// TFLite Micro's Q31 multiplier and shift (`QuantizeMultiplier`).
+    Fixed {
+        /// Q31 multiplier per entry.
+        multiplier: Vec<i32>,
+        /// Shift per entry (positive: left).
+        shift: Vec<i32>,
+    },
+}
+
+impl FcRescale {
+    /// Bytes its vectors hold.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            FcRescale::Double(s) => s.len() * 8,
+            FcRescale::Fixed { multiplier, shift } => (multiplier.len() + shift.len()) * 4,
+        }
+    }
+}
+
 /// One node ready to run: its kernel and the tensors it reads and writes.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -599,7 +648,9 @@ impl Prepared {
             Kernel::Conv { conv: c, .. } | Kernel::Depthwise { conv: c, .. } => {
                 (c.multiplier.len() + c.shift.len()) * 4 + bias(&c.bias)
             }
-            Kernel::FullyConnected { scale, bias: b, .. } => scale.len() * 8 + bias(b),
+            Kernel::FullyConnected {
+                rescale, bias: b, ..
+            } => rescale.heap_bytes() + bias(b),
             Kernel::Pad {
                 shape, paddings, ..
             } => (shape.len() + 2 * paddings.len()) * core::mem::size_of::<usize>(),
@@ -654,15 +705,21 @@ impl Prepared {
     }
 }
 
-/// Validates node `index` over `tensors` and computes what its kernel runs with.
+/// Validates node `index` over `tensors` and computes what its kernel runs with, by `flavor`'s rules.
 ///
 /// The node's tensor indices must be in range (as [`crate::import`] and
 /// [`crate::export::validate`] guarantee); everything else is checked here.
-pub fn prepare(index: usize, node: &Node, tensors: &(impl Tensors + ?Sized)) -> Result<Prepared> {
+pub fn prepare(
+    index: usize,
+    node: &Node,
+    tensors: &(impl Tensors + ?Sized),
+    flavor: Flavor,
+) -> Result<Prepared> {
     let p = Prep {
         tensors: &Dyn(tensors),
         node,
         index,
+        flavor,
         resized: core::cell::RefCell::new(Vec::new()),
     };
     p.prepare()
@@ -687,6 +744,8 @@ pub struct Prep<'a> {
     pub node: &'a Node,
     /// Its index in execution order.
     pub index: usize,
+    /// Whose arithmetic to prepare for.
+    pub flavor: Flavor,
     /// Output shapes set by [`Prep::resize_output`]: `(output position, shape)`.
     resized: core::cell::RefCell<Vec<(usize, Vec<usize>)>>,
 }
@@ -1094,11 +1153,14 @@ pub struct Resolved<'a, T: ?Sized> {
     used: Vec<bool>,
     /// Tensors with a value before the next node runs: graph inputs, constants, earlier outputs.
     provided: Vec<bool>,
+    /// Whose arithmetic nodes are prepared for.
+    flavor: Flavor,
 }
 
 impl<'a, T: Tensors + ?Sized> Resolved<'a, T> {
-    /// No node prepared yet; `graph_inputs` are the tensors the caller sets before a run.
-    pub fn new(base: &'a T, graph_inputs: &[usize]) -> Self {
+    /// No node prepared yet; `graph_inputs` are the tensors the caller sets before a run;
+    /// nodes are prepared by `flavor`'s rules.
+    pub fn new(base: &'a T, graph_inputs: &[usize], flavor: Flavor) -> Self {
         let n = base.count();
         let mut provided: Vec<bool> = (0..n).map(|t| base.get(t).data.is_some()).collect();
         for &t in graph_inputs {
@@ -1112,6 +1174,7 @@ impl<'a, T: Tensors + ?Sized> Resolved<'a, T> {
             values: vec![None; n],
             used: vec![false; n],
             provided,
+            flavor,
         }
     }
 
@@ -1134,7 +1197,7 @@ impl<'a, T: Tensors + ?Sized> Resolved<'a, T> {
                 }
             }
         }
-        let p = prepare(index, node, &*self)?;
+        let p = prepare(index, node, &*self, self.flavor)?;
         for (t, s) in &p.resized {
             if self.used[*t] {
                 return Err(Error::op(

@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
 use crate::graph::{DType, Graph, Tensor};
-pub use crate::prepare::Kernels;
+pub use crate::prepare::{Flavor, Kernels};
 use crate::prepare::{In, Out, Prepared, Resolved};
 use crate::validate::validate;
 
@@ -41,6 +41,8 @@ pub struct Options {
     pub kernels: Kernels,
     /// Most bytes the activation tensors may take together (default 1 GiB).
     pub max_activation_bytes: usize,
+    /// Whose arithmetic to follow where interpreters differ (default LiteRT's).
+    pub flavor: Flavor,
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
         Options {
             kernels: Kernels::Optimized,
             max_activation_bytes: 1 << 30,
+            flavor: Flavor::LiteRt,
         }
     }
 }
@@ -84,13 +87,14 @@ impl Interpreter {
         let Options {
             kernels,
             max_activation_bytes,
+            flavor,
         } = options;
         validate(&graph)?;
         let mut steps = Vec::with_capacity(graph.nodes.len());
         let mut scratch_len = 0;
         // Outputs of nodes folded at prepare: never run, never stored.
         let mut folded = vec![false; graph.tensors.len()];
-        let mut resolved = Resolved::new(&graph.tensors[..], &graph.inputs);
+        let mut resolved = Resolved::new(&graph.tensors[..], &graph.inputs, flavor);
         for (index, node) in graph.nodes.iter().enumerate() {
             let step = resolved.prepare(index, node)?;
             if step.is_folded() {

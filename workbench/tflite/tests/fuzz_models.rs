@@ -548,11 +548,16 @@ fn pattern(i: usize) -> i8 {
     ((i * 37) % 256) as u8 as i8
 }
 
+/// The arithmetic host and board both run: TFLite Micro's, the board's own (LiteRT's,
+/// the host's default, is what every other test runs).
+const FLAVOR: workbench_tflite::Flavor = workbench_tflite::Flavor::Micro;
+
 /// Read, prepare and one inference on the host interpreter; returns output 0's bytes.
 fn host(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let graph = workbench_tflite::read(bytes).map_err(|e| e.to_string())?;
     let options = Options {
         max_activation_bytes: HOST_ACTIVATIONS,
+        flavor: FLAVOR,
         ..Options::default()
     };
     let mut it = Interpreter::with_options(graph, options).map_err(|e| e.to_string())?;
@@ -601,7 +606,7 @@ fn pattern_f32(i: usize) -> f32 {
 /// Prepare and one inference on the board's logic, over a 1 MiB arena; returns output 0's bytes.
 fn board(bytes: &[u8], arena: &mut [u8]) -> Result<Vec<u8>, String> {
     use device_bridge_board::model::{self, dtype};
-    let plan = model::prepare(bytes, BOARD_ARENA).map_err(|e| e.to_string())?;
+    let plan = model::prepare(bytes, BOARD_ARENA, FLAVOR).map_err(|e| e.to_string())?;
     for io in &plan.inputs {
         let r = plan.arena_range(io.tensor);
         if io.dtype == dtype::F32 {

@@ -2,7 +2,6 @@
 
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 #[cfg(feature = "export")]
 use flatbuffers::FlatBufferBuilder;
 
@@ -12,7 +11,7 @@ use super::{activation_to_fb, Options};
 use crate::graph::Op;
 #[cfg(feature = "export")]
 use crate::graph::{Graph, Node};
-use crate::prepare::{args, i8s, In, Kernel, Kernels, Out, Prep};
+use crate::prepare::{args, i8s, FcRescale, Flavor, In, Kernel, Kernels, Out, Prep};
 use crate::schema as fb;
 use kernels_int8 as k;
 
@@ -99,7 +98,7 @@ fn version(op: &Op, graph: &Graph, node: &Node) -> i32 {
     }
 }
 
-/// int8 FULLY_CONNECTED with LiteRT's double rescale, per tensor or per channel.
+/// int8 FULLY_CONNECTED, per tensor or per channel, rescaled by [`Flavor`]'s rule.
 fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     let Op::FullyConnected {
         activation,
@@ -161,11 +160,37 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
     p.resize_output(out_shape);
     let scales = p.filter_scales(weights, units, 0)?;
     let bias = p.bias(2, units)?;
-    // LiteRT's reference FULLY_CONNECTED rescales in double, per tensor or per channel.
-    let scale: Vec<f64> = scales
-        .iter()
-        .map(|&s| k::fully_connected_litert::effective_scale(in_scale, s, out_scale))
-        .collect();
+    let rescale = match p.flavor {
+        // LiteRT's reference FULLY_CONNECTED rescales in double, per tensor or per channel.
+        Flavor::LiteRt => FcRescale::Double(
+            scales
+                .iter()
+                .map(|&s| k::fully_connected_litert::effective_scale(in_scale, s, out_scale))
+                .collect(),
+        ),
+        // TFLite Micro (`CalculateOpDataFullyConnected`): per tensor, the scales' product in
+        // float then `QuantizeMultiplier(product / s_out)`; per channel as the convolutions
+        // (`PopulateConvolutionQuantizationParams`, every factor in double).
+        Flavor::Micro if scales.len() == 1 => {
+            if !(in_scale * scales[0]).is_finite() {
+                return Err(p.err(format!(
+                    "input scale {in_scale} times weights scale {} overflows float32",
+                    scales[0]
+                )));
+            }
+            let (m, s) = k::requant::fc_multiplier(in_scale, scales[0], out_scale);
+            FcRescale::Fixed {
+                multiplier: alloc::vec![m],
+                shift: alloc::vec![s],
+            }
+        }
+        Flavor::Micro => {
+            let mut multiplier = alloc::vec![0; scales.len()];
+            let mut shift = alloc::vec![0; scales.len()];
+            k::requant::conv_multipliers(in_scale, &scales, out_scale, &mut multiplier, &mut shift);
+            FcRescale::Fixed { multiplier, shift }
+        }
+    };
     let (activation_min, activation_max) = p.activation(*activation, out_scale, out_zp);
     Ok(Kernel::FullyConnected {
         params: k::fully_connected::FullyConnectedParams {
@@ -175,7 +200,7 @@ fn prepare(p: &Prep<'_>) -> crate::error::Result<Kernel> {
             activation_min,
             activation_max,
         },
-        scale,
+        rescale,
         accum_depth,
         bias,
     })
@@ -206,7 +231,7 @@ fn eval(
     let (
         Kernel::FullyConnected {
             params,
-            scale,
+            rescale,
             accum_depth,
             bias,
         },
@@ -215,18 +240,24 @@ fn eval(
     else {
         return;
     };
-    let f = if kernels == Kernels::Optimized {
-        k::fully_connected_litert::fully_connected_fast
-    } else {
-        k::fully_connected_litert::fully_connected
-    };
-    f(
-        params,
-        scale,
-        *accum_depth,
-        i8s(x),
-        i8s(y),
-        bias.as_deref(),
-        o,
-    );
+    let fast = kernels == Kernels::Optimized;
+    let (x, y, bias) = (i8s(x), i8s(y), bias.as_deref());
+    match rescale {
+        FcRescale::Double(scale) => {
+            let f = if fast {
+                k::fully_connected_litert::fully_connected_fast
+            } else {
+                k::fully_connected_litert::fully_connected
+            };
+            f(params, scale, *accum_depth, x, y, bias, o);
+        }
+        FcRescale::Fixed { multiplier, shift } => {
+            let f = if fast {
+                k::fully_connected::fully_connected_fast
+            } else {
+                k::fully_connected::fully_connected
+            };
+            f(params, multiplier, shift, *accum_depth, x, y, bias, o);
+        }
+    }
 }
