@@ -81,7 +81,196 @@ fn cexp_q15(phase: f64) -> Cpx16 {
     }
 }
 
+/// Real and imaginary parts of the operands of one butterfly position.
+type Parts<'a> = (&'a [i16], &'a [i16]);
+
+/// Lanes per block of [`butterfly4_lanes`] and [`butterfly2_lanes`]: one 128-bit vector of i16.
+const BLOCK: usize = 8;
+
+/// Copies `L` values of `v` from `at` into an array.
+#[inline(always)]
+fn load<const L: usize>(v: &[i16], at: usize) -> [i16; L] {
+    v[at..at + L].try_into().expect("L values")
+}
+
+/// Radix-4 butterflies (`kf_bfly4`, forward) on `L` lanes held in arrays.
+///
+/// `x` is inputs 0..4 (real, imaginary), `w` the twiddles of inputs 1..4
+/// (real, imaginary); returns outputs 0..4 in the same layout. Fixed-size
+/// arrays let the compiler turn the lane loop into vector instructions.
+#[inline(always)]
+fn butterfly4_block<const L: usize>(x: [[i16; L]; 8], w: [[i16; L]; 6]) -> [[i16; L]; 8] {
+    const K: i32 = SAMP_MAX / 4;
+    let mut y = [[0i16; L]; 8];
+    for j in 0..L {
+        let d = |v: i16| sround(v as i32 * K);
+        let (x0r, x0i) = (d(x[0][j]), d(x[1][j]));
+        let (s0r, s0i) = cmul_parts(d(x[2][j]), d(x[3][j]), w[0][j], w[1][j]);
+        let (s1r, s1i) = cmul_parts(d(x[4][j]), d(x[5][j]), w[2][j], w[3][j]);
+        let (s2r, s2i) = cmul_parts(d(x[6][j]), d(x[7][j]), w[4][j], w[5][j]);
+        let (s5r, s5i) = (x0r.wrapping_sub(s1r), x0i.wrapping_sub(s1i));
+        let (x0r, x0i) = (x0r.wrapping_add(s1r), x0i.wrapping_add(s1i));
+        let (s3r, s3i) = (s0r.wrapping_add(s2r), s0i.wrapping_add(s2i));
+        let (s4r, s4i) = (s0r.wrapping_sub(s2r), s0i.wrapping_sub(s2i));
+        y[0][j] = x0r.wrapping_add(s3r);
+        y[1][j] = x0i.wrapping_add(s3i);
+        y[2][j] = s5r.wrapping_add(s4i);
+        y[3][j] = s5i.wrapping_sub(s4r);
+        y[4][j] = x0r.wrapping_sub(s3r);
+        y[5][j] = x0i.wrapping_sub(s3i);
+        y[6][j] = s5r.wrapping_sub(s4i);
+        y[7][j] = s5i.wrapping_add(s4r);
+    }
+    y
+}
+
+/// Radix-2 butterflies (`kf_bfly2`, forward) on `L` lanes held in arrays (layout as [`butterfly4_block`]).
+#[inline(always)]
+fn butterfly2_block<const L: usize>(x: [[i16; L]; 4], w: [[i16; L]; 2]) -> [[i16; L]; 4] {
+    const K: i32 = SAMP_MAX / 2;
+    let mut y = [[0i16; L]; 4];
+    for j in 0..L {
+        let d = |v: i16| sround(v as i32 * K);
+        let (xr, xi) = (d(x[0][j]), d(x[1][j]));
+        let (tr, ti) = cmul_parts(d(x[2][j]), d(x[3][j]), w[0][j], w[1][j]);
+        y[0][j] = xr.wrapping_add(tr);
+        y[1][j] = xi.wrapping_add(ti);
+        y[2][j] = xr.wrapping_sub(tr);
+        y[3][j] = xi.wrapping_sub(ti);
+    }
+    y
+}
+
+/// Radix-4 butterflies (`kf_bfly4`, forward) on `n` independent lanes, out of place.
+///
+/// `src[q]` holds input `q` of every lane, `w[t]` the twiddle of input `t + 1`
+/// per lane, and `dst[q]` receives output `q`; runs [`butterfly4_block`] on
+/// blocks of [`BLOCK`] lanes, then lane by lane.
+#[inline(always)]
+fn butterfly4_lanes(src: [Parts; 4], w: [Parts; 3], dst_re: [&mut [i16]; 4], dst_im: [&mut [i16]; 4]) {
+    #[inline(always)]
+    fn run<const L: usize>(
+        at: usize,
+        src: &[Parts; 4],
+        w: &[Parts; 3],
+        dst_re: &mut [&mut [i16]; 4],
+        dst_im: &mut [&mut [i16]; 4],
+    ) {
+        let x = [
+            load::<L>(src[0].0, at),
+            load::<L>(src[0].1, at),
+            load::<L>(src[1].0, at),
+            load::<L>(src[1].1, at),
+            load::<L>(src[2].0, at),
+            load::<L>(src[2].1, at),
+            load::<L>(src[3].0, at),
+            load::<L>(src[3].1, at),
+        ];
+        let t = [
+            load::<L>(w[0].0, at),
+            load::<L>(w[0].1, at),
+            load::<L>(w[1].0, at),
+            load::<L>(w[1].1, at),
+            load::<L>(w[2].0, at),
+            load::<L>(w[2].1, at),
+        ];
+        let y = butterfly4_block::<L>(x, t);
+        dst_re[0][at..at + L].copy_from_slice(&y[0]);
+        dst_im[0][at..at + L].copy_from_slice(&y[1]);
+        dst_re[1][at..at + L].copy_from_slice(&y[2]);
+        dst_im[1][at..at + L].copy_from_slice(&y[3]);
+        dst_re[2][at..at + L].copy_from_slice(&y[4]);
+        dst_im[2][at..at + L].copy_from_slice(&y[5]);
+        dst_re[3][at..at + L].copy_from_slice(&y[6]);
+        dst_im[3][at..at + L].copy_from_slice(&y[7]);
+    }
+    let (mut dst_re, mut dst_im) = (dst_re, dst_im);
+    let n = src[0].0.len();
+    let blocks = n / BLOCK * BLOCK;
+    for at in (0..blocks).step_by(BLOCK) {
+        run::<BLOCK>(at, &src, &w, &mut dst_re, &mut dst_im);
+    }
+    for at in blocks..n {
+        run::<1>(at, &src, &w, &mut dst_re, &mut dst_im);
+    }
+}
+
+/// Radix-2 butterflies (`kf_bfly2`, forward) on `n` independent lanes, out of place.
+#[inline(always)]
+fn butterfly2_lanes(src: [Parts; 2], w: Parts, dst_re: [&mut [i16]; 2], dst_im: [&mut [i16]; 2]) {
+    #[inline(always)]
+    fn run<const L: usize>(
+        at: usize,
+        src: &[Parts; 2],
+        w: Parts,
+        dst_re: &mut [&mut [i16]; 2],
+        dst_im: &mut [&mut [i16]; 2],
+    ) {
+        let x = [
+            load::<L>(src[0].0, at),
+            load::<L>(src[0].1, at),
+            load::<L>(src[1].0, at),
+            load::<L>(src[1].1, at),
+        ];
+        let y = butterfly2_block::<L>(x, [load::<L>(w.0, at), load::<L>(w.1, at)]);
+        dst_re[0][at..at + L].copy_from_slice(&y[0]);
+        dst_im[0][at..at + L].copy_from_slice(&y[1]);
+        dst_re[1][at..at + L].copy_from_slice(&y[2]);
+        dst_im[1][at..at + L].copy_from_slice(&y[3]);
+    }
+    let (mut dst_re, mut dst_im) = (dst_re, dst_im);
+    let n = src[0].0.len();
+    let blocks = n / BLOCK * BLOCK;
+    for at in (0..blocks).step_by(BLOCK) {
+        run::<BLOCK>(at, &src, w, &mut dst_re, &mut dst_im);
+    }
+    for at in blocks..n {
+        run::<1>(at, &src, w, &mut dst_re, &mut dst_im);
+    }
+}
+
+/// `(ar + i ai)(br + i bi)`, each part rounded to Q15 ([`cmul`] on split parts).
+#[inline(always)]
+fn cmul_parts(ar: i16, ai: i16, br: i16, bi: i16) -> (i16, i16) {
+    let (ar, ai, br, bi) = (ar as i32, ai as i32, br as i32, bi as i32);
+    (
+        sround((ar * br).wrapping_sub(ai * bi)),
+        sround((ar * bi).wrapping_add(ai * br)),
+    )
+}
+
+/// Where a stage keeps its operands, and so which index its lanes run over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Stockham order: element `k` of the sub-transform of input class `c`
+    /// (inputs `c + t C`, `C = ncfft / (p m)`) at `k C + c`; lanes run over `c`.
+    /// Suits the early stages, where `C` is large.
+    Stockham,
+    /// KISS FFT's own order: group `g`'s sub-transform at `g p m + k`; lanes run over `k < m`.
+    /// Suits the late stages, where `m` is large.
+    Kiss,
+}
+
+/// One planned stage: KISS's butterflies of radix `p` on sub-length `m`, and its lane-wise twiddles.
+#[derive(Debug, Clone)]
+struct Stage {
+    p: usize,
+    m: usize,
+    layout: Layout,
+    /// For `t = 1..p`: real and imaginary parts of `W^(t j ncfft / (p m))`, one per lane in the
+    /// layout's order (`j` repeated `C` times for Stockham, `j = 0..m` for KISS).
+    tw_re: Vec<Vec<i16>>,
+    tw_im: Vec<Vec<i16>>,
+}
+
 /// A forward real FFT of `n` int16 samples (n a power of two, at least 4) in Q15 fixed point.
+///
+/// The butterflies, their operands, twiddles and rounding are exactly KISS
+/// FFT's; only where the operands sit in memory differs. Real and imaginary
+/// parts are kept in separate arrays, and every stage runs its butterflies
+/// lane-wise over contiguous runs so that the compiler vectorises them: the
+/// early stages (few long sub-transforms per class) in Stockham order, the
+/// late ones in KISS's order, with one permutation between the two.
 #[derive(Debug, Clone)]
 pub struct KissFftR16 {
     /// Size of the inner complex FFT (`n / 2`).
@@ -90,12 +279,18 @@ pub struct KissFftR16 {
     twiddles: Vec<Cpx16>,
     /// `exp(-i pi ((k + 1) / ncfft + 1/2))` in Q15, for splitting the packed result.
     super_twiddles: Vec<Cpx16>,
-    /// Leaf order: position k of the first stage reads complex input `perm[k]`.
-    perm: Vec<usize>,
     /// Stages innermost first: (radix p, sub-length m, twiddle stride).
     stages: Vec<(usize, usize, usize)>,
-    /// Output of the inner complex FFT.
-    tmp: Vec<Cpx16>,
+    /// The stages as run, innermost first.
+    plan: Vec<Stage>,
+    /// From Stockham to KISS order after the last Stockham stage: element `i` moves to `to_kiss[i]`.
+    to_kiss: Vec<usize>,
+    /// Ping-pong work arrays of the inner FFT (real, imaginary).
+    a: (Vec<i16>, Vec<i16>),
+    b: (Vec<i16>, Vec<i16>),
+    /// The real split's scratch: mirrored inputs and the upper half's outputs.
+    mirror: (Vec<i16>, Vec<i16>),
+    upper: (Vec<i16>, Vec<i16>),
 }
 
 impl KissFftR16 {
@@ -113,7 +308,7 @@ impl KissFftR16 {
             radices.push(p);
             m /= p;
         }
-        let twiddles = (0..ncfft)
+        let twiddles: Vec<Cpx16> = (0..ncfft)
             .map(|k| cexp_q15(-2.0 * PI * k as f64 / ncfft as f64))
             .collect();
         let super_twiddles = (0..ncfft / 2)
@@ -134,13 +329,60 @@ impl KissFftR16 {
             fstride *= p;
         }
         stages.reverse();
+        // Stockham while its lanes (classes, C = fstride) are at least as many as KISS's (m).
+        let plan: Vec<Stage> = stages
+            .iter()
+            .map(|&(p, m, fstride)| {
+                let layout = if fstride >= m {
+                    Layout::Stockham
+                } else {
+                    Layout::Kiss
+                };
+                let per_lane = |t: usize, part: fn(Cpx16) -> i16| -> Vec<i16> {
+                    let w = |j: usize| part(twiddles[t * j * fstride]);
+                    match layout {
+                        Layout::Stockham => (0..m * fstride).map(|i| w(i / fstride)).collect(),
+                        Layout::Kiss => (0..m).map(w).collect(),
+                    }
+                };
+                Stage {
+                    p,
+                    m,
+                    layout,
+                    tw_re: (1..p).map(|t| per_lane(t, |c| c.r)).collect(),
+                    tw_im: (1..p).map(|t| per_lane(t, |c| c.i)).collect(),
+                }
+            })
+            .collect();
+        // After the last Stockham stage (sub-length L = p m, C = ncfft / L classes), class c's
+        // sub-transform is KISS's group g with perm[g L] = c.
+        let mut to_kiss = Vec::new();
+        if let Some(last) = plan.iter().rposition(|s| s.layout == Layout::Stockham) {
+            if last + 1 < plan.len() {
+                let l = plan[last].p * plan[last].m;
+                let classes = ncfft / l;
+                to_kiss = vec![0; ncfft];
+                for g in 0..classes {
+                    let c = perm[g * l];
+                    for k in 0..l {
+                        to_kiss[k * classes + c] = g * l + k;
+                    }
+                }
+            }
+        }
+        let zeros = || (vec![0i16; ncfft], vec![0i16; ncfft]);
+        let half = || (vec![0i16; ncfft / 2 + 1], vec![0i16; ncfft / 2 + 1]);
         Some(KissFftR16 {
             ncfft,
-            perm,
             stages,
+            plan,
+            to_kiss,
             twiddles,
             super_twiddles,
-            tmp: vec![Cpx16::default(); ncfft],
+            a: zeros(),
+            b: zeros(),
+            mirror: half(),
+            upper: half(),
         })
     }
 
@@ -159,47 +401,79 @@ impl KissFftR16 {
     /// # Panics
     /// If the slice lengths are wrong.
     pub fn process(&mut self, input: &[i16], output: &mut [Cpx16]) {
+        let bins = self.ncfft + 1;
+        assert_eq!(output.len(), bins, "kiss_fftr16: output length");
+        let mut re = vec![0i16; bins];
+        let mut im = vec![0i16; bins];
+        self.process_split(input, &mut re, &mut im);
+        for ((o, r), i) in output.iter_mut().zip(re).zip(im) {
+            *o = Cpx16 { r, i };
+        }
+    }
+
+    /// [`KissFftR16::process`] with the bins' real and imaginary parts in separate slices.
+    ///
+    /// # Panics
+    /// If the slice lengths are wrong.
+    pub fn process_split(&mut self, input: &[i16], out_re: &mut [i16], out_im: &mut [i16]) {
         let n = self.ncfft;
         assert_eq!(input.len(), 2 * n, "kiss_fftr16: input length");
-        assert_eq!(output.len(), n + 1, "kiss_fftr16: output length");
+        assert_eq!(out_re.len(), n + 1, "kiss_fftr16: output length");
+        assert_eq!(out_im.len(), n + 1, "kiss_fftr16: output length");
         // Pairs of real samples are the complex input of the half-size FFT.
-        let mut tmp = std::mem::take(&mut self.tmp);
-        self.work(&mut tmp, input);
-        let tdc = fixdiv(tmp[0], 2);
-        output[0] = Cpx16 {
-            r: tdc.r.wrapping_add(tdc.i),
-            i: 0,
-        };
-        output[n] = Cpx16 {
-            r: tdc.r.wrapping_sub(tdc.i),
-            i: 0,
-        };
-        for k in 1..=n / 2 {
-            let fpk = fixdiv(tmp[k], 2);
-            let c = tmp[n - k];
-            let fpnk = fixdiv(
-                Cpx16 {
-                    r: c.r,
-                    i: c.i.wrapping_neg(),
-                },
-                2,
-            );
-            let f1k = add(fpk, fpnk);
-            let f2k = sub(fpk, fpnk);
-            let tw = cmul(f2k, self.super_twiddles[k - 1]);
-            let half = |v: i32| (v >> 1) as i16;
-            let (f1r, f1i, twr, twi) = (f1k.r as i32, f1k.i as i32, tw.r as i32, tw.i as i32);
-            output[k] = Cpx16 {
-                r: half(f1r + twr),
-                i: half(f1i + twi),
-            };
-            // For k = n/2 this overwrites output[k], as KISS FFT does.
-            output[n - k] = Cpx16 {
-                r: half(f1r - twr),
-                i: half(twi - f1i),
-            };
+        for ((r, i), pair) in self
+            .a
+            .0
+            .iter_mut()
+            .zip(self.a.1.iter_mut())
+            .zip(input.chunks_exact(2))
+        {
+            *r = pair[0];
+            *i = pair[1];
         }
-        self.tmp = tmp;
+        self.work();
+        self.split(out_re, out_im);
+    }
+
+    /// Turns the inner FFT's result (in `a`) into the real input's bins (`kiss_fftr`'s last loop).
+    fn split(&mut self, out_re: &mut [i16], out_im: &mut [i16]) {
+        let n = self.ncfft;
+        let h = n / 2;
+        let (tr, ti) = (&self.a.0[..n], &self.a.1[..n]);
+        let half = |v: i16| sround(v as i32 * (SAMP_MAX / 2));
+        let (dcr, dci) = (half(tr[0]), half(ti[0]));
+        out_re[0] = dcr.wrapping_add(dci);
+        out_im[0] = 0;
+        out_re[n] = dcr.wrapping_sub(dci);
+        out_im[n] = 0;
+        // mirror[k] = tmp[n - k] for k = 1..=n/2, so that the loop below runs lane-wise.
+        let (mr, mi) = (&mut self.mirror.0[1..=h], &mut self.mirror.1[1..=h]);
+        for ((r, i), k) in mr.iter_mut().zip(mi.iter_mut()).zip(1..) {
+            *r = tr[n - k];
+            *i = ti[n - k];
+        }
+        let (mr, mi) = (&self.mirror.0[1..=h], &self.mirror.1[1..=h]);
+        let (ur, ui) = (&mut self.upper.0[1..=h], &mut self.upper.1[1..=h]);
+        let (kr, ki) = (&tr[1..=h], &ti[1..=h]);
+        let (lr, li) = (&mut out_re[1..=h], &mut out_im[1..=h]);
+        let sup = &self.super_twiddles[..h];
+        for j in 0..h {
+            let (fpkr, fpki) = (half(kr[j]), half(ki[j]));
+            let (fpnkr, fpnki) = (half(mr[j]), half(mi[j].wrapping_neg()));
+            let (f1r, f1i) = (fpkr.wrapping_add(fpnkr), fpki.wrapping_add(fpnki));
+            let (f2r, f2i) = (fpkr.wrapping_sub(fpnkr), fpki.wrapping_sub(fpnki));
+            let (twr, twi) = cmul_parts(f2r, f2i, sup[j].r, sup[j].i);
+            let (f1r, f1i, twr, twi) = (f1r as i32, f1i as i32, twr as i32, twi as i32);
+            lr[j] = ((f1r + twr) >> 1) as i16;
+            li[j] = ((f1i + twi) >> 1) as i16;
+            ur[j] = ((f1r - twr) >> 1) as i16;
+            ui[j] = ((twi - f1i) >> 1) as i16;
+        }
+        // Bin n - k; for k = n/2 this overwrites bin k, as KISS FFT does.
+        for (k, (&r, &i)) in (1..=h).zip(ur.iter().zip(ui.iter())) {
+            out_re[n - k] = r;
+            out_im[n - k] = i;
+        }
     }
 
     /// Fills `out` with the input index each leaf position reads (`kf_work`'s recursion).
@@ -217,68 +491,87 @@ impl KissFftR16 {
         }
     }
 
-    /// The inner complex FFT of the packed input (`kiss_fft` on `ncfft` points).
-    fn work(&self, out: &mut [Cpx16], input: &[i16]) {
-        for (o, &c) in out.iter_mut().zip(&self.perm) {
-            *o = Cpx16 {
-                r: input[2 * c],
-                i: input[2 * c + 1],
-            };
-        }
-        for &(p, m, fstride) in &self.stages {
-            for group in out.chunks_exact_mut(p * m) {
-                match p {
-                    4 => self.butterfly4(group, fstride, m),
-                    _ => self.butterfly2(group, fstride, m),
+    /// The inner complex FFT (`kiss_fft` on `ncfft` points) of `a`, result in `a`, natural order.
+    fn work(&mut self) {
+        let n = self.ncfft;
+        for (s, st) in self.plan.iter().enumerate() {
+            let (src, dst) = (&self.a, &mut self.b);
+            let (p, m) = (st.p, st.m);
+            let tw = |t: usize| -> Parts { (&st.tw_re[t][..], &st.tw_im[t][..]) };
+            match st.layout {
+                Layout::Stockham => {
+                    // Butterfly j, input q of class c: src (j p + q) C + c; output q: dst (j + q m) C + c.
+                    let c = n / (p * m);
+                    for j in 0..m {
+                        let w = |t: usize| {
+                            let (r, i) = tw(t);
+                            (&r[j * c..][..c], &i[j * c..][..c])
+                        };
+                        let sp = |q: usize| {
+                            let at = (j * p + q) * c;
+                            (&src.0[at..at + c], &src.1[at..at + c])
+                        };
+                        let (dr, di) = (&mut dst.0[..], &mut dst.1[..]);
+                        if p == 4 {
+                            let dre = blocks4(dr, j, m, c);
+                            let dim = blocks4(di, j, m, c);
+                            butterfly4_lanes([sp(0), sp(1), sp(2), sp(3)], [w(0), w(1), w(2)], dre, dim);
+                        } else {
+                            let dre = blocks2(dr, j, m, c);
+                            let dim = blocks2(di, j, m, c);
+                            butterfly2_lanes([sp(0), sp(1)], w(0), dre, dim);
+                        }
+                    }
                 }
+                Layout::Kiss => {
+                    let w = tw;
+                    let groups = src
+                        .0
+                        .chunks_exact(p * m)
+                        .zip(src.1.chunks_exact(p * m))
+                        .zip(dst.0.chunks_exact_mut(p * m).zip(dst.1.chunks_exact_mut(p * m)));
+                    for ((sr, si), (dr, di)) in groups {
+                        let sp = |q: usize| (&sr[q * m..][..m], &si[q * m..][..m]);
+                        if p == 4 {
+                            let dre = blocks4(dr, 0, 1, m);
+                            let dim = blocks4(di, 0, 1, m);
+                            butterfly4_lanes([sp(0), sp(1), sp(2), sp(3)], [w(0), w(1), w(2)], dre, dim);
+                        } else {
+                            let dre = blocks2(dr, 0, 1, m);
+                            let dim = blocks2(di, 0, 1, m);
+                            butterfly2_lanes([sp(0), sp(1)], w(0), dre, dim);
+                        }
+                    }
+                }
+            }
+            std::mem::swap(&mut self.a, &mut self.b);
+            let switch = st.layout == Layout::Stockham
+                && self.plan.get(s + 1).is_some_and(|x| x.layout == Layout::Kiss);
+            if switch {
+                for (i, &d) in self.to_kiss.iter().enumerate() {
+                    self.b.0[d] = self.a.0[i];
+                    self.b.1[d] = self.a.1[i];
+                }
+                std::mem::swap(&mut self.a, &mut self.b);
             }
         }
     }
+}
 
-    fn butterfly2(&self, f: &mut [Cpx16], fstride: usize, m: usize) {
-        let (f0, f1) = f.split_at_mut(m);
-        let tw = self.twiddles.iter().step_by(fstride);
-        for ((a, b), &w) in f0.iter_mut().zip(f1.iter_mut()).zip(tw) {
-            let x = fixdiv(*a, 2);
-            let t = cmul(fixdiv(*b, 2), w);
-            *b = sub(x, t);
-            *a = add(x, t);
-        }
-    }
+/// The `len`-long blocks `j + q stride` (q = 0..4) of `v`, in units of `len`.
+#[inline(always)]
+fn blocks4(v: &mut [i16], j: usize, stride: usize, len: usize) -> [&mut [i16]; 4] {
+    let (lo, hi) = v.split_at_mut((j + 2 * stride) * len);
+    let (b0, b1) = lo[j * len..].split_at_mut(stride * len);
+    let (b2, b3) = hi.split_at_mut(stride * len);
+    [&mut b0[..len], &mut b1[..len], &mut b2[..len], &mut b3[..len]]
+}
 
-    fn butterfly4(&self, f: &mut [Cpx16], fstride: usize, m: usize) {
-        let (f0, rest) = f.split_at_mut(m);
-        let (f1, rest) = rest.split_at_mut(m);
-        let (f2, f3) = rest.split_at_mut(m);
-        let tw1 = self.twiddles.iter().step_by(fstride);
-        let tw2 = self.twiddles.iter().step_by(2 * fstride);
-        let tw3 = self.twiddles.iter().step_by(3 * fstride);
-        let quads = f0
-            .iter_mut()
-            .zip(f1.iter_mut())
-            .zip(f2.iter_mut())
-            .zip(f3.iter_mut());
-        for ((((a, b), c), d), ((&w1, &w2), &w3)) in quads.zip(tw1.zip(tw2).zip(tw3)) {
-            let x0 = fixdiv(*a, 4);
-            let s0 = cmul(fixdiv(*b, 4), w1);
-            let s1 = cmul(fixdiv(*c, 4), w2);
-            let s2 = cmul(fixdiv(*d, 4), w3);
-            let s5 = sub(x0, s1);
-            let x0 = add(x0, s1);
-            let s3 = add(s0, s2);
-            let s4 = sub(s0, s2);
-            *c = sub(x0, s3);
-            *a = add(x0, s3);
-            *b = Cpx16 {
-                r: s5.r.wrapping_add(s4.i),
-                i: s5.i.wrapping_sub(s4.r),
-            };
-            *d = Cpx16 {
-                r: s5.r.wrapping_sub(s4.i),
-                i: s5.i.wrapping_add(s4.r),
-            };
-        }
-    }
+/// The `len`-long blocks `j` and `j + stride` of `v`, in units of `len`.
+#[inline(always)]
+fn blocks2(v: &mut [i16], j: usize, stride: usize, len: usize) -> [&mut [i16]; 2] {
+    let (b0, b1) = v[j * len..].split_at_mut(stride * len);
+    [&mut b0[..len], &mut b1[..len]]
 }
 
 #[cfg(test)]

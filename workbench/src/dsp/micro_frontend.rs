@@ -14,7 +14,7 @@
 //! Training in TensorFlow's speech_commands scripts uses the output times
 //! 10/256 ([`to_float`]); a device feeds an int8 model with [`to_int8`].
 
-use super::kiss_fft_int16::{Cpx16, KissFftR16};
+use super::kiss_fft_int16::KissFftR16;
 use crate::error::{Error, Result};
 
 /// Fraction bits of the window coefficients (`kFrontendWindowBits`).
@@ -411,7 +411,8 @@ pub struct MicroFrontend {
     correction_bits: i32,
     // Scratch, reused across frames.
     fft_in: Vec<i16>,
-    fft_out: Vec<Cpx16>,
+    fft_re: Vec<i16>,
+    fft_im: Vec<i16>,
     energy: Vec<i32>,
     signal: Vec<u32>,
     estimate: Vec<u32>,
@@ -485,7 +486,8 @@ impl MicroFrontend {
             window_step,
             window,
             fft_in: vec![0; fft_size],
-            fft_out: vec![Cpx16::default(); spectrum_size],
+            fft_re: vec![0; spectrum_size],
+            fft_im: vec![0; spectrum_size],
             energy: vec![0; spectrum_size],
             signal: vec![0; cfg.num_channels],
             estimate: vec![0; cfg.num_channels],
@@ -570,14 +572,19 @@ impl MicroFrontend {
         self.fft_in[self.window_size..]
             .iter_mut()
             .for_each(|v| *v = 0);
-        self.fft.process(&self.fft_in, &mut self.fft_out);
+        self.fft
+            .process_split(&self.fft_in, &mut self.fft_re, &mut self.fft_im);
 
         // Energies of the bins the filterbank reads (others get zero weight).
         let fb = &self.filterbank;
-        for i in fb.start_index..fb.end_index {
-            let c = self.fft_out[i];
-            let (r, im) = (c.r as i32, c.i as i32);
-            self.energy[i] = (r * r).wrapping_add(im * im);
+        let bins = fb.start_index..fb.end_index;
+        for ((e, &r), &i) in self.energy[bins.clone()]
+            .iter_mut()
+            .zip(&self.fft_re[bins.clone()])
+            .zip(&self.fft_im[bins])
+        {
+            let (r, i) = (r as i32, i as i32);
+            *e = (r * r).wrapping_add(i * i);
         }
         fb.apply(&self.energy, input_shift, &mut self.signal);
 
