@@ -279,6 +279,9 @@ pub struct KissFftR16 {
     twiddles: Vec<Cpx16>,
     /// `exp(-i pi ((k + 1) / ncfft + 1/2))` in Q15, for splitting the packed result.
     super_twiddles: Vec<Cpx16>,
+    /// Real and imaginary parts of `super_twiddles`.
+    super_re: Vec<i16>,
+    super_im: Vec<i16>,
     /// Stages innermost first: (radix p, sub-length m, twiddle stride).
     stages: Vec<(usize, usize, usize)>,
     /// The stages as run, innermost first.
@@ -311,7 +314,7 @@ impl KissFftR16 {
         let twiddles: Vec<Cpx16> = (0..ncfft)
             .map(|k| cexp_q15(-2.0 * PI * k as f64 / ncfft as f64))
             .collect();
-        let super_twiddles = (0..ncfft / 2)
+        let super_twiddles: Vec<Cpx16> = (0..ncfft / 2)
             .map(|k| cexp_q15(-PI * ((k + 1) as f64 / ncfft as f64 + 0.5)))
             .collect();
         // KISS FFT recurses (decimation in time): stage s with radix p splits its
@@ -378,6 +381,8 @@ impl KissFftR16 {
             plan,
             to_kiss,
             twiddles,
+            super_re: super_twiddles.iter().map(|c| c.r).collect(),
+            super_im: super_twiddles.iter().map(|c| c.i).collect(),
             super_twiddles,
             a: zeros(),
             b: zeros(),
@@ -452,23 +457,24 @@ impl KissFftR16 {
             *r = tr[n - k];
             *i = ti[n - k];
         }
-        let (mr, mi) = (&self.mirror.0[1..=h], &self.mirror.1[1..=h]);
+        let src = [
+            &tr[1..=h],
+            &ti[1..=h],
+            &self.mirror.0[1..=h],
+            &self.mirror.1[1..=h],
+            &self.super_re[..h],
+            &self.super_im[..h],
+        ];
         let (ur, ui) = (&mut self.upper.0[1..=h], &mut self.upper.1[1..=h]);
-        let (kr, ki) = (&tr[1..=h], &ti[1..=h]);
-        let (lr, li) = (&mut out_re[1..=h], &mut out_im[1..=h]);
-        let sup = &self.super_twiddles[..h];
-        for j in 0..h {
-            let (fpkr, fpki) = (half(kr[j]), half(ki[j]));
-            let (fpnkr, fpnki) = (half(mr[j]), half(mi[j].wrapping_neg()));
-            let (f1r, f1i) = (fpkr.wrapping_add(fpnkr), fpki.wrapping_add(fpnki));
-            let (f2r, f2i) = (fpkr.wrapping_sub(fpnkr), fpki.wrapping_sub(fpnki));
-            let (twr, twi) = cmul_parts(f2r, f2i, sup[j].r, sup[j].i);
-            let (f1r, f1i, twr, twi) = (f1r as i32, f1i as i32, twr as i32, twi as i32);
-            lr[j] = ((f1r + twr) >> 1) as i16;
-            li[j] = ((f1i + twi) >> 1) as i16;
-            ur[j] = ((f1r - twr) >> 1) as i16;
-            ui[j] = ((twi - f1i) >> 1) as i16;
+        let mut dst = [&mut out_re[1..=h], &mut out_im[1..=h], ur, ui];
+        let blocks = h / BLOCK * BLOCK;
+        for at in (0..blocks).step_by(BLOCK) {
+            split_run::<BLOCK>(at, &src, &mut dst);
         }
+        for at in blocks..h {
+            split_run::<1>(at, &src, &mut dst);
+        }
+        let (ur, ui) = (&self.upper.0[1..=h], &self.upper.1[1..=h]);
         // Bin n - k; for k = n/2 this overwrites bin k, as KISS FFT does.
         for (k, (&r, &i)) in (1..=h).zip(ur.iter().zip(ui.iter())) {
             out_re[n - k] = r;
@@ -555,6 +561,30 @@ impl KissFftR16 {
                 std::mem::swap(&mut self.a, &mut self.b);
             }
         }
+    }
+}
+
+/// `L` lanes of the real split from `at`: `src` is (tmp[k], tmp[n - k], super twiddle), each
+/// real then imaginary; writes bins `k` and `n - k` (real, imaginary) to `dst`.
+#[inline(always)]
+fn split_run<const L: usize>(at: usize, src: &[&[i16]; 6], dst: &mut [&mut [i16]; 4]) {
+    let [kr, ki, mr, mi, wr, wi] = src.map(|v| load::<L>(v, at));
+    let mut y = [[0i16; L]; 4];
+    let half = |v: i16| sround(v as i32 * (SAMP_MAX / 2));
+    for j in 0..L {
+        let (fpkr, fpki) = (half(kr[j]), half(ki[j]));
+        let (fpnkr, fpnki) = (half(mr[j]), half(mi[j].wrapping_neg()));
+        let (f1r, f1i) = (fpkr.wrapping_add(fpnkr), fpki.wrapping_add(fpnki));
+        let (f2r, f2i) = (fpkr.wrapping_sub(fpnkr), fpki.wrapping_sub(fpnki));
+        let (twr, twi) = cmul_parts(f2r, f2i, wr[j], wi[j]);
+        let (f1r, f1i, twr, twi) = (f1r as i32, f1i as i32, twr as i32, twi as i32);
+        y[0][j] = ((f1r + twr) >> 1) as i16;
+        y[1][j] = ((f1i + twi) >> 1) as i16;
+        y[2][j] = ((f1r - twr) >> 1) as i16;
+        y[3][j] = ((twi - f1i) >> 1) as i16;
+    }
+    for (d, y) in dst.iter_mut().zip(&y) {
+        d[at..at + L].copy_from_slice(y);
     }
 }
 

@@ -243,13 +243,26 @@ impl Filterbank {
     }
 }
 
+/// `floor(sqrt(num))`; through f64 below 2^50, where it is exact: `num`
+/// converts exactly, and `sqrt(k^2 - 1) < k - 1/(2k)` stays more than half an
+/// ulp of `k` (`k 2^-53`) below `k` for `k < 2^25`, so the rounded root never
+/// reaches the next integer.
+#[inline(always)]
+fn isqrt64(num: u64) -> u64 {
+    if num < 1 << 50 {
+        (num as f64).sqrt() as u64
+    } else {
+        num.isqrt()
+    }
+}
+
 /// Integer square root rounded to nearest, saturating at 0xFFFF (`Sqrt32`).
 ///
 /// The reference computes the floor root digit by digit and adds one when the
 /// remainder exceeds the root (unless the root is already 0xFFFF); the same
-/// rule on `isqrt` gives the same result.
+/// rule on the floor root gives the same result.
 fn sqrt32(num: u32) -> u32 {
-    let res = num.isqrt();
+    let res = isqrt64(num as u64) as u32;
     let rem = num - res * res;
     if rem > res && res != 0xFFFF {
         res + 1
@@ -263,7 +276,7 @@ fn sqrt64(num: u64) -> u32 {
     if num >> 32 == 0 {
         return sqrt32(num as u32);
     }
-    let res = num.isqrt();
+    let res = isqrt64(num);
     let rem = num - res * res;
     let res = if rem > res && res != 0xFFFF_FFFF {
         res + 1
