@@ -187,6 +187,9 @@ fn butterfly4_lanes(src: [Parts; 4], w: [Parts; 3], dst_re: [&mut [i16]; 4], dst
     let (mut dst_re, mut dst_im) = (dst_re, dst_im);
     let n = src[0].0.len();
     let blocks = n / BLOCK * BLOCK;
+    #[cfg(target_arch = "x86_64")]
+    sse2::butterfly4(blocks, &src, &w, &mut dst_re, &mut dst_im);
+    #[cfg(not(target_arch = "x86_64"))]
     for at in (0..blocks).step_by(BLOCK) {
         run::<BLOCK>(at, &src, &w, &mut dst_re, &mut dst_im);
     }
@@ -468,6 +471,9 @@ impl KissFftR16 {
         let (ur, ui) = (&mut self.upper.0[1..=h], &mut self.upper.1[1..=h]);
         let mut dst = [&mut out_re[1..=h], &mut out_im[1..=h], ur, ui];
         let blocks = h / BLOCK * BLOCK;
+        #[cfg(target_arch = "x86_64")]
+        sse2::split(blocks, &src, &mut dst);
+        #[cfg(not(target_arch = "x86_64"))]
         for at in (0..blocks).step_by(BLOCK) {
             split_run::<BLOCK>(at, &src, &mut dst);
         }
@@ -563,6 +569,164 @@ impl KissFftR16 {
         }
     }
 }
+
+/// SSE2 versions of the lane kernels (SSE2 is part of x86_64, so no detection is needed).
+///
+/// Same arithmetic as [`butterfly4_block`]: `pmaddwd` forms `ar br - ai bi`
+/// and `ar bi + ai br` in i32 with the same wrap-around, and the rounding
+/// `(x + 2^14) >> 15` keeps the low 16 bits as the scalar `as i16` does
+/// (`((x + 2^14) << 1) >> 16`, arithmetic, then an exact pack).
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use super::{Parts, BLOCK, SAMP_MAX};
+    use std::arch::x86_64::*;
+
+    /// Eight lanes of `v` from `at`.
+    #[inline(always)]
+    fn load(v: &[i16], at: usize) -> __m128i {
+        let v: &[i16; BLOCK] = v[at..at + BLOCK].try_into().expect("8 lanes");
+        // SAFETY: `v` is 16 readable bytes; the load is unaligned.
+        unsafe { _mm_loadu_si128(v.as_ptr().cast()) }
+    }
+
+    /// Stores eight lanes into `v` from `at`.
+    #[inline(always)]
+    fn store(v: &mut [i16], at: usize, x: __m128i) {
+        let v: &mut [i16; BLOCK] = (&mut v[at..at + BLOCK]).try_into().expect("8 lanes");
+        // SAFETY: `v` is 16 writable bytes; the store is unaligned.
+        unsafe { _mm_storeu_si128(v.as_mut_ptr().cast(), x) }
+    }
+
+    /// `sround` of four i32 lanes each of `lo` and `hi`, narrowed with wrap-around.
+    #[inline(always)]
+    fn round_pack(lo: __m128i, hi: __m128i) -> __m128i {
+        // SAFETY: SSE2 intrinsics on values only.
+        unsafe {
+            let half = _mm_set1_epi32(1 << 14);
+            let lo = _mm_srai_epi32(_mm_slli_epi32(_mm_add_epi32(lo, half), 1), 16);
+            let hi = _mm_srai_epi32(_mm_slli_epi32(_mm_add_epi32(hi, half), 1), 16);
+            _mm_packs_epi32(lo, hi)
+        }
+    }
+
+    /// `sround(x * k)` per lane (`k` is `32767 / p`, small enough that no wrap-around occurs).
+    #[inline(always)]
+    fn scale(x: __m128i, k: __m128i) -> __m128i {
+        // SAFETY: SSE2 intrinsics on values only.
+        unsafe {
+            let lo = _mm_mullo_epi16(x, k);
+            let hi = _mm_mulhi_epi16(x, k);
+            round_pack(_mm_unpacklo_epi16(lo, hi), _mm_unpackhi_epi16(lo, hi))
+        }
+    }
+
+    /// `(ar + i ai)(br + i bi)` per lane, each part rounded to Q15.
+    #[inline(always)]
+    fn cmul(ar: __m128i, ai: __m128i, br: __m128i, bi: __m128i) -> (__m128i, __m128i) {
+        // SAFETY: SSE2 intrinsics on values only.
+        unsafe {
+            let (alo, ahi) = (_mm_unpacklo_epi16(ar, ai), _mm_unpackhi_epi16(ar, ai));
+            // Twiddle parts lie in -32767..=32767, so negating bi cannot wrap.
+            let nbi = _mm_sub_epi16(_mm_setzero_si128(), bi);
+            let (rlo, rhi) = (_mm_unpacklo_epi16(br, nbi), _mm_unpackhi_epi16(br, nbi));
+            let (ilo, ihi) = (_mm_unpacklo_epi16(bi, br), _mm_unpackhi_epi16(bi, br));
+            (
+                round_pack(_mm_madd_epi16(alo, rlo), _mm_madd_epi16(ahi, rhi)),
+                round_pack(_mm_madd_epi16(alo, ilo), _mm_madd_epi16(ahi, ihi)),
+            )
+        }
+    }
+
+    /// `floor((a + b) / 2)` per lane, as the scalar `((a as i32 + b as i32) >> 1) as i16`.
+    #[inline(always)]
+    fn half_sum(a: __m128i, b: __m128i) -> __m128i {
+        // SAFETY: SSE2 intrinsics on values only.
+        unsafe {
+            // a = 2p + x, b = 2q + y: (a + b) >> 1 = p + q + (x & y).
+            let one = _mm_set1_epi16(1);
+            let carry = _mm_and_si128(_mm_and_si128(a, b), one);
+            _mm_add_epi16(
+                _mm_add_epi16(_mm_srai_epi16(a, 1), _mm_srai_epi16(b, 1)),
+                carry,
+            )
+        }
+    }
+
+    /// `floor((a - b) / 2)` per lane, as the scalar `((a as i32 - b as i32) >> 1) as i16`.
+    #[inline(always)]
+    fn half_diff(a: __m128i, b: __m128i) -> __m128i {
+        // SAFETY: SSE2 intrinsics on values only.
+        unsafe {
+            // a = 2p + x, b = 2q + y: (a - b) >> 1 = p - q - (!x & y).
+            let one = _mm_set1_epi16(1);
+            let borrow = _mm_and_si128(_mm_andnot_si128(a, b), one);
+            _mm_sub_epi16(
+                _mm_sub_epi16(_mm_srai_epi16(a, 1), _mm_srai_epi16(b, 1)),
+                borrow,
+            )
+        }
+    }
+
+    /// [`super::split_run`] on lanes `0..blocks` (a multiple of 8).
+    pub(super) fn split(blocks: usize, src: &[&[i16]; 6], dst: &mut [&mut [i16]; 4]) {
+        // SAFETY: SSE2 intrinsics on values only.
+        let (k, zero) = unsafe { (_mm_set1_epi16((SAMP_MAX / 2) as i16), _mm_setzero_si128()) };
+        for at in (0..blocks).step_by(BLOCK) {
+            let [kr, ki, mr, mi, wr, wi] = src.map(|v| load(v, at));
+            // SAFETY: SSE2 intrinsics on values only.
+            unsafe {
+                let (fpkr, fpki) = (scale(kr, k), scale(ki, k));
+                let (fpnkr, fpnki) = (scale(mr, k), scale(_mm_sub_epi16(zero, mi), k));
+                let (f1r, f1i) = (_mm_add_epi16(fpkr, fpnkr), _mm_add_epi16(fpki, fpnki));
+                let (f2r, f2i) = (_mm_sub_epi16(fpkr, fpnkr), _mm_sub_epi16(fpki, fpnki));
+                let (twr, twi) = cmul(f2r, f2i, wr, wi);
+                store(dst[0], at, half_sum(f1r, twr));
+                store(dst[1], at, half_sum(f1i, twi));
+                store(dst[2], at, half_diff(f1r, twr));
+                store(dst[3], at, half_diff(twi, f1i));
+            }
+        }
+    }
+
+    /// [`super::butterfly4_lanes`] on lanes `0..blocks` (a multiple of 8).
+    pub(super) fn butterfly4(
+        blocks: usize,
+        src: &[Parts; 4],
+        w: &[Parts; 3],
+        dst_re: &mut [&mut [i16]; 4],
+        dst_im: &mut [&mut [i16]; 4],
+    ) {
+        // SAFETY: SSE2 intrinsics on values only.
+        let k = unsafe { _mm_set1_epi16((SAMP_MAX / 4) as i16) };
+        for at in (0..blocks).step_by(BLOCK) {
+            let l = |q: usize| (scale(load(src[q].0, at), k), scale(load(src[q].1, at), k));
+            let t = |q: usize| (load(w[q].0, at), load(w[q].1, at));
+            let (x0r, x0i) = l(0);
+            let ((br, bi), (w1r, w1i)) = (l(1), t(0));
+            let ((cr, ci), (w2r, w2i)) = (l(2), t(1));
+            let ((dr, di), (w3r, w3i)) = (l(3), t(2));
+            let (s0r, s0i) = cmul(br, bi, w1r, w1i);
+            let (s1r, s1i) = cmul(cr, ci, w2r, w2i);
+            let (s2r, s2i) = cmul(dr, di, w3r, w3i);
+            // SAFETY: SSE2 intrinsics on values only.
+            unsafe {
+                let (s5r, s5i) = (_mm_sub_epi16(x0r, s1r), _mm_sub_epi16(x0i, s1i));
+                let (x0r, x0i) = (_mm_add_epi16(x0r, s1r), _mm_add_epi16(x0i, s1i));
+                let (s3r, s3i) = (_mm_add_epi16(s0r, s2r), _mm_add_epi16(s0i, s2i));
+                let (s4r, s4i) = (_mm_sub_epi16(s0r, s2r), _mm_sub_epi16(s0i, s2i));
+                store(dst_re[0], at, _mm_add_epi16(x0r, s3r));
+                store(dst_im[0], at, _mm_add_epi16(x0i, s3i));
+                store(dst_re[1], at, _mm_add_epi16(s5r, s4i));
+                store(dst_im[1], at, _mm_sub_epi16(s5i, s4r));
+                store(dst_re[2], at, _mm_sub_epi16(x0r, s3r));
+                store(dst_im[2], at, _mm_sub_epi16(x0i, s3i));
+                store(dst_re[3], at, _mm_sub_epi16(s5r, s4i));
+                store(dst_im[3], at, _mm_add_epi16(s5i, s4r));
+            }
+        }
+    }
+}
+
 
 /// `L` lanes of the real split from `at`: `src` is (tmp[k], tmp[n - k], super twiddle), each
 /// real then imaginary; writes bins `k` and `n - k` (real, imaginary) to `dst`.
