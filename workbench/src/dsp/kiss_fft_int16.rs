@@ -429,12 +429,14 @@ impl KissFftR16 {
         assert_eq!(out_re.len(), n + 1, "kiss_fftr16: output length");
         assert_eq!(out_im.len(), n + 1, "kiss_fftr16: output length");
         // Pairs of real samples are the complex input of the half-size FFT.
-        for ((r, i), pair) in self
-            .a
-            .0
+        #[cfg(target_arch = "x86_64")]
+        let done = sse2::split_pairs(input, &mut self.a.0, &mut self.a.1);
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        for ((r, i), pair) in self.a.0[done..]
             .iter_mut()
-            .zip(self.a.1.iter_mut())
-            .zip(input.chunks_exact(2))
+            .zip(self.a.1[done..].iter_mut())
+            .zip(input[2 * done..].chunks_exact(2))
         {
             *r = pair[0];
             *i = pair[1];
@@ -609,15 +611,53 @@ mod sse2 {
         }
     }
 
-    /// `sround(x * k)` per lane (`k` is `32767 / p`, small enough that no wrap-around occurs).
+    /// `sround(x * k)` per lane for `k = 32767 / p`; `kh` holds the pairs `(k, 2^14)`.
+    ///
+    /// `pmaddwd` on the pairs `(x, 1)` forms `x k + 2^14` exactly in i32; after `>> 15`
+    /// the value is within `|x| k / 2^15 + 1 < 2^15`, so the pack is exact.
     #[inline(always)]
-    fn scale(x: __m128i, k: __m128i) -> __m128i {
+    fn scale(x: __m128i, kh: __m128i) -> __m128i {
         // SAFETY: SSE2 intrinsics on values only.
         unsafe {
-            let lo = _mm_mullo_epi16(x, k);
-            let hi = _mm_mulhi_epi16(x, k);
-            round_pack(_mm_unpacklo_epi16(lo, hi), _mm_unpackhi_epi16(lo, hi))
+            let one = _mm_set1_epi16(1);
+            let lo = _mm_madd_epi16(_mm_unpacklo_epi16(x, one), kh);
+            let hi = _mm_madd_epi16(_mm_unpackhi_epi16(x, one), kh);
+            _mm_packs_epi32(_mm_srai_epi32(lo, 15), _mm_srai_epi32(hi, 15))
         }
+    }
+
+    /// The `(k, 2^14)` pairs [`scale`] takes, for `k = 32767 / p`.
+    #[inline(always)]
+    fn scale_pairs(p: i32) -> __m128i {
+        // SAFETY: SSE2 intrinsics on values only.
+        unsafe { _mm_set1_epi32(((1 << 14) << 16) | (SAMP_MAX / p)) }
+    }
+
+    /// Splits 16 interleaved samples from `at` into 8 even and 8 odd ones.
+    #[inline(always)]
+    pub(super) fn deinterleave(input: &[i16], at: usize) -> (__m128i, __m128i) {
+        let (a, b) = (load(input, at), load(input, at + BLOCK));
+        // SAFETY: SSE2 intrinsics on values only.
+        unsafe {
+            // Even samples are the low halves of the i32 lanes, odd ones the high halves.
+            let even = |v| _mm_srai_epi32(_mm_slli_epi32(v, 16), 16);
+            let odd = |v| _mm_srai_epi32(v, 16);
+            (
+                _mm_packs_epi32(even(a), even(b)),
+                _mm_packs_epi32(odd(a), odd(b)),
+            )
+        }
+    }
+
+    /// Splits `input` into its even (`re`) and odd (`im`) samples, 8 at a time; returns how many pairs it did.
+    pub(super) fn split_pairs(input: &[i16], re: &mut [i16], im: &mut [i16]) -> usize {
+        let blocks = re.len().min(input.len() / 2) / BLOCK * BLOCK;
+        for at in (0..blocks).step_by(BLOCK) {
+            let (e, o) = deinterleave(input, 2 * at);
+            store(re, at, e);
+            store(im, at, o);
+        }
+        blocks
     }
 
     /// `(ar + i ai)(br + i bi)` per lane, each part rounded to Q15.
@@ -670,7 +710,7 @@ mod sse2 {
     /// [`super::split_run`] on lanes `0..blocks` (a multiple of 8).
     pub(super) fn split(blocks: usize, src: &[&[i16]; 6], dst: &mut [&mut [i16]; 4]) {
         // SAFETY: SSE2 intrinsics on values only.
-        let (k, zero) = unsafe { (_mm_set1_epi16((SAMP_MAX / 2) as i16), _mm_setzero_si128()) };
+        let (k, zero) = (scale_pairs(2), unsafe { _mm_setzero_si128() });
         for at in (0..blocks).step_by(BLOCK) {
             let [kr, ki, mr, mi, wr, wi] = src.map(|v| load(v, at));
             // SAFETY: SSE2 intrinsics on values only.
@@ -697,7 +737,7 @@ mod sse2 {
         dst_im: &mut [&mut [i16]; 4],
     ) {
         // SAFETY: SSE2 intrinsics on values only.
-        let k = unsafe { _mm_set1_epi16((SAMP_MAX / 4) as i16) };
+        let k = scale_pairs(4);
         for at in (0..blocks).step_by(BLOCK) {
             let l = |q: usize| (scale(load(src[q].0, at), k), scale(load(src[q].1, at), k));
             let t = |q: usize| (load(w[q].0, at), load(w[q].1, at));

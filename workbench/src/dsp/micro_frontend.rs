@@ -569,22 +569,19 @@ impl MicroFrontend {
     /// One frame (`FrontendProcessSamples` once a window is full).
     fn frame(&mut self, samples: &[i16], out: &mut [u16]) {
         // Window: Q12 coefficients, and the largest magnitude for the FFT's input shift.
-        let mut max_abs: i16 = 0;
-        for ((o, &x), &c) in self.fft_in.iter_mut().zip(samples).zip(&self.window) {
-            let v = ((x as i32 * c as i32) >> WINDOW_BITS) as i16;
-            *o = v;
-            // -32768 stays negative after negation in int16, so it never counts.
-            let a = if v < 0 { v.wrapping_neg() } else { v };
-            max_abs = max_abs.max(a);
+        let n = self.window_size;
+        let (win, samples) = (&mut self.fft_in[..n], &samples[..n]);
+        for ((o, &x), &c) in win.iter_mut().zip(samples).zip(&self.window[..n]) {
+            *o = ((x as i32 * c as i32) >> WINDOW_BITS) as i16;
         }
+        // -32768 stays negative after negation in int16, so it never counts.
+        let max_abs = win.iter().fold(0i16, |m, &v| m.max(v.wrapping_abs()));
         // Scale up so the fixed-point FFT keeps as many bits as possible.
         let input_shift = 15 - msb32(max_abs as u32);
-        for v in &mut self.fft_in[..self.window_size] {
+        for v in win.iter_mut() {
             *v = ((*v as u16) << input_shift) as i16;
         }
-        self.fft_in[self.window_size..]
-            .iter_mut()
-            .for_each(|v| *v = 0);
+        self.fft_in[n..].iter_mut().for_each(|v| *v = 0);
         self.fft
             .process_split(&self.fft_in, &mut self.fft_re, &mut self.fft_im);
 
