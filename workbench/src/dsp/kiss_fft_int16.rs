@@ -289,7 +289,7 @@ pub struct KissFftR16 {
     stages: Vec<(usize, usize, usize)>,
     /// The stages as run, innermost first.
     plan: Vec<Stage>,
-    /// From Stockham to KISS order after the last Stockham stage: element `i` moves to `to_kiss[i]`.
+    /// From Stockham to KISS order after the last Stockham stage: class `c` is KISS group `to_kiss[c]`.
     to_kiss: Vec<usize>,
     /// Ping-pong work arrays of the inner FFT (real, imaginary).
     a: (Vec<i16>, Vec<i16>),
@@ -367,12 +367,9 @@ impl KissFftR16 {
             if last + 1 < plan.len() {
                 let l = plan[last].p * plan[last].m;
                 let classes = ncfft / l;
-                to_kiss = vec![0; ncfft];
+                to_kiss = vec![0; classes];
                 for g in 0..classes {
-                    let c = perm[g * l];
-                    for k in 0..l {
-                        to_kiss[k * classes + c] = g * l + k;
-                    }
+                    to_kiss[perm[g * l]] = g;
                 }
             }
         }
@@ -458,9 +455,11 @@ impl KissFftR16 {
         out_im[n] = 0;
         // mirror[k] = tmp[n - k] for k = 1..=n/2, so that the loop below runs lane-wise.
         let (mr, mi) = (&mut self.mirror.0[1..=h], &mut self.mirror.1[1..=h]);
-        for ((r, i), k) in mr.iter_mut().zip(mi.iter_mut()).zip(1..) {
-            *r = tr[n - k];
-            *i = ti[n - k];
+        for (r, &t) in mr.iter_mut().zip(tr[h..].iter().rev()) {
+            *r = t;
+        }
+        for (i, &t) in mi.iter_mut().zip(ti[h..].iter().rev()) {
+            *i = t;
         }
         let src = [
             &tr[1..=h],
@@ -484,9 +483,11 @@ impl KissFftR16 {
         }
         let (ur, ui) = (&self.upper.0[1..=h], &self.upper.1[1..=h]);
         // Bin n - k; for k = n/2 this overwrites bin k, as KISS FFT does.
-        for (k, (&r, &i)) in (1..=h).zip(ur.iter().zip(ui.iter())) {
-            out_re[n - k] = r;
-            out_im[n - k] = i;
+        for (o, &r) in out_re[h..n].iter_mut().rev().zip(ur) {
+            *o = r;
+        }
+        for (o, &i) in out_im[h..n].iter_mut().rev().zip(ui) {
+            *o = i;
         }
     }
 
@@ -562,9 +563,17 @@ impl KissFftR16 {
             let switch = st.layout == Layout::Stockham
                 && self.plan.get(s + 1).is_some_and(|x| x.layout == Layout::Kiss);
             if switch {
-                for (i, &d) in self.to_kiss.iter().enumerate() {
-                    self.b.0[d] = self.a.0[i];
-                    self.b.1[d] = self.a.1[i];
+                // Class c's sub-transform (stride C in Stockham order) becomes KISS group to_kiss[c].
+                let classes = self.to_kiss.len();
+                let l = n / classes;
+                for (c, &g) in self.to_kiss.iter().enumerate() {
+                    let (dr, di) = (&mut self.b.0[g * l..][..l], &mut self.b.1[g * l..][..l]);
+                    for (d, &v) in dr.iter_mut().zip(self.a.0[c..].iter().step_by(classes)) {
+                        *d = v;
+                    }
+                    for (d, &v) in di.iter_mut().zip(self.a.1[c..].iter().step_by(classes)) {
+                        *d = v;
+                    }
                 }
                 std::mem::swap(&mut self.a, &mut self.b);
             }
