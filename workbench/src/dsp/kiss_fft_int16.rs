@@ -289,8 +289,9 @@ pub struct KissFftR16 {
     stages: Vec<(usize, usize, usize)>,
     /// The stages as run, innermost first.
     plan: Vec<Stage>,
-    /// From Stockham to KISS order after the last Stockham stage: class `c` is KISS group `to_kiss[c]`.
-    to_kiss: Vec<usize>,
+    /// From Stockham to KISS order after the last Stockham stage: KISS position `i` takes
+    /// Stockham position `to_kiss[i]`.
+    to_kiss: Vec<u32>,
     /// Ping-pong work arrays of the inner FFT (real, imaginary).
     a: (Vec<i16>, Vec<i16>),
     b: (Vec<i16>, Vec<i16>),
@@ -367,9 +368,12 @@ impl KissFftR16 {
             if last + 1 < plan.len() {
                 let l = plan[last].p * plan[last].m;
                 let classes = ncfft / l;
-                to_kiss = vec![0; classes];
+                to_kiss = vec![0; ncfft];
                 for g in 0..classes {
-                    to_kiss[perm[g * l]] = g;
+                    let c = perm[g * l];
+                    for k in 0..l {
+                        to_kiss[g * l + k] = (k * classes + c) as u32;
+                    }
                 }
             }
         }
@@ -563,17 +567,16 @@ impl KissFftR16 {
             let switch = st.layout == Layout::Stockham
                 && self.plan.get(s + 1).is_some_and(|x| x.layout == Layout::Kiss);
             if switch {
-                // Class c's sub-transform (stride C in Stockham order) becomes KISS group to_kiss[c].
-                let classes = self.to_kiss.len();
-                let l = n / classes;
-                for (c, &g) in self.to_kiss.iter().enumerate() {
-                    let (dr, di) = (&mut self.b.0[g * l..][..l], &mut self.b.1[g * l..][..l]);
-                    for (d, &v) in dr.iter_mut().zip(self.a.0[c..].iter().step_by(classes)) {
-                        *d = v;
-                    }
-                    for (d, &v) in di.iter_mut().zip(self.a.1[c..].iter().step_by(classes)) {
-                        *d = v;
-                    }
+                let (ar, ai) = (&self.a.0[..n], &self.a.1[..n]);
+                for ((dr, di), &from) in self
+                    .b
+                    .0
+                    .iter_mut()
+                    .zip(self.b.1.iter_mut())
+                    .zip(&self.to_kiss)
+                {
+                    *dr = ar[from as usize];
+                    *di = ai[from as usize];
                 }
                 std::mem::swap(&mut self.a, &mut self.b);
             }
