@@ -84,7 +84,7 @@ fn cexp_q15(phase: f64) -> Cpx16 {
 /// Real and imaginary parts of the operands of one butterfly position.
 type Parts<'a> = (&'a [i16], &'a [i16]);
 
-/// Lanes per block of [`butterfly4_lanes`] and [`butterfly2_lanes`]: one 128-bit vector of i16.
+/// Lanes per SIMD block: one 128-bit vector of i16.
 const BLOCK: usize = 8;
 
 /// Copies `L` values of `v` from `at` into an array.
@@ -141,94 +141,35 @@ fn butterfly2_block<const L: usize>(x: [[i16; L]; 4], w: [[i16; L]; 2]) -> [[i16
     y
 }
 
-/// Radix-4 butterflies (`kf_bfly4`, forward) on `n` independent lanes, out of place.
+/// One stage in Stockham order, lane by lane from lane `from` (the portable path).
 ///
-/// `src[q]` holds input `q` of every lane, `w[t]` the twiddle of input `t + 1`
-/// per lane, and `dst[q]` receives output `q`; runs [`butterfly4_block`] on
-/// blocks of [`BLOCK`] lanes, then lane by lane.
-#[inline(always)]
-fn butterfly4_lanes(src: [Parts; 4], w: [Parts; 3], dst_re: [&mut [i16]; 4], dst_im: [&mut [i16]; 4]) {
-    #[inline(always)]
-    fn run<const L: usize>(
-        at: usize,
-        src: &[Parts; 4],
-        w: &[Parts; 3],
-        dst_re: &mut [&mut [i16]; 4],
-        dst_im: &mut [&mut [i16]; 4],
-    ) {
-        let x = [
-            load::<L>(src[0].0, at),
-            load::<L>(src[0].1, at),
-            load::<L>(src[1].0, at),
-            load::<L>(src[1].1, at),
-            load::<L>(src[2].0, at),
-            load::<L>(src[2].1, at),
-            load::<L>(src[3].0, at),
-            load::<L>(src[3].1, at),
-        ];
-        let t = [
-            load::<L>(w[0].0, at),
-            load::<L>(w[0].1, at),
-            load::<L>(w[1].0, at),
-            load::<L>(w[1].1, at),
-            load::<L>(w[2].0, at),
-            load::<L>(w[2].1, at),
-        ];
-        let y = butterfly4_block::<L>(x, t);
-        dst_re[0][at..at + L].copy_from_slice(&y[0]);
-        dst_im[0][at..at + L].copy_from_slice(&y[1]);
-        dst_re[1][at..at + L].copy_from_slice(&y[2]);
-        dst_im[1][at..at + L].copy_from_slice(&y[3]);
-        dst_re[2][at..at + L].copy_from_slice(&y[4]);
-        dst_im[2][at..at + L].copy_from_slice(&y[5]);
-        dst_re[3][at..at + L].copy_from_slice(&y[6]);
-        dst_im[3][at..at + L].copy_from_slice(&y[7]);
-    }
-    let (mut dst_re, mut dst_im) = (dst_re, dst_im);
-    let n = src[0].0.len();
-    let blocks = n / BLOCK * BLOCK;
-    #[cfg(target_arch = "x86_64")]
-    sse2::butterfly4(blocks, &src, &w, &mut dst_re, &mut dst_im);
-    #[cfg(not(target_arch = "x86_64"))]
-    for at in (0..blocks).step_by(BLOCK) {
-        run::<BLOCK>(at, &src, &w, &mut dst_re, &mut dst_im);
-    }
-    for at in blocks..n {
-        run::<1>(at, &src, &w, &mut dst_re, &mut dst_im);
-    }
-}
-
-/// Radix-2 butterflies (`kf_bfly2`, forward) on `n` independent lanes, out of place.
-#[inline(always)]
-fn butterfly2_lanes(src: [Parts; 2], w: Parts, dst_re: [&mut [i16]; 2], dst_im: [&mut [i16]; 2]) {
-    #[inline(always)]
-    fn run<const L: usize>(
-        at: usize,
-        src: &[Parts; 2],
-        w: Parts,
-        dst_re: &mut [&mut [i16]; 2],
-        dst_im: &mut [&mut [i16]; 2],
-    ) {
-        let x = [
-            load::<L>(src[0].0, at),
-            load::<L>(src[0].1, at),
-            load::<L>(src[1].0, at),
-            load::<L>(src[1].1, at),
-        ];
-        let y = butterfly2_block::<L>(x, [load::<L>(w.0, at), load::<L>(w.1, at)]);
-        dst_re[0][at..at + L].copy_from_slice(&y[0]);
-        dst_im[0][at..at + L].copy_from_slice(&y[1]);
-        dst_re[1][at..at + L].copy_from_slice(&y[2]);
-        dst_im[1][at..at + L].copy_from_slice(&y[3]);
-    }
-    let (mut dst_re, mut dst_im) = (dst_re, dst_im);
-    let n = src[0].0.len();
-    let blocks = n / BLOCK * BLOCK;
-    for at in (0..blocks).step_by(BLOCK) {
-        run::<BLOCK>(at, &src, w, &mut dst_re, &mut dst_im);
-    }
-    for at in blocks..n {
-        run::<1>(at, &src, w, &mut dst_re, &mut dst_im);
+/// Lane `l = j C + c` is butterfly `j` of class `c`; its input `q` sits at
+/// `(j p + q) C + c` of `src` and its output `q` goes to `q m C + l` of `dst`.
+fn stage_lanes(st: &Stage, from: usize, src: (&[i16], &[i16]), dst: (&mut [i16], &mut [i16])) {
+    let (c, lanes) = (st.c, st.m * st.c);
+    for l in from..lanes {
+        let at = (l / c * st.p) * c + l % c;
+        let x = |q: usize| [[src.0[at + q * c]], [src.1[at + q * c]]];
+        let w = |t: usize| [[st.tw_re[t][l]], [st.tw_im[t][l]]];
+        if st.p == 4 {
+            let (x0, x1, x2, x3) = (x(0), x(1), x(2), x(3));
+            let (w1, w2, w3) = (w(0), w(1), w(2));
+            let y = butterfly4_block::<1>(
+                [x0[0], x0[1], x1[0], x1[1], x2[0], x2[1], x3[0], x3[1]],
+                [w1[0], w1[1], w2[0], w2[1], w3[0], w3[1]],
+            );
+            for q in 0..4 {
+                dst.0[q * lanes + l] = y[2 * q][0];
+                dst.1[q * lanes + l] = y[2 * q + 1][0];
+            }
+        } else {
+            let (x0, x1, w1) = (x(0), x(1), w(0));
+            let y = butterfly2_block::<1>([x0[0], x0[1], x1[0], x1[1]], [w1[0], w1[1]]);
+            for q in 0..2 {
+                dst.0[q * lanes + l] = y[2 * q][0];
+                dst.1[q * lanes + l] = y[2 * q + 1][0];
+            }
+        }
     }
 }
 
@@ -242,26 +183,18 @@ fn cmul_parts(ar: i16, ai: i16, br: i16, bi: i16) -> (i16, i16) {
     )
 }
 
-/// Where a stage keeps its operands, and so which index its lanes run over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layout {
-    /// Stockham order: element `k` of the sub-transform of input class `c`
-    /// (inputs `c + t C`, `C = ncfft / (p m)`) at `k C + c`; lanes run over `c`.
-    /// Suits the early stages, where `C` is large.
-    Stockham,
-    /// KISS FFT's own order: group `g`'s sub-transform at `g p m + k`; lanes run over `k < m`.
-    /// Suits the late stages, where `m` is large.
-    Kiss,
-}
-
-/// One planned stage: KISS's butterflies of radix `p` on sub-length `m`, and its lane-wise twiddles.
+/// One planned stage: KISS's butterflies of radix `p` on sub-length `m`, in Stockham order.
+///
+/// Before the stage, element `k` of the length-`m` sub-transform of input
+/// class `c` (the inputs `c + t p C`) sits at `k C + c`, with `C = ncfft / (p m)`
+/// classes; the stage's butterflies run lane-wise over `l = j C + c`.
 #[derive(Debug, Clone)]
 struct Stage {
     p: usize,
     m: usize,
-    layout: Layout,
-    /// For `t = 1..p`: real and imaginary parts of `W^(t j ncfft / (p m))`, one per lane in the
-    /// layout's order (`j` repeated `C` times for Stockham, `j = 0..m` for KISS).
+    /// Classes `C` after the stage (KISS's twiddle stride `fstride`).
+    c: usize,
+    /// For `t = 1..p`: real and imaginary parts of `W^(t j C)` for lane `l = j C + c`.
     tw_re: Vec<Vec<i16>>,
     tw_im: Vec<Vec<i16>>,
 }
@@ -270,10 +203,10 @@ struct Stage {
 ///
 /// The butterflies, their operands, twiddles and rounding are exactly KISS
 /// FFT's; only where the operands sit in memory differs. Real and imaginary
-/// parts are kept in separate arrays, and every stage runs its butterflies
-/// lane-wise over contiguous runs so that the compiler vectorises them: the
-/// early stages (few long sub-transforms per class) in Stockham order, the
-/// late ones in KISS's order, with one permutation between the two.
+/// parts are kept in separate arrays and the stages run in Stockham order
+/// (each reads one buffer and writes the other, and the result comes out in
+/// natural order, with no digit reversal), lane-wise: on x86_64 eight lanes
+/// at a time with SSE2, elsewhere and for the remainder lane by lane.
 #[derive(Debug, Clone)]
 pub struct KissFftR16 {
     /// Size of the inner complex FFT (`n / 2`).
@@ -289,9 +222,6 @@ pub struct KissFftR16 {
     stages: Vec<(usize, usize, usize)>,
     /// The stages as run, innermost first.
     plan: Vec<Stage>,
-    /// From Stockham to KISS order after the last Stockham stage: KISS position `i` takes
-    /// Stockham position `to_kiss[i]`.
-    to_kiss: Vec<u32>,
     /// Ping-pong work arrays of the inner FFT (real, imaginary).
     a: (Vec<i16>, Vec<i16>),
     b: (Vec<i16>, Vec<i16>),
@@ -323,10 +253,7 @@ impl KissFftR16 {
             .collect();
         // KISS FFT recurses (decimation in time): stage s with radix p splits its
         // input into p interleaved parts of stride fstride * p. Unrolled, the
-        // leaves read the input in a mixed-radix digit-reversed order, and the
-        // butterflies run innermost stage first, each group independently.
-        let mut perm = vec![0usize; ncfft];
-        Self::leaf_order(&radices, 0, 0, 1, &mut perm);
+        // butterflies run innermost stage first, each sub-transform independently.
         let mut stages = Vec::new();
         let mut fstride = 1;
         let mut m = ncfft;
@@ -336,54 +263,29 @@ impl KissFftR16 {
             fstride *= p;
         }
         stages.reverse();
-        // Stockham while its lanes (classes, C = fstride) are at least as many as KISS's (m).
         let plan: Vec<Stage> = stages
             .iter()
             .map(|&(p, m, fstride)| {
-                let layout = if fstride >= m {
-                    Layout::Stockham
-                } else {
-                    Layout::Kiss
-                };
                 let per_lane = |t: usize, part: fn(Cpx16) -> i16| -> Vec<i16> {
-                    let w = |j: usize| part(twiddles[t * j * fstride]);
-                    match layout {
-                        Layout::Stockham => (0..m * fstride).map(|i| w(i / fstride)).collect(),
-                        Layout::Kiss => (0..m).map(w).collect(),
-                    }
+                    (0..m * fstride)
+                        .map(|l| part(twiddles[t * (l / fstride) * fstride]))
+                        .collect()
                 };
                 Stage {
                     p,
                     m,
-                    layout,
+                    c: fstride,
                     tw_re: (1..p).map(|t| per_lane(t, |c| c.r)).collect(),
                     tw_im: (1..p).map(|t| per_lane(t, |c| c.i)).collect(),
                 }
             })
             .collect();
-        // After the last Stockham stage (sub-length L = p m, C = ncfft / L classes), class c's
-        // sub-transform is KISS's group g with perm[g L] = c.
-        let mut to_kiss = Vec::new();
-        if let Some(last) = plan.iter().rposition(|s| s.layout == Layout::Stockham) {
-            if last + 1 < plan.len() {
-                let l = plan[last].p * plan[last].m;
-                let classes = ncfft / l;
-                to_kiss = vec![0; ncfft];
-                for g in 0..classes {
-                    let c = perm[g * l];
-                    for k in 0..l {
-                        to_kiss[g * l + k] = (k * classes + c) as u32;
-                    }
-                }
-            }
-        }
         let zeros = || (vec![0i16; ncfft], vec![0i16; ncfft]);
         let half = || (vec![0i16; ncfft / 2 + 1], vec![0i16; ncfft / 2 + 1]);
         Some(KissFftR16 {
             ncfft,
             stages,
             plan,
-            to_kiss,
             twiddles,
             super_re: super_twiddles.iter().map(|c| c.r).collect(),
             super_im: super_twiddles.iter().map(|c| c.i).collect(),
@@ -495,91 +397,17 @@ impl KissFftR16 {
         }
     }
 
-    /// Fills `out` with the input index each leaf position reads (`kf_work`'s recursion).
-    fn leaf_order(radices: &[usize], stage: usize, first: usize, stride: usize, out: &mut [usize]) {
-        let p = radices[stage];
-        let m = out.len() / p;
-        if m == 1 {
-            for (k, o) in out.iter_mut().enumerate() {
-                *o = first + k * stride;
-            }
-        } else {
-            for (k, chunk) in out.chunks_exact_mut(m).enumerate() {
-                Self::leaf_order(radices, stage + 1, first + k * stride, stride * p, chunk);
-            }
-        }
-    }
-
     /// The inner complex FFT (`kiss_fft` on `ncfft` points) of `a`, result in `a`, natural order.
     fn work(&mut self) {
-        let n = self.ncfft;
-        for (s, st) in self.plan.iter().enumerate() {
+        for st in &self.plan {
             let (src, dst) = (&self.a, &mut self.b);
-            let (p, m) = (st.p, st.m);
-            let tw = |t: usize| -> Parts { (&st.tw_re[t][..], &st.tw_im[t][..]) };
-            match st.layout {
-                Layout::Stockham => {
-                    // Butterfly j, input q of class c: src (j p + q) C + c; output q: dst (j + q m) C + c.
-                    let c = n / (p * m);
-                    for j in 0..m {
-                        let w = |t: usize| {
-                            let (r, i) = tw(t);
-                            (&r[j * c..][..c], &i[j * c..][..c])
-                        };
-                        let sp = |q: usize| {
-                            let at = (j * p + q) * c;
-                            (&src.0[at..at + c], &src.1[at..at + c])
-                        };
-                        let (dr, di) = (&mut dst.0[..], &mut dst.1[..]);
-                        if p == 4 {
-                            let dre = blocks4(dr, j, m, c);
-                            let dim = blocks4(di, j, m, c);
-                            butterfly4_lanes([sp(0), sp(1), sp(2), sp(3)], [w(0), w(1), w(2)], dre, dim);
-                        } else {
-                            let dre = blocks2(dr, j, m, c);
-                            let dim = blocks2(di, j, m, c);
-                            butterfly2_lanes([sp(0), sp(1)], w(0), dre, dim);
-                        }
-                    }
-                }
-                Layout::Kiss => {
-                    let w = tw;
-                    let groups = src
-                        .0
-                        .chunks_exact(p * m)
-                        .zip(src.1.chunks_exact(p * m))
-                        .zip(dst.0.chunks_exact_mut(p * m).zip(dst.1.chunks_exact_mut(p * m)));
-                    for ((sr, si), (dr, di)) in groups {
-                        let sp = |q: usize| (&sr[q * m..][..m], &si[q * m..][..m]);
-                        if p == 4 {
-                            let dre = blocks4(dr, 0, 1, m);
-                            let dim = blocks4(di, 0, 1, m);
-                            butterfly4_lanes([sp(0), sp(1), sp(2), sp(3)], [w(0), w(1), w(2)], dre, dim);
-                        } else {
-                            let dre = blocks2(dr, 0, 1, m);
-                            let dim = blocks2(di, 0, 1, m);
-                            butterfly2_lanes([sp(0), sp(1)], w(0), dre, dim);
-                        }
-                    }
-                }
-            }
+            let src = (&src.0[..], &src.1[..]);
+            #[cfg(target_arch = "x86_64")]
+            let done = sse2::stage(st, src, (&mut dst.0, &mut dst.1));
+            #[cfg(not(target_arch = "x86_64"))]
+            let done = 0;
+            stage_lanes(st, done, src, (&mut dst.0, &mut dst.1));
             std::mem::swap(&mut self.a, &mut self.b);
-            let switch = st.layout == Layout::Stockham
-                && self.plan.get(s + 1).is_some_and(|x| x.layout == Layout::Kiss);
-            if switch {
-                let (ar, ai) = (&self.a.0[..n], &self.a.1[..n]);
-                for ((dr, di), &from) in self
-                    .b
-                    .0
-                    .iter_mut()
-                    .zip(self.b.1.iter_mut())
-                    .zip(&self.to_kiss)
-                {
-                    *dr = ar[from as usize];
-                    *di = ai[from as usize];
-                }
-                std::mem::swap(&mut self.a, &mut self.b);
-            }
         }
     }
 }
@@ -592,7 +420,7 @@ impl KissFftR16 {
 /// (`((x + 2^14) << 1) >> 16`, arithmetic, then an exact pack).
 #[cfg(target_arch = "x86_64")]
 mod sse2 {
-    use super::{Parts, BLOCK, SAMP_MAX};
+    use super::{Stage, BLOCK, SAMP_MAX};
     use std::arch::x86_64::*;
 
     /// Eight lanes of `v` from `at`.
@@ -740,42 +568,96 @@ mod sse2 {
         }
     }
 
-    /// [`super::butterfly4_lanes`] on lanes `0..blocks` (a multiple of 8).
-    pub(super) fn butterfly4(
-        blocks: usize,
-        src: &[Parts; 4],
-        w: &[Parts; 3],
-        dst_re: &mut [&mut [i16]; 4],
-        dst_im: &mut [&mut [i16]; 4],
-    ) {
+    /// Inputs 0..4 of the eight lanes from `at` of a radix-4 stage with `c` classes.
+    ///
+    /// Lane `l = j c + k` reads input `q` at `(4 j + q) c + k`. With `c >= 8` each
+    /// input is one load; with `c` = 4, 2 or 1 the 32 values from `4 at` hold
+    /// `8 / c` rows of 4 runs of `c`, and a transpose of `c`-lane units sorts them by `q`.
+    #[inline(always)]
+    fn quad(v: &[i16], at: usize, c: usize) -> [__m128i; 4] {
+        if c >= BLOCK {
+            let base = (at / c * 4) * c + at % c;
+            return [0, 1, 2, 3].map(|q| load(v, base + q * c));
+        }
+        let base = 4 * at;
+        let r = [0, 1, 2, 3].map(|i| load(v, base + i * BLOCK));
         // SAFETY: SSE2 intrinsics on values only.
+        unsafe {
+            match c {
+                4 => [
+                    _mm_unpacklo_epi64(r[0], r[2]),
+                    _mm_unpackhi_epi64(r[0], r[2]),
+                    _mm_unpacklo_epi64(r[1], r[3]),
+                    _mm_unpackhi_epi64(r[1], r[3]),
+                ],
+                2 => {
+                    let t0 = _mm_unpacklo_epi32(r[0], r[1]);
+                    let t1 = _mm_unpackhi_epi32(r[0], r[1]);
+                    let t2 = _mm_unpacklo_epi32(r[2], r[3]);
+                    let t3 = _mm_unpackhi_epi32(r[2], r[3]);
+                    [
+                        _mm_unpacklo_epi64(t0, t2),
+                        _mm_unpackhi_epi64(t0, t2),
+                        _mm_unpacklo_epi64(t1, t3),
+                        _mm_unpackhi_epi64(t1, t3),
+                    ]
+                }
+                _ => {
+                    let sort = |x: __m128i, y: __m128i| {
+                        let a = _mm_unpacklo_epi16(x, y);
+                        let b = _mm_unpackhi_epi16(x, y);
+                        (_mm_unpacklo_epi16(a, b), _mm_unpackhi_epi16(a, b))
+                    };
+                    let (c01, d01) = sort(r[0], r[1]);
+                    let (c23, d23) = sort(r[2], r[3]);
+                    [
+                        _mm_unpacklo_epi64(c01, c23),
+                        _mm_unpackhi_epi64(c01, c23),
+                        _mm_unpacklo_epi64(d01, d23),
+                        _mm_unpackhi_epi64(d01, d23),
+                    ]
+                }
+            }
+        }
+    }
+
+    /// Runs `st` on whole blocks of eight lanes; returns how many lanes it did
+    /// (the rest are left to [`super::stage_lanes`]).
+    pub(super) fn stage(st: &Stage, src: (&[i16], &[i16]), dst: (&mut [i16], &mut [i16])) -> usize {
+        let (c, lanes) = (st.c, st.m * st.c);
+        let blocks = lanes / BLOCK * BLOCK;
+        // Radix 2 is at most the one innermost stage; it runs lane by lane.
+        if st.p != 4 {
+            return 0;
+        }
         let k = scale_pairs(4);
+        let (tw_re, tw_im) = (&st.tw_re, &st.tw_im);
         for at in (0..blocks).step_by(BLOCK) {
-            let l = |q: usize| (scale(load(src[q].0, at), k), scale(load(src[q].1, at), k));
-            let t = |q: usize| (load(w[q].0, at), load(w[q].1, at));
-            let (x0r, x0i) = l(0);
-            let ((br, bi), (w1r, w1i)) = (l(1), t(0));
-            let ((cr, ci), (w2r, w2i)) = (l(2), t(1));
-            let ((dr, di), (w3r, w3i)) = (l(3), t(2));
-            let (s0r, s0i) = cmul(br, bi, w1r, w1i);
-            let (s1r, s1i) = cmul(cr, ci, w2r, w2i);
-            let (s2r, s2i) = cmul(dr, di, w3r, w3i);
+            let xr = quad(src.0, at, c).map(|v| scale(v, k));
+            let xi = quad(src.1, at, c).map(|v| scale(v, k));
+            let t = |q: usize| (load(&tw_re[q], at), load(&tw_im[q], at));
+            let ((w1r, w1i), (w2r, w2i), (w3r, w3i)) = (t(0), t(1), t(2));
+            let (x0r, x0i) = (xr[0], xi[0]);
+            let (s0r, s0i) = cmul(xr[1], xi[1], w1r, w1i);
+            let (s1r, s1i) = cmul(xr[2], xi[2], w2r, w2i);
+            let (s2r, s2i) = cmul(xr[3], xi[3], w3r, w3i);
             // SAFETY: SSE2 intrinsics on values only.
             unsafe {
                 let (s5r, s5i) = (_mm_sub_epi16(x0r, s1r), _mm_sub_epi16(x0i, s1i));
                 let (x0r, x0i) = (_mm_add_epi16(x0r, s1r), _mm_add_epi16(x0i, s1i));
                 let (s3r, s3i) = (_mm_add_epi16(s0r, s2r), _mm_add_epi16(s0i, s2i));
                 let (s4r, s4i) = (_mm_sub_epi16(s0r, s2r), _mm_sub_epi16(s0i, s2i));
-                store(dst_re[0], at, _mm_add_epi16(x0r, s3r));
-                store(dst_im[0], at, _mm_add_epi16(x0i, s3i));
-                store(dst_re[1], at, _mm_add_epi16(s5r, s4i));
-                store(dst_im[1], at, _mm_sub_epi16(s5i, s4r));
-                store(dst_re[2], at, _mm_sub_epi16(x0r, s3r));
-                store(dst_im[2], at, _mm_sub_epi16(x0i, s3i));
-                store(dst_re[3], at, _mm_sub_epi16(s5r, s4i));
-                store(dst_im[3], at, _mm_add_epi16(s5i, s4r));
+                store(dst.0, at, _mm_add_epi16(x0r, s3r));
+                store(dst.1, at, _mm_add_epi16(x0i, s3i));
+                store(dst.0, lanes + at, _mm_add_epi16(s5r, s4i));
+                store(dst.1, lanes + at, _mm_sub_epi16(s5i, s4r));
+                store(dst.0, 2 * lanes + at, _mm_sub_epi16(x0r, s3r));
+                store(dst.1, 2 * lanes + at, _mm_sub_epi16(x0i, s3i));
+                store(dst.0, 3 * lanes + at, _mm_sub_epi16(s5r, s4i));
+                store(dst.1, 3 * lanes + at, _mm_add_epi16(s5i, s4r));
             }
         }
+        blocks
     }
 }
 
@@ -802,22 +684,6 @@ fn split_run<const L: usize>(at: usize, src: &[&[i16]; 6], dst: &mut [&mut [i16]
     for (d, y) in dst.iter_mut().zip(&y) {
         d[at..at + L].copy_from_slice(y);
     }
-}
-
-/// The `len`-long blocks `j + q stride` (q = 0..4) of `v`, in units of `len`.
-#[inline(always)]
-fn blocks4(v: &mut [i16], j: usize, stride: usize, len: usize) -> [&mut [i16]; 4] {
-    let (lo, hi) = v.split_at_mut((j + 2 * stride) * len);
-    let (b0, b1) = lo[j * len..].split_at_mut(stride * len);
-    let (b2, b3) = hi.split_at_mut(stride * len);
-    [&mut b0[..len], &mut b1[..len], &mut b2[..len], &mut b3[..len]]
-}
-
-/// The `len`-long blocks `j` and `j + stride` of `v`, in units of `len`.
-#[inline(always)]
-fn blocks2(v: &mut [i16], j: usize, stride: usize, len: usize) -> [&mut [i16]; 2] {
-    let (b0, b1) = v[j * len..].split_at_mut(stride * len);
-    [&mut b0[..len], &mut b1[..len]]
 }
 
 #[cfg(test)]
