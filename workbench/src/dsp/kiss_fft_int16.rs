@@ -552,7 +552,8 @@ mod sse2 {
         // SAFETY: SSE2 intrinsics on values only.
         let (k, zero) = (scale_pairs(2), unsafe { _mm_setzero_si128() });
         for at in (0..blocks).step_by(BLOCK) {
-            let [kr, ki, mr, mi, wr, wi] = src.map(|v| load(v, at));
+            let (kr, ki, mr, mi) = (load(src[0], at), load(src[1], at), load(src[2], at), load(src[3], at));
+            let (wr, wi) = (load(src[4], at), load(src[5], at));
             // SAFETY: SSE2 intrinsics on values only.
             unsafe {
                 let (fpkr, fpki) = (scale(kr, k), scale(ki, k));
@@ -577,10 +578,20 @@ mod sse2 {
     fn quad(v: &[i16], at: usize, c: usize) -> [__m128i; 4] {
         if c >= BLOCK {
             let base = (at / c * 4) * c + at % c;
-            return [0, 1, 2, 3].map(|q| load(v, base + q * c));
+            return [
+                load(v, base),
+                load(v, base + c),
+                load(v, base + 2 * c),
+                load(v, base + 3 * c),
+            ];
         }
         let base = 4 * at;
-        let r = [0, 1, 2, 3].map(|i| load(v, base + i * BLOCK));
+        let r = [
+            load(v, base),
+            load(v, base + BLOCK),
+            load(v, base + 2 * BLOCK),
+            load(v, base + 3 * BLOCK),
+        ];
         // SAFETY: SSE2 intrinsics on values only.
         unsafe {
             match c {
@@ -633,14 +644,15 @@ mod sse2 {
         let k = scale_pairs(4);
         let (tw_re, tw_im) = (&st.tw_re, &st.tw_im);
         for at in (0..blocks).step_by(BLOCK) {
-            let xr = quad(src.0, at, c).map(|v| scale(v, k));
-            let xi = quad(src.1, at, c).map(|v| scale(v, k));
+            let [x0r, x1r, x2r, x3r] = quad(src.0, at, c);
+            let [x0i, x1i, x2i, x3i] = quad(src.1, at, c);
+            let (x0r, x1r, x2r, x3r) = (scale(x0r, k), scale(x1r, k), scale(x2r, k), scale(x3r, k));
+            let (x0i, x1i, x2i, x3i) = (scale(x0i, k), scale(x1i, k), scale(x2i, k), scale(x3i, k));
             let t = |q: usize| (load(&tw_re[q], at), load(&tw_im[q], at));
             let ((w1r, w1i), (w2r, w2i), (w3r, w3i)) = (t(0), t(1), t(2));
-            let (x0r, x0i) = (xr[0], xi[0]);
-            let (s0r, s0i) = cmul(xr[1], xi[1], w1r, w1i);
-            let (s1r, s1i) = cmul(xr[2], xi[2], w2r, w2i);
-            let (s2r, s2i) = cmul(xr[3], xi[3], w3r, w3i);
+            let (s0r, s0i) = cmul(x1r, x1i, w1r, w1i);
+            let (s1r, s1i) = cmul(x2r, x2i, w2r, w2i);
+            let (s2r, s2i) = cmul(x3r, x3i, w3r, w3i);
             // SAFETY: SSE2 intrinsics on values only.
             unsafe {
                 let (s5r, s5i) = (_mm_sub_epi16(x0r, s1r), _mm_sub_epi16(x0i, s1i));
