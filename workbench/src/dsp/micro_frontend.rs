@@ -223,7 +223,10 @@ impl Filterbank {
     }
 
     /// Channel energies (`FilterbankAccumulateChannels`), then `sqrt >> shift` (`FilterbankSqrt`).
-    fn apply(&self, energy: &[i32], shift: u32, out: &mut [u32]) {
+    ///
+    /// `sums` (one per channel) holds the energies between the two passes, so
+    /// that the square roots run independently of each other.
+    fn apply(&self, energy: &[i32], shift: u32, sums: &mut [u64], out: &mut [u32]) {
         let mut carry = 0u64; // the previous band's unweighted sum
         for (chan, band) in self.bands.iter().enumerate() {
             let e = &energy[band.start..band.start + band.weights.len()];
@@ -236,9 +239,12 @@ impl Filterbank {
                 unweighted = unweighted.wrapping_add(u.wrapping_mul(m));
             }
             if chan > 0 {
-                out[chan - 1] = sqrt64(weighted) >> shift;
+                sums[chan - 1] = weighted;
             }
             carry = unweighted;
+        }
+        for (o, &w) in out.iter_mut().zip(sums.iter()) {
+            *o = sqrt64(w) >> shift;
         }
     }
 }
@@ -256,37 +262,20 @@ fn isqrt64(num: u64) -> u64 {
     }
 }
 
-/// Integer square root rounded to nearest, saturating at 0xFFFF (`Sqrt32`).
+/// Integer square root rounded to nearest (`Sqrt64`; `Sqrt32` when the high word is 0).
 ///
-/// The reference computes the floor root digit by digit and adds one when the
-/// remainder exceeds the root (unless the root is already 0xFFFF); the same
-/// rule on the floor root gives the same result.
-fn sqrt32(num: u32) -> u32 {
-    let res = isqrt64(num as u64) as u32;
-    let rem = num - res * res;
-    if rem > res && res != 0xFFFF {
-        res + 1
-    } else {
-        res
-    }
-}
-
-/// Integer square root of a 64-bit value (`Sqrt64`; the 32-bit path when the high word is 0).
+/// The reference computes the floor root digit by digit; both of its paths round up when the remainder exceeds the floor root, unless the
+/// root is saturated: 0xFFFF on the 32-bit path (the 64-bit path's roots are
+/// at least 0x10000) and 0xFFFF_FFFF on the 64-bit one.
+#[inline(always)]
 fn sqrt64(num: u64) -> u32 {
-    if num >> 32 == 0 {
-        return sqrt32(num as u32);
-    }
     let res = isqrt64(num);
     let rem = num - res * res;
-    let res = if rem > res && res != 0xFFFF_FFFF {
-        res + 1
-    } else {
-        res
-    };
-    res as u32
+    let saturated = res == 0xFFFF || res == 0xFFFF_FFFF;
+    (res + u64::from(rem > res && !saturated)) as u32
 }
 
-/// The reference's digit-by-digit `Sqrt32`, kept to check [`sqrt32`] against.
+/// The reference's digit-by-digit `Sqrt32`, kept to check [`sqrt64`] against.
 #[cfg(test)]
 fn sqrt32_digits(mut num: u32) -> u32 {
     if num == 0 {
@@ -428,6 +417,7 @@ pub struct MicroFrontend {
     fft_im: Vec<i16>,
     energy: Vec<i32>,
     signal: Vec<u32>,
+    sums: Vec<u64>,
     estimate: Vec<u32>,
 }
 
@@ -503,6 +493,7 @@ impl MicroFrontend {
             fft_im: vec![0; spectrum_size],
             energy: vec![0; spectrum_size],
             signal: vec![0; cfg.num_channels],
+            sums: vec![0; cfg.num_channels],
             estimate: vec![0; cfg.num_channels],
             fft,
             filterbank,
@@ -596,7 +587,7 @@ impl MicroFrontend {
             let (r, i) = (r as i32, i as i32);
             *e = (r * r).wrapping_add(i * i);
         }
-        fb.apply(&self.energy, input_shift, &mut self.signal);
+        fb.apply(&self.energy, input_shift, &mut self.sums, &mut self.signal);
 
         self.noise_reduction();
         if self.cfg.enable_pcan {
@@ -671,14 +662,14 @@ mod tests {
 
     #[test]
     fn integer_square_root() {
-        assert_eq!(sqrt32(0), 0);
+        assert_eq!(sqrt64(0), 0);
         // 15: 3 remainder 6 > 3 -> rounds up to 4 (sqrt 3.87).
-        assert_eq!(sqrt32(15), 4);
+        assert_eq!(sqrt64(15), 4);
         // 12: 3 remainder 3, not > 3 -> 3 (sqrt 3.46).
-        assert_eq!(sqrt32(12), 3);
-        assert_eq!(sqrt32(1 << 30), 1 << 15);
+        assert_eq!(sqrt64(12), 3);
+        assert_eq!(sqrt64(1 << 30), 1 << 15);
         // u32::MAX: sqrt 65535.99998 saturates at 0xFFFF.
-        assert_eq!(sqrt32(u32::MAX), 0xFFFF);
+        assert_eq!(sqrt64(u32::MAX as u64), 0xFFFF);
         // 2^40: exactly 2^20 on the 64-bit path.
         assert_eq!(sqrt64(1 << 40), 1 << 20);
         // 2^40 + 2^21: sqrt = 2^20 + 1 - tiny, remainder above res -> 2^20 + 1.
@@ -690,11 +681,21 @@ mod tests {
         for _ in 0..200_000 {
             x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             for v in [x, x >> 7, x >> 17, x >> 25] {
-                assert_eq!(sqrt32(v), sqrt32_digits(v), "{v}");
+                assert_eq!(sqrt64(v as u64), sqrt32_digits(v), "{v}");
             }
         }
         for v in (0..70_000u32).chain(u32::MAX - 70_000..=u32::MAX) {
-            assert_eq!(sqrt32(v), sqrt32_digits(v), "{v}");
+            assert_eq!(sqrt64(v as u64), sqrt32_digits(v), "{v}");
+        }
+        // The f64 floor root is exact up to its 2^50 limit: around squares k^2 - 1, k^2
+        // there, and beyond it, against std's integer root.
+        for k in (1u64 << 24) - 3_000..(1 << 25) + 3 {
+            for v in [k * k - 1, k * k, k * k + k, k * k + k + 1] {
+                assert_eq!(isqrt64(v), v.isqrt(), "{v}");
+            }
+        }
+        for v in [(1u64 << 50) - 1, 1 << 50, (1 << 52) - 1, 1 << 53, u64::MAX - 1] {
+            assert_eq!(isqrt64(v), v.isqrt(), "{v}");
         }
     }
 
