@@ -36,41 +36,9 @@ fn sround(x: i32) -> i16 {
     (x.wrapping_add(1 << (FRAC_BITS - 1)) >> FRAC_BITS) as i16
 }
 
-/// `a * b`, each part rounded to Q15.
-#[inline(always)]
-fn cmul(a: Cpx16, b: Cpx16) -> Cpx16 {
-    let (ar, ai, br, bi) = (a.r as i32, a.i as i32, b.r as i32, b.i as i32);
-    Cpx16 {
-        r: sround((ar * br).wrapping_sub(ai * bi)),
-        i: sround((ar * bi).wrapping_add(ai * br)),
-    }
-}
 
-/// Divides both parts by `p` the fixed-point way: multiply by `32767 / p`, round.
-#[inline(always)]
-fn fixdiv(c: Cpx16, p: i32) -> Cpx16 {
-    let k = SAMP_MAX / p;
-    Cpx16 {
-        r: sround(c.r as i32 * k),
-        i: sround(c.i as i32 * k),
-    }
-}
 
-#[inline(always)]
-fn add(a: Cpx16, b: Cpx16) -> Cpx16 {
-    Cpx16 {
-        r: a.r.wrapping_add(b.r),
-        i: a.i.wrapping_add(b.i),
-    }
-}
 
-#[inline(always)]
-fn sub(a: Cpx16, b: Cpx16) -> Cpx16 {
-    Cpx16 {
-        r: a.r.wrapping_sub(b.r),
-        i: a.i.wrapping_sub(b.i),
-    }
-}
 
 /// `round(32767 * (cos, sin)(phase))`, as KISS FFT's fixed-point `kf_cexp`.
 fn cexp_q15(phase: f64) -> Cpx16 {
@@ -80,9 +48,6 @@ fn cexp_q15(phase: f64) -> Cpx16 {
         i: q(phase.sin()),
     }
 }
-
-/// Real and imaginary parts of the operands of one butterfly position.
-type Parts<'a> = (&'a [i16], &'a [i16]);
 
 /// Lanes per SIMD block: one 128-bit vector of i16.
 const BLOCK: usize = 8;
@@ -173,7 +138,7 @@ fn stage_lanes(st: &Stage, from: usize, src: (&[i16], &[i16]), dst: (&mut [i16],
     }
 }
 
-/// `(ar + i ai)(br + i bi)`, each part rounded to Q15 ([`cmul`] on split parts).
+/// `(ar + i ai)(br + i bi)`, each part rounded to Q15 (`C_MUL` with `FIXED_POINT=16`).
 #[inline(always)]
 fn cmul_parts(ar: i16, ai: i16, br: i16, bi: i16) -> (i16, i16) {
     let (ar, ai, br, bi) = (ar as i32, ai as i32, br as i32, bi as i32);
@@ -211,16 +176,10 @@ struct Stage {
 pub struct KissFftR16 {
     /// Size of the inner complex FFT (`n / 2`).
     ncfft: usize,
-    /// `exp(-2 pi i k / ncfft)` in Q15.
-    twiddles: Vec<Cpx16>,
-    /// `exp(-i pi ((k + 1) / ncfft + 1/2))` in Q15, for splitting the packed result.
-    super_twiddles: Vec<Cpx16>,
-    /// Real and imaginary parts of `super_twiddles`.
+    /// `exp(-i pi ((k + 1) / ncfft + 1/2))` in Q15 (real, imaginary), for splitting the packed result.
     super_re: Vec<i16>,
     super_im: Vec<i16>,
-    /// Stages innermost first: (radix p, sub-length m, twiddle stride).
-    stages: Vec<(usize, usize, usize)>,
-    /// The stages as run, innermost first.
+    /// The stages, innermost first.
     plan: Vec<Stage>,
     /// Ping-pong work arrays of the inner FFT (real, imaginary).
     a: (Vec<i16>, Vec<i16>),
@@ -284,12 +243,9 @@ impl KissFftR16 {
         let half = || (vec![0i16; ncfft / 2 + 1], vec![0i16; ncfft / 2 + 1]);
         Some(KissFftR16 {
             ncfft,
-            stages,
             plan,
-            twiddles,
             super_re: super_twiddles.iter().map(|c| c.r).collect(),
             super_im: super_twiddles.iter().map(|c| c.i).collect(),
-            super_twiddles,
             a: zeros(),
             b: zeros(),
             mirror: half(),
@@ -709,28 +665,25 @@ mod tests {
         // -1 * 32767 = -32767; (-32767 + 16384) >> 15 = -1 (floor).
         assert_eq!(sround(-32767), -1);
         // 1000 / 4 with 8191/32768: 1000 * 8191 = 8191000 -> 249.97 -> 250.
-        assert_eq!(
-            fixdiv(Cpx16 { r: 1000, i: -1000 }, 4),
-            Cpx16 { r: 250, i: -250 }
-        );
+        assert_eq!(sround(1000 * (SAMP_MAX / 4)), 250);
+        assert_eq!(sround(-1000 * (SAMP_MAX / 4)), -250);
     }
 
     #[test]
     fn twiddles_are_rounded_q15() {
         let f = KissFftR16::new(16).unwrap();
-        // ncfft = 8: k = 0 -> (32767, 0); k = 2 -> angle -pi/2 -> (0, -32767);
-        // k = 1 -> angle -pi/4 -> 32767 * 0.70711 = 23169.77 -> 23170.
-        assert_eq!(f.twiddles[0], Cpx16 { r: 32767, i: 0 });
-        assert_eq!(f.twiddles[2], Cpx16 { r: 0, i: -32767 });
-        assert_eq!(
-            f.twiddles[1],
-            Cpx16 {
-                r: 23170,
-                i: -23170
-            }
-        );
         // Stages innermost first: the radix 2 (m = 1, stride 4), then the radix 4 (m = 2, stride 1).
-        assert_eq!(f.stages, vec![(2, 1, 4), (4, 2, 1)]);
+        let stages: Vec<_> = f.plan.iter().map(|s| (s.p, s.m, s.c)).collect();
+        assert_eq!(stages, vec![(2, 1, 4), (4, 2, 1)]);
+        // ncfft = 8, W = exp(-2 pi i / 8). The radix 4's lanes j = 0, 1 use W^(t j):
+        // W^0 = (32767, 0); W^1: 32767 * 0.70711 = 23169.77 -> (23170, -23170);
+        // W^2 = (0, -32767); W^3 = (-23170, -23170).
+        let s = &f.plan[1];
+        assert_eq!((s.tw_re[0].clone(), s.tw_im[0].clone()), (vec![32767, 23170], vec![0, -23170]));
+        assert_eq!((s.tw_re[1].clone(), s.tw_im[1].clone()), (vec![32767, 0], vec![0, -32767]));
+        assert_eq!((s.tw_re[2].clone(), s.tw_im[2].clone()), (vec![32767, -23170], vec![0, -23170]));
+        // The radix 2's four lanes (j = 0, four classes) all use W^0.
+        assert_eq!(f.plan[0].tw_re[0], vec![32767; 4]);
     }
 
     #[test]
@@ -766,7 +719,7 @@ mod tests {
     fn rejects_bad_sizes() {
         assert!(KissFftR16::new(12).is_none());
         assert!(KissFftR16::new(2).is_none());
-        assert_eq!(KissFftR16::new(512).unwrap().stages.len(), 4);
+        assert_eq!(KissFftR16::new(512).unwrap().plan.len(), 4);
     }
 
     #[test]
