@@ -36,10 +36,6 @@ fn sround(x: i32) -> i16 {
     (x.wrapping_add(1 << (FRAC_BITS - 1)) >> FRAC_BITS) as i16
 }
 
-
-
-
-
 /// `round(32767 * (cos, sin)(phase))`, as KISS FFT's fixed-point `kf_cexp`.
 fn cexp_q15(phase: f64) -> Cpx16 {
     let q = |v: f64| (0.5 + SAMP_MAX as f64 * v).floor() as i16;
@@ -508,7 +504,12 @@ mod sse2 {
         // SAFETY: SSE2 intrinsics on values only.
         let (k, zero) = (scale_pairs(2), unsafe { _mm_setzero_si128() });
         for at in (0..blocks).step_by(BLOCK) {
-            let (kr, ki, mr, mi) = (load(src[0], at), load(src[1], at), load(src[2], at), load(src[3], at));
+            let (kr, ki, mr, mi) = (
+                load(src[0], at),
+                load(src[1], at),
+                load(src[2], at),
+                load(src[3], at),
+            );
             let (wr, wi) = (load(src[4], at), load(src[5], at));
             // SAFETY: SSE2 intrinsics on values only.
             unsafe {
@@ -629,7 +630,6 @@ mod sse2 {
     }
 }
 
-
 /// `L` lanes of the real split from `at`: `src` is (tmp[k], tmp[n - k], super twiddle), each
 /// real then imaginary; writes bins `k` and `n - k` (real, imaginary) to `dst`.
 #[inline(always)]
@@ -679,9 +679,18 @@ mod tests {
         // W^0 = (32767, 0); W^1: 32767 * 0.70711 = 23169.77 -> (23170, -23170);
         // W^2 = (0, -32767); W^3 = (-23170, -23170).
         let s = &f.plan[1];
-        assert_eq!((s.tw_re[0].clone(), s.tw_im[0].clone()), (vec![32767, 23170], vec![0, -23170]));
-        assert_eq!((s.tw_re[1].clone(), s.tw_im[1].clone()), (vec![32767, 0], vec![0, -32767]));
-        assert_eq!((s.tw_re[2].clone(), s.tw_im[2].clone()), (vec![32767, -23170], vec![0, -23170]));
+        assert_eq!(
+            (s.tw_re[0].clone(), s.tw_im[0].clone()),
+            (vec![32767, 23170], vec![0, -23170])
+        );
+        assert_eq!(
+            (s.tw_re[1].clone(), s.tw_im[1].clone()),
+            (vec![32767, 0], vec![0, -32767])
+        );
+        assert_eq!(
+            (s.tw_re[2].clone(), s.tw_im[2].clone()),
+            (vec![32767, -23170], vec![0, -23170])
+        );
         // The radix 2's four lanes (j = 0, four classes) all use W^0.
         assert_eq!(f.plan[0].tw_re[0], vec![32767; 4]);
     }

@@ -695,7 +695,13 @@ mod tests {
                 assert_eq!(isqrt64(v), v.isqrt(), "{v}");
             }
         }
-        for v in [(1u64 << 50) - 1, 1 << 50, (1 << 52) - 1, 1 << 53, u64::MAX - 1] {
+        for v in [
+            (1u64 << 50) - 1,
+            1 << 50,
+            (1 << 52) - 1,
+            1 << 53,
+            u64::MAX - 1,
+        ] {
             assert_eq!(isqrt64(v), v.isqrt(), "{v}");
         }
     }
