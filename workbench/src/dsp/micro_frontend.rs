@@ -402,7 +402,8 @@ pub struct MicroFrontend {
     window_size: usize,
     window_step: usize,
     window: Vec<i16>,
-    fft: KissFftR16,
+    /// Boxed: the plan and its buffers are a dozen vectors, too big to keep inline.
+    fft: Box<KissFftR16>,
     filterbank: Filterbank,
     even_smoothing: u32,
     odd_smoothing: u32,
@@ -455,7 +456,7 @@ impl MicroFrontend {
             ));
         }
         let fft_size = window_size.next_power_of_two();
-        let fft = KissFftR16::new(fft_size).expect("power of two >= 4");
+        let fft = Box::new(KissFftR16::new(fft_size).expect("power of two >= 4"));
         let spectrum_size = fft_size / 2 + 1;
         let filterbank = Filterbank::new(&cfg, spectrum_size)?;
         // WindowPopulateState: float arg, double cosine, float value, rounded Q12.
