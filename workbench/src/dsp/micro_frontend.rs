@@ -14,7 +14,7 @@
 //! Training in TensorFlow's speech_commands scripts uses the output times
 //! 10/256 ([`to_float`]); a device feeds an int8 model with [`to_int8`].
 
-use super::kiss_fft_int16::{Cpx16, KissFftR16};
+use super::kiss_fft_int16::KissFftR16;
 use crate::error::{Error, Result};
 
 /// Fraction bits of the window coefficients (`kFrontendWindowBits`).
@@ -223,7 +223,10 @@ impl Filterbank {
     }
 
     /// Channel energies (`FilterbankAccumulateChannels`), then `sqrt >> shift` (`FilterbankSqrt`).
-    fn apply(&self, energy: &[i32], shift: u32, out: &mut [u32]) {
+    ///
+    /// `sums` (one per channel) holds the energies between the two passes, so
+    /// that the square roots run independently of each other.
+    fn apply(&self, energy: &[i32], shift: u32, sums: &mut [u64], out: &mut [u32]) {
         let mut carry = 0u64; // the previous band's unweighted sum
         for (chan, band) in self.bands.iter().enumerate() {
             let e = &energy[band.start..band.start + band.weights.len()];
@@ -236,44 +239,43 @@ impl Filterbank {
                 unweighted = unweighted.wrapping_add(u.wrapping_mul(m));
             }
             if chan > 0 {
-                out[chan - 1] = sqrt64(weighted) >> shift;
+                sums[chan - 1] = weighted;
             }
             carry = unweighted;
+        }
+        for (o, &w) in out.iter_mut().zip(sums.iter()) {
+            *o = sqrt64(w) >> shift;
         }
     }
 }
 
-/// Integer square root rounded to nearest, saturating at 0xFFFF (`Sqrt32`).
+/// `floor(sqrt(num))`; through f64 below 2^50, where it is exact: `num`
+/// converts exactly, and `sqrt(k^2 - 1) < k - 1/(2k)` stays more than half an
+/// ulp of `k` (`k 2^-53`) below `k` for `k < 2^25`, so the rounded root never
+/// reaches the next integer.
+#[inline(always)]
+fn isqrt64(num: u64) -> u64 {
+    if num < 1 << 50 {
+        (num as f64).sqrt() as u64
+    } else {
+        num.isqrt()
+    }
+}
+
+/// Integer square root rounded to nearest (`Sqrt64`; `Sqrt32` when the high word is 0).
 ///
-/// The reference computes the floor root digit by digit and adds one when the
-/// remainder exceeds the root (unless the root is already 0xFFFF); the same
-/// rule on `isqrt` gives the same result.
-fn sqrt32(num: u32) -> u32 {
-    let res = num.isqrt();
-    let rem = num - res * res;
-    if rem > res && res != 0xFFFF {
-        res + 1
-    } else {
-        res
-    }
-}
-
-/// Integer square root of a 64-bit value (`Sqrt64`; the 32-bit path when the high word is 0).
+/// The reference computes the floor root digit by digit; both of its paths round up when the remainder exceeds the floor root, unless the
+/// root is saturated: 0xFFFF on the 32-bit path (the 64-bit path's roots are
+/// at least 0x10000) and 0xFFFF_FFFF on the 64-bit one.
+#[inline(always)]
 fn sqrt64(num: u64) -> u32 {
-    if num >> 32 == 0 {
-        return sqrt32(num as u32);
-    }
-    let res = num.isqrt();
+    let res = isqrt64(num);
     let rem = num - res * res;
-    let res = if rem > res && res != 0xFFFF_FFFF {
-        res + 1
-    } else {
-        res
-    };
-    res as u32
+    let saturated = res == 0xFFFF || res == 0xFFFF_FFFF;
+    (res + u64::from(rem > res && !saturated)) as u32
 }
 
-/// The reference's digit-by-digit `Sqrt32`, kept to check [`sqrt32`] against.
+/// The reference's digit-by-digit `Sqrt32`, kept to check [`sqrt64`] against.
 #[cfg(test)]
 fn sqrt32_digits(mut num: u32) -> u32 {
     if num == 0 {
@@ -400,7 +402,8 @@ pub struct MicroFrontend {
     window_size: usize,
     window_step: usize,
     window: Vec<i16>,
-    fft: KissFftR16,
+    /// Boxed: the plan and its buffers are a dozen vectors, too big to keep inline.
+    fft: Box<KissFftR16>,
     filterbank: Filterbank,
     even_smoothing: u32,
     odd_smoothing: u32,
@@ -411,9 +414,11 @@ pub struct MicroFrontend {
     correction_bits: i32,
     // Scratch, reused across frames.
     fft_in: Vec<i16>,
-    fft_out: Vec<Cpx16>,
+    fft_re: Vec<i16>,
+    fft_im: Vec<i16>,
     energy: Vec<i32>,
     signal: Vec<u32>,
+    sums: Vec<u64>,
     estimate: Vec<u32>,
 }
 
@@ -451,7 +456,7 @@ impl MicroFrontend {
             ));
         }
         let fft_size = window_size.next_power_of_two();
-        let fft = KissFftR16::new(fft_size).expect("power of two >= 4");
+        let fft = Box::new(KissFftR16::new(fft_size).expect("power of two >= 4"));
         let spectrum_size = fft_size / 2 + 1;
         let filterbank = Filterbank::new(&cfg, spectrum_size)?;
         // WindowPopulateState: float arg, double cosine, float value, rounded Q12.
@@ -485,9 +490,11 @@ impl MicroFrontend {
             window_step,
             window,
             fft_in: vec![0; fft_size],
-            fft_out: vec![Cpx16::default(); spectrum_size],
+            fft_re: vec![0; spectrum_size],
+            fft_im: vec![0; spectrum_size],
             energy: vec![0; spectrum_size],
             signal: vec![0; cfg.num_channels],
+            sums: vec![0; cfg.num_channels],
             estimate: vec![0; cfg.num_channels],
             fft,
             filterbank,
@@ -554,32 +561,34 @@ impl MicroFrontend {
     /// One frame (`FrontendProcessSamples` once a window is full).
     fn frame(&mut self, samples: &[i16], out: &mut [u16]) {
         // Window: Q12 coefficients, and the largest magnitude for the FFT's input shift.
-        let mut max_abs: i16 = 0;
-        for ((o, &x), &c) in self.fft_in.iter_mut().zip(samples).zip(&self.window) {
-            let v = ((x as i32 * c as i32) >> WINDOW_BITS) as i16;
-            *o = v;
-            // -32768 stays negative after negation in int16, so it never counts.
-            let a = if v < 0 { v.wrapping_neg() } else { v };
-            max_abs = max_abs.max(a);
+        let n = self.window_size;
+        let (win, samples) = (&mut self.fft_in[..n], &samples[..n]);
+        for ((o, &x), &c) in win.iter_mut().zip(samples).zip(&self.window[..n]) {
+            *o = ((x as i32 * c as i32) >> WINDOW_BITS) as i16;
         }
+        // -32768 stays negative after negation in int16, so it never counts.
+        let max_abs = win.iter().fold(0i16, |m, &v| m.max(v.wrapping_abs()));
         // Scale up so the fixed-point FFT keeps as many bits as possible.
         let input_shift = 15 - msb32(max_abs as u32);
-        for v in &mut self.fft_in[..self.window_size] {
+        for v in win.iter_mut() {
             *v = ((*v as u16) << input_shift) as i16;
         }
-        self.fft_in[self.window_size..]
-            .iter_mut()
-            .for_each(|v| *v = 0);
-        self.fft.process(&self.fft_in, &mut self.fft_out);
+        self.fft_in[n..].iter_mut().for_each(|v| *v = 0);
+        self.fft
+            .process_split(&self.fft_in, &mut self.fft_re, &mut self.fft_im);
 
         // Energies of the bins the filterbank reads (others get zero weight).
         let fb = &self.filterbank;
-        for i in fb.start_index..fb.end_index {
-            let c = self.fft_out[i];
-            let (r, im) = (c.r as i32, c.i as i32);
-            self.energy[i] = (r * r).wrapping_add(im * im);
+        let bins = fb.start_index..fb.end_index;
+        for ((e, &r), &i) in self.energy[bins.clone()]
+            .iter_mut()
+            .zip(&self.fft_re[bins.clone()])
+            .zip(&self.fft_im[bins])
+        {
+            let (r, i) = (r as i32, i as i32);
+            *e = (r * r).wrapping_add(i * i);
         }
-        fb.apply(&self.energy, input_shift, &mut self.signal);
+        fb.apply(&self.energy, input_shift, &mut self.sums, &mut self.signal);
 
         self.noise_reduction();
         if self.cfg.enable_pcan {
@@ -654,14 +663,14 @@ mod tests {
 
     #[test]
     fn integer_square_root() {
-        assert_eq!(sqrt32(0), 0);
+        assert_eq!(sqrt64(0), 0);
         // 15: 3 remainder 6 > 3 -> rounds up to 4 (sqrt 3.87).
-        assert_eq!(sqrt32(15), 4);
+        assert_eq!(sqrt64(15), 4);
         // 12: 3 remainder 3, not > 3 -> 3 (sqrt 3.46).
-        assert_eq!(sqrt32(12), 3);
-        assert_eq!(sqrt32(1 << 30), 1 << 15);
+        assert_eq!(sqrt64(12), 3);
+        assert_eq!(sqrt64(1 << 30), 1 << 15);
         // u32::MAX: sqrt 65535.99998 saturates at 0xFFFF.
-        assert_eq!(sqrt32(u32::MAX), 0xFFFF);
+        assert_eq!(sqrt64(u32::MAX as u64), 0xFFFF);
         // 2^40: exactly 2^20 on the 64-bit path.
         assert_eq!(sqrt64(1 << 40), 1 << 20);
         // 2^40 + 2^21: sqrt = 2^20 + 1 - tiny, remainder above res -> 2^20 + 1.
@@ -673,11 +682,28 @@ mod tests {
         for _ in 0..200_000 {
             x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             for v in [x, x >> 7, x >> 17, x >> 25] {
-                assert_eq!(sqrt32(v), sqrt32_digits(v), "{v}");
+                assert_eq!(sqrt64(v as u64), sqrt32_digits(v), "{v}");
             }
         }
         for v in (0..70_000u32).chain(u32::MAX - 70_000..=u32::MAX) {
-            assert_eq!(sqrt32(v), sqrt32_digits(v), "{v}");
+            assert_eq!(sqrt64(v as u64), sqrt32_digits(v), "{v}");
+        }
+        // The f64 floor root is exact up to its 2^50 limit: around squares k^2 - 1, k^2
+        // there, and beyond it, against std's integer root.
+        let near_limit = (1u64 << 25) - 20_000..(1 << 25) + 3;
+        for k in near_limit.chain((1..1 << 25).step_by(997)) {
+            for v in [k * k - 1, k * k, k * k + k, k * k + k + 1] {
+                assert_eq!(isqrt64(v), v.isqrt(), "{v}");
+            }
+        }
+        for v in [
+            (1u64 << 50) - 1,
+            1 << 50,
+            (1 << 52) - 1,
+            1 << 53,
+            u64::MAX - 1,
+        ] {
+            assert_eq!(isqrt64(v), v.isqrt(), "{v}");
         }
     }
 
