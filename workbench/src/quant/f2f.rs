@@ -133,11 +133,7 @@ pub fn quantize_weights(w: &[f32], channels: usize, g: Granularity) -> (Vec<f32>
 /// channels), with straight-through gradients.
 pub fn pact_weight(w: &Tensor, g: Granularity) -> Result<Tensor> {
     let o = w.dim(0)?;
-    let host: Vec<f32> = w
-        .detach()
-        .flatten_all()?
-        .to_dtype(DType::F32)?
-        .to_vec1()?;
+    let host: Vec<f32> = w.detach().flatten_all()?.to_dtype(DType::F32)?.to_vec1()?;
     let (eps, ints) = quantize_weights(&host, o, g);
     let per = host.len() / o.max(1);
     let q: Vec<f32> = ints
@@ -278,7 +274,11 @@ impl PactModel {
         let [c, h, w] = self.model.input_shape;
         let per = c * h * w;
         for chunk in data.images.chunks(CHUNK * per) {
-            let x = Tensor::from_slice(chunk, (chunk.len() / per, c, h, w), &candle_core::Device::Cpu)?;
+            let x = Tensor::from_slice(
+                chunk,
+                (chunk.len() / per, c, h, w),
+                &candle_core::Device::Cpu,
+            )?;
             let x = quantize_input(&x, self.config.input_eps)?;
             let outs = rayon::scope(|_| self.model.forward_all(&x))?;
             for ((out, clip), s) in outs.iter().zip(&self.clips).zip(&mut stats) {
@@ -420,7 +420,9 @@ mod tests {
         s.update(&[3.0]);
         assert_eq!((s.min, s.max, s.n), (0.0, 3.0, 4));
         // mean 1.5, population std sqrt(1.25)
-        assert!((s.clip(ClipInit::MeanStd { n_std: 2.0 }) - (1.5 + 2.0 * 1.25f32.sqrt())).abs() < 1e-6);
+        assert!(
+            (s.clip(ClipInit::MeanStd { n_std: 2.0 }) - (1.5 + 2.0 * 1.25f32.sqrt())).abs() < 1e-6
+        );
         assert_eq!(s.clip(ClipInit::MinMax), 3.0);
         assert_eq!(s.clip(ClipInit::Const(6.0)), 6.0);
     }

@@ -162,8 +162,17 @@ pub fn integerize(m: &PactModel) -> Result<PactIntegerNetwork> {
                 // what follows: PACT on this layer, a batch norm with PACT, or nothing (the output)
                 let (bn, clip, activation, used) = if let Some(a) = clip_of(i)? {
                     (None, Some(a), activation_of(layer), 1)
-                } else if let Some((_, Layer::BatchNorm { gamma, beta, running_mean, running_var, config, activation })) =
-                    layers_in.get(i + 1)
+                } else if let Some((
+                    _,
+                    Layer::BatchNorm {
+                        gamma,
+                        beta,
+                        running_mean,
+                        running_var,
+                        config,
+                        activation,
+                    },
+                )) = layers_in.get(i + 1)
                 {
                     let a = clip_of(i + 1)?.ok_or_else(|| {
                         err("its batch norm has no PACT activation; only batch norm + ReLU integerizes".into())
@@ -292,7 +301,11 @@ fn activation_of(layer: &Layer) -> Activation {
 /// A requantized convolution's bias lives in the requantization's `add`.
 fn strip_bias(op: PactOp) -> PactOp {
     match op {
-        PactOp::Dense { weight, bias, shape } => PactOp::Dense {
+        PactOp::Dense {
+            weight,
+            bias,
+            shape,
+        } => PactOp::Dense {
             weight,
             bias: vec![0; bias.len()],
             shape,
@@ -356,7 +369,9 @@ fn linear_op(
             let groups = shape.first().copied().unwrap_or(0);
             let o = weight.dim(0).map_err(|e| e.to_string())?;
             if groups == 0 || o % groups != 0 {
-                return Err(format!("depthwise weights for {o} channels on input {shape:?}"));
+                return Err(format!(
+                    "depthwise weights for {o} channels on input {shape:?}"
+                ));
             }
             conv_geom(weight, *stride, *padding, *dilation, groups)
         }
@@ -400,12 +415,10 @@ fn requant_params(
         let mu = bn.mean[k] - b.get(k).copied().unwrap_or(0.0);
         let m = (d * e * g / (s * eps_out)).floor();
         let a = (d * (bn.beta[k] * s - mu * g) / (s * eps_out)).floor();
-        if !(m.abs() < i32::MAX as f64) {
-            return Err(format!(
-                "channel {k}: multiplier {m} does not fit in int32"
-            ));
+        if m.is_nan() || m.abs() >= i32::MAX as f64 {
+            return Err(format!("channel {k}: multiplier {m} does not fit in int32"));
         }
-        if !(a.abs() < (1u64 << 62) as f64) {
+        if a.is_nan() || a.abs() >= (1u64 << 62) as f64 {
             return Err(format!("channel {k}: additive term {a} out of range"));
         }
         mul.push(m as i64);
@@ -560,7 +573,10 @@ mod tests {
     #[test]
     fn sum_pool_and_agreement() {
         // two channels of 2 x 2, one 2 x 2 window each
-        assert_eq!(sum_pool(&[1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2], (2, 2), &[2, 1, 1]), [10, 26]);
+        assert_eq!(
+            sum_pool(&[1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2], (2, 2), &[2, 1, 1]),
+            [10, 26]
+        );
         assert_eq!(argmax(&[0.5, 2.0, 2.0, -1.0]), 1);
         assert_eq!(agreement(&[1, 2, 3, 4], &[1, 2, 0, 4]), 0.75);
     }

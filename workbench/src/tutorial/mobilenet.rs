@@ -319,8 +319,14 @@ pub struct Comparison {
 }
 
 /// Runs the fake-quantized and integer networks on `data` and compares their predictions.
-pub fn compare(pact: &PactModel, integer: &PactIntegerNetwork, data: &Samples) -> Result<Comparison> {
-    let logits = predict(pact, &data.images)?.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+pub fn compare(
+    pact: &PactModel,
+    integer: &PactIntegerNetwork,
+    data: &Samples,
+) -> Result<Comparison> {
+    let logits = predict(pact, &data.images)?
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec2::<f64>()?;
     let fake: Vec<usize> = logits.iter().map(|r| f2t::argmax(r)).collect();
     let integer: Vec<usize> = integer
         .predict_logits(&data.images)?
@@ -328,7 +334,10 @@ pub fn compare(pact: &PactModel, integer: &PactIntegerNetwork, data: &Samples) -
         .map(|r| f2t::argmax(r))
         .collect();
     let acc = |p: &[usize]| {
-        p.iter().zip(&data.labels).filter(|(a, &b)| **a == b as usize).count() as f64
+        p.iter()
+            .zip(&data.labels)
+            .filter(|(a, &b)| **a == b as usize)
+            .count() as f64
             / p.len().max(1) as f64
     };
     Ok(Comparison {
