@@ -335,11 +335,25 @@ impl PactModel {
                 other => other.forward(&x)?,
             };
             if let Some(c) = clip {
+                project_clip(c)?;
                 x = pact(&x, c)?;
             }
         }
         Ok(x)
     }
+}
+
+/// Keeps a clip a positive number: an optimizer step that pushes it below
+/// [`MIN_CLIP`] is undone to that floor (QuantLib refuses such bounds); a NaN is an error.
+fn project_clip(c: &Var) -> Result<()> {
+    let v = c.as_tensor().to_dtype(DType::F32)?.to_vec1::<f32>()?[0];
+    if v.is_nan() {
+        return Err(Error::Model("pact model: a clip became NaN".into()));
+    }
+    if v < MIN_CLIP {
+        c.set(&Tensor::new(&[MIN_CLIP], c.device())?.to_dtype(c.dtype())?)?;
+    }
+    Ok(())
 }
 
 impl Network for PactModel {

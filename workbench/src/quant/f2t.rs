@@ -415,8 +415,8 @@ fn requant_params(
         let mu = bn.mean[k] - b.get(k).copied().unwrap_or(0.0);
         let m = (d * e * g / (s * eps_out)).floor();
         let a = (d * (bn.beta[k] * s - mu * g) / (s * eps_out)).floor();
-        if m.is_nan() || m.abs() >= i32::MAX as f64 {
-            return Err(format!("channel {k}: multiplier {m} does not fit in int32"));
+        if m.is_nan() || m.abs() >= (1u64 << 62) as f64 {
+            return Err(format!("channel {k}: multiplier {m} out of range"));
         }
         if a.is_nan() || a.abs() >= (1u64 << 62) as f64 {
             return Err(format!("channel {k}: additive term {a} out of range"));
@@ -566,8 +566,8 @@ mod tests {
         // a bias b moves the mean: mu - b = 0 gives add = floor(2^24 * 2 / 0.4) = 83886080
         let r = requant_params(&bn, &[1.0], &[0.01], 0.1).unwrap();
         assert_eq!(r.add[0], 83_886_080);
-        let e = requant_params(&bn, &[0.0], &[1e6], 0.1).unwrap_err();
-        assert!(e.contains("does not fit"), "{e}");
+        let e = requant_params(&bn, &[0.0], &[1e30], 0.1).unwrap_err();
+        assert!(e.contains("out of range"), "{e}");
     }
 
     #[test]

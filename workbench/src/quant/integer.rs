@@ -484,10 +484,11 @@ pub(crate) fn requant_shift(acc: i32, mul: i32, shift: u32) -> i32 {
 }
 
 /// QuantLib's requantization (PULP-NN order: multiply, add, then divide with
-/// flooring): `clip(floor((acc * mul + add) / 2^log2_d), 0, 255)`. In i64:
-/// `|acc| < 2^31` and `|mul| < 2^31`, so the product fits; `add` is checked by the caller.
+/// flooring): `clip(floor((acc * mul + add) / 2^log2_d), 0, 255)`, in i128 so
+/// that no i32 accumulator and i64 multiplier and term can overflow
+/// (a channel whose batch norm saw almost no variance has a huge multiplier).
 pub(crate) fn requant_mul_add(acc: i32, mul: i64, add: i64, log2_d: u32) -> i32 {
-    ((acc as i64 * mul + add) >> log2_d).clamp(0, ACT_MAX) as i32
+    ((acc as i128 * mul as i128 + add as i128) >> log2_d).clamp(0, ACT_MAX as i128) as i32
 }
 
 /// The largest uint8 activation.
