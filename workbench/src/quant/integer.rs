@@ -390,17 +390,13 @@ impl IntegerNetwork {
                     *stride,
                     *dilation,
                     *pad_before,
+                    1,
                 ),
                 IntOp::Dense {
                     weight,
                     bias,
                     shape: [o, i],
-                } => (0..*o)
-                    .map(|r| {
-                        let row = &weight[r * i..(r + 1) * i];
-                        bias[r] + row.iter().zip(&x).map(|(&w, &v)| w as i32 * v).sum::<i32>()
-                    })
-                    .collect(),
+                } => dense(&x, weight, bias, [*o, *i]),
                 IntOp::MaxPool { kernel, stride } => max_pool(
                     &x,
                     [shape[0], shape[1], shape[2]],
@@ -417,8 +413,7 @@ impl IntegerNetwork {
                         .enumerate()
                         .map(|(k, &a)| {
                             peak = peak.max((a as i64).abs());
-                            let y = (a as i64 * mul[k / per] as i64) >> self.shift;
-                            y.clamp(0, 255) as i32
+                            requant_shift(a, mul[k / per], self.shift)
                         })
                         .collect()
                 }
@@ -483,9 +478,38 @@ impl IntegerNetwork {
     }
 }
 
-/// Integer convolution of `x` `[C, H, W]`: one int32 accumulator per output element.
+/// MATCH's requantization: `clip(floor(acc * mul / 2^shift), 0, 255)`.
+pub(crate) fn requant_shift(acc: i32, mul: i32, shift: u32) -> i32 {
+    ((acc as i64 * mul as i64) >> shift).clamp(0, ACT_MAX) as i32
+}
+
+/// QuantLib's requantization (PULP-NN order: multiply, add, then divide with
+/// flooring): `clip(floor((acc * mul + add) / 2^log2_d), 0, 255)`, in i128 so
+/// that no i32 accumulator and i64 multiplier and term can overflow
+/// (a channel whose batch norm saw almost no variance has a huge multiplier).
+pub(crate) fn requant_mul_add(acc: i32, mul: i64, add: i64, log2_d: u32) -> i32 {
+    ((acc as i128 * mul as i128 + add as i128) >> log2_d).clamp(0, ACT_MAX as i128) as i32
+}
+
+/// The largest uint8 activation.
+const ACT_MAX: i64 = 255;
+
+/// Integer dense layer: `bias[r] + sum_i weight[r, i] * x[i]` for each of the `o` rows of `[o, i]` weights.
+pub(crate) fn dense(x: &[i32], weight: &[i8], bias: &[i32], [o, i]: [usize; 2]) -> Vec<i32> {
+    (0..o)
+        .map(|r| {
+            let row = &weight[r * i..(r + 1) * i];
+            bias[r] + row.iter().zip(x).map(|(&w, &v)| w as i32 * v).sum::<i32>()
+        })
+        .collect()
+}
+
+/// Integer grouped convolution of `x` `[C, H, W]` (one group: a plain
+/// convolution; `C` groups: depthwise): one int32 accumulator per output
+/// element. Weights are `[O, C / groups, kh, kw]`; output channel `oc` reads
+/// the input channels of group `oc / (O / groups)`; padding is zero.
 #[allow(clippy::too_many_arguments)]
-fn conv(
+pub(crate) fn conv(
     x: &[i32],
     [c, h, w]: [usize; 3],
     weight: &[i8],
@@ -495,15 +519,20 @@ fn conv(
     (sh, sw): (usize, usize),
     (dh, dw): (usize, usize),
     (ph, pw): (usize, usize),
+    groups: usize,
 ) -> Vec<i32> {
+    debug_assert!(groups > 0 && c % groups == 0 && o % groups == 0);
+    let (cg, og) = (c / groups, o / groups);
     let mut out = vec![0i32; o * oh * ow];
     for (oc, plane) in out.chunks_mut(oh * ow).enumerate() {
         plane.fill(bias[oc]);
-        for ic in 0..c {
+        let first = (oc / og) * cg;
+        for icg in 0..cg {
+            let ic = first + icg;
             let xin = &x[ic * h * w..(ic + 1) * h * w];
             for ky in 0..kh {
                 for kx in 0..kw {
-                    let wv = weight[((oc * c + ic) * kh + ky) * kw + kx] as i32;
+                    let wv = weight[((oc * cg + icg) * kh + ky) * kw + kx] as i32;
                     if wv == 0 {
                         continue;
                     }
@@ -572,6 +601,7 @@ mod tests {
             (1, 1),
             (1, 2),
             (0, 2),
+            1,
         );
         // out[t] = 10 + x[t-2] - x[t] + 2 x[t+2]
         assert_eq!(
@@ -584,6 +614,31 @@ mod tests {
                 10 + 3 - 5
             ]
         );
+    }
+
+    #[test]
+    fn depthwise_is_a_grouped_conv() {
+        // two channels [1, 2, 3] and [4, 5, 6] (1 x 3 each), kernels [1, -1] and [2, 0], VALID
+        let y = conv(
+            &[1, 2, 3, 4, 5, 6],
+            [2, 1, 3],
+            &[1, -1, 2, 0],
+            &[10, 0],
+            [2, 1, 2],
+            [1, 2],
+            (1, 1),
+            (1, 1),
+            (0, 0),
+            2,
+        );
+        // channel 0: 10 + 1 - 2, 10 + 2 - 3; channel 1: 2 * 4, 2 * 5
+        assert_eq!(y, [9, 9, 8, 10]);
+        // QuantLib's rule: floor((acc * mul + add) / 2^24), clipped to [0, 255];
+        // 3 * 2^23 + 2^23 = 2^25 -> 2; -1 -> floor(-1 / 2^24) = -1 -> 0
+        assert_eq!(requant_mul_add(3, 1 << 23, 1 << 23, 24), 2);
+        assert_eq!(requant_mul_add(0, 1 << 23, -1, 24), 0);
+        // MATCH's: floor(acc * mul / 2^16); 7 * 49152 / 65536 = 5.25 -> 5
+        assert_eq!(requant_shift(7, 49_152, 16), 5);
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Post-training quantization, quantization-aware training (PACT),
-//! MATCH-style integerization and quantization reports.
+//! MATCH-style integerization, QuantLib-style float-to-fake and fake-to-true
+//! conversion, and quantization reports.
 
 pub mod convert;
 pub mod debug;
 pub mod dynamic_range;
+pub mod f2f;
+pub mod f2t;
 pub mod integer;
 #[cfg(feature = "onnx")]
 pub mod match_onnx;

@@ -242,6 +242,11 @@ impl Network for QatModel {
     fn input_shape(&self) -> [usize; 3] {
         self.model.input_shape
     }
+    fn clip_vars(&self) -> Vec<Var> {
+        let mut v = vec![self.input_clip.clone()];
+        v.extend(self.clips.iter().flatten().cloned());
+        v
+    }
 }
 
 #[cfg(test)]

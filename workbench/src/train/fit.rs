@@ -98,6 +98,17 @@ pub enum OptimizerChoice {
         /// beta, PACT's clips) decay too; if not, they form a group without decay.
         decay_vectors: bool,
     },
+    /// QuantLib's `PACTSGD`: SGD whose learned clipping bounds
+    /// ([`Network::clip_vars`]) form a group of their own with weight decay
+    /// `pact_decay`; the other variables are grouped as in [`OptimizerChoice::Sgd`].
+    PactSgd {
+        /// Momentum, dampening, Nesterov and the weight decay of the weights.
+        config: SgdConfig,
+        /// Whether the other variables of rank 0 or 1 decay too.
+        decay_vectors: bool,
+        /// Weight decay of the clipping bounds (QuantLab's MobileNetV1 recipe: 1e-3).
+        pact_decay: f64,
+    },
 }
 
 impl OptimizerChoice {
@@ -129,7 +140,54 @@ impl OptimizerChoice {
                 };
                 Box::new(Sgd::new(groups, config)?)
             }
+            OptimizerChoice::PactSgd {
+                config,
+                decay_vectors,
+                ..
+            } => OptimizerChoice::Sgd {
+                config,
+                decay_vectors,
+            }
+            .build(vars, learning_rate)?,
         })
+    }
+
+    /// The optimizer over `model`'s variables: [`OptimizerChoice::build`],
+    /// except that `PactSgd` puts [`Network::clip_vars`] in their own group.
+    pub fn build_for<M: Network + ?Sized>(
+        &self,
+        model: &M,
+        learning_rate: f64,
+    ) -> Result<Box<dyn Optimizer>> {
+        let OptimizerChoice::PactSgd {
+            config,
+            decay_vectors,
+            pact_decay,
+        } = *self
+        else {
+            return self.build(model.vars(), learning_rate);
+        };
+        let clips = model.clip_vars();
+        let ids: Vec<_> = clips.iter().map(|c| c.as_tensor().id()).collect();
+        let others: Vec<_> = model
+            .vars()
+            .into_iter()
+            .filter(|v| !ids.contains(&v.as_tensor().id()))
+            .collect();
+        let config = SgdConfig {
+            learning_rate,
+            ..config
+        };
+        let mut groups = vec![ParamGroup::new(clips).with_weight_decay(pact_decay)];
+        if decay_vectors {
+            groups.push(ParamGroup::new(others));
+        } else {
+            let (vectors, weights): (Vec<_>, Vec<_>) =
+                others.into_iter().partition(|v| v.rank() <= 1);
+            groups.push(ParamGroup::new(weights));
+            groups.push(ParamGroup::new(vectors).with_weight_decay(0.0));
+        }
+        Ok(Box::new(Sgd::new(groups, config)?))
     }
 }
 
@@ -772,7 +830,7 @@ pub fn fit<M: Network + ?Sized, S: TrainSource + ?Sized>(
         }
     };
     let classes = classes_of(model)?;
-    let mut opt = cfg.optimizer.build(model.vars(), cfg.learning_rate)?;
+    let mut opt = cfg.optimizer.build_for(model, cfg.learning_rate)?;
     let mut best = cfg.best.map(BestCheckpoint::new);
     let mut stopper = cfg
         .early_stopping

@@ -21,6 +21,11 @@ pub trait Network: Sync {
     fn named_state(&self) -> Vec<(String, Var)>;
     /// Input shape without the batch dimension: `[C, H, W]`.
     fn input_shape(&self) -> [usize; 3];
+    /// The learned clipping bounds among [`Network::vars`] (PACT's clips),
+    /// which PACT's optimizers put in a group of their own; none by default.
+    fn clip_vars(&self) -> Vec<Var> {
+        Vec::new()
+    }
 
     /// Saves [`Network::named_state`] as safetensors.
     fn save_state(&self, path: &Path) -> Result<()> {

@@ -1,9 +1,14 @@
-//! The MobileNet tutorial's float training: MobileNetV1 on an ImageFolder
-//! tree (`train/`, `val/`) through the image loader (random resized crops
-//! and flips for training, resize + centre crop for validation), SGD with
-//! Nesterov momentum and weight decay (none on biases and batch norms),
-//! then `model.safetensors` and `metrics.json` with the float accuracy.
-//! Quantization is not part of this step yet.
+//! The MobileNet tutorial: MobileNetV1 on an ImageFolder tree (`train/`,
+//! `val/`) through the image loader (random resized crops and flips for
+//! training, resize + centre crop for validation), SGD with Nesterov
+//! momentum and weight decay (none on biases and batch norms); then
+//! QuantLib's PACT flow: float-to-fake ([`f2f`](crate::quant::f2f): batch
+//! norms kept, an observation pass over the validation images setting the
+//! clips, fine-tuning with `PACTSGD`), fake-to-true ([`f2t`](crate::quant::f2t):
+//! eps propagation, requantization with `D = 2^24`), and the float,
+//! fake-quantized and integer accuracies on the same images with the
+//! agreement of fake and true predictions. `model.safetensors`,
+//! `model_pact.safetensors` and `metrics.json` are written.
 
 use std::path::{Path, PathBuf};
 
@@ -11,8 +16,11 @@ use serde::Serialize;
 
 use crate::dataset::images::{ImageFolder, Loader, LoaderOptions, Normalize, Transform};
 use crate::models::{mobilenet_v1, MobileNetV1Config};
+use crate::quant::f2f::{ClipInit, F2fConfig, Granularity, PactModel};
+use crate::quant::f2t::{self, PactIntegerNetwork};
 use crate::train::{
-    evaluate, fit, FitConfig, History, Length, OptimizerChoice, Sequential, SgdConfig,
+    evaluate, fit, predict, FitConfig, History, Length, Network, OptimizerChoice, Samples,
+    Sequential, SgdConfig,
 };
 use crate::{Error, Result};
 
@@ -37,6 +45,18 @@ pub struct MobileNetTrainConfig {
     pub seed: u64,
     /// Show progress (default on).
     pub progress: bool,
+    /// Passes of PACT fine-tuning after the float training (default 2; 0: observation only).
+    pub qat_epochs: usize,
+    /// SGD's learning rate while fine-tuning (default 0.01).
+    pub qat_learning_rate: f64,
+    /// Weight decay of the PACT clips (QuantLab's `pact_decay`, default 1e-3).
+    pub pact_decay: f64,
+    /// Weight quanta per channel or per layer (default per channel).
+    pub granularity: Granularity,
+    /// How the observation pass sets the clips (default min-max).
+    pub clip_init: ClipInit,
+    /// Images per class in each split, for quick runs (default all).
+    pub limit: Option<usize>,
 }
 
 impl Default for MobileNetTrainConfig {
@@ -51,6 +71,12 @@ impl Default for MobileNetTrainConfig {
             weight_decay: 4e-5,
             seed: 0,
             progress: true,
+            qat_epochs: 2,
+            qat_learning_rate: 0.01,
+            pact_decay: 1e-3,
+            granularity: Granularity::PerChannel,
+            clip_init: ClipInit::MinMax,
+            limit: None,
         }
     }
 }
@@ -76,6 +102,22 @@ pub struct MobileNetMetrics {
     pub val_accuracy: f32,
     /// Training images per second (over the whole run, validation excluded).
     pub samples_per_second: f64,
+    /// PACT fine-tuning epochs.
+    pub qat_epochs: usize,
+    /// Fine-tuning images per second (validation excluded; 0 without fine-tuning).
+    pub qat_samples_per_second: f64,
+    /// Float validation accuracy (as `val_accuracy`).
+    pub float_accuracy: f32,
+    /// Fake-quantized validation accuracy right after the observation pass, before fine-tuning.
+    pub observed_accuracy: f32,
+    /// Fake-quantized validation accuracy after fine-tuning.
+    pub fake_quant_accuracy: f32,
+    /// Accuracy of the integer network (QuantLib's F2T) on the same images.
+    pub integer_accuracy: f32,
+    /// Accuracy of a TFLite int8 form (not made yet: null).
+    pub tflite_int8_accuracy: Option<f32>,
+    /// Share of validation images on which the fake-quantized and integer networks predict the same class.
+    pub agreement: f64,
 }
 
 /// A trained model with its history and numbers.
@@ -85,6 +127,12 @@ pub struct MobileNetRun {
     pub model: Sequential,
     /// One record per epoch.
     pub history: History,
+    /// The fake-quantized model after fine-tuning.
+    pub pact: PactModel,
+    /// Its fine-tuning history (one record per epoch).
+    pub qat_history: History,
+    /// The integer network.
+    pub integer: PactIntegerNetwork,
     /// The headline numbers.
     pub metrics: MobileNetMetrics,
 }
@@ -97,7 +145,7 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
             cfg.epochs, cfg.batch_size
         )));
     }
-    let (train_set, val_set) = ImageFolder::splits(root)?;
+    let (train_set, val_set) = splits(root, cfg)?;
     let classes = train_set.classes.clone();
     let images = [train_set.len(), val_set.len()];
     let opts = LoaderOptions {
@@ -111,13 +159,7 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
         Normalize::IMAGENET,
         opts,
     )?;
-    let val = Loader::new(
-        val_set,
-        Transform::eval(cfg.resolution),
-        Normalize::IMAGENET,
-        opts,
-    )?
-    .all()?;
+    let val = eval_images(val_set, cfg)?;
     let model = mobilenet_v1(&MobileNetV1Config {
         width: cfg.width,
         resolution: cfg.resolution,
@@ -144,6 +186,43 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
     };
     let history = fit(&model, &loader, Some(&val), &fit_cfg)?;
     let (val_loss, val_accuracy) = evaluate(&model, &val)?;
+
+    // F2F: fake quantization, observation over the validation images, fine-tuning
+    let pact = PactModel::new(
+        &model,
+        F2fConfig {
+            granularity: cfg.granularity,
+            clip_init: cfg.clip_init,
+            ..Default::default()
+        },
+    )?;
+    pact.observe(&val)?;
+    let (_, observed_accuracy) = evaluate(&pact, &val)?;
+    let qat_history = if cfg.qat_epochs > 0 {
+        let qat_cfg = FitConfig {
+            length: Length::Epochs(cfg.qat_epochs),
+            learning_rate: cfg.qat_learning_rate,
+            optimizer: OptimizerChoice::PactSgd {
+                config: SgdConfig {
+                    momentum: cfg.momentum,
+                    nesterov: cfg.momentum > 0.0,
+                    weight_decay: cfg.weight_decay,
+                    ..Default::default()
+                },
+                decay_vectors: false,
+                pact_decay: cfg.pact_decay,
+            },
+            ..fit_cfg.clone()
+        };
+        fit(&pact, &loader, Some(&val), &qat_cfg)?
+    } else {
+        History::default()
+    };
+    let (_, fake_quant_accuracy) = evaluate(&pact, &val)?;
+
+    // F2T: the integer network on the same images
+    let integer = f2t::integerize(&pact)?;
+    let cmp = compare(&pact, &integer, &val)?;
     let metrics = MobileNetMetrics {
         classes,
         images,
@@ -155,25 +234,135 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
         val_accuracy,
         samples_per_second: (images[0] * history.records.len()) as f64
             / history.train_seconds().max(1e-9),
+        qat_epochs: qat_history.records.len(),
+        qat_samples_per_second: if qat_history.records.is_empty() {
+            0.0
+        } else {
+            (images[0] * qat_history.records.len()) as f64 / qat_history.train_seconds().max(1e-9)
+        },
+        float_accuracy: val_accuracy,
+        observed_accuracy,
+        fake_quant_accuracy,
+        integer_accuracy: cmp.integer_accuracy as f32,
+        tflite_int8_accuracy: None,
+        agreement: cmp.agreement,
     };
     Ok(MobileNetRun {
         model,
         history,
+        pact,
+        qat_history,
+        integer,
         metrics,
     })
 }
 
+/// The training and validation folders under `root`, each cut to `cfg.limit` images per class.
+fn splits(root: &Path, cfg: &MobileNetTrainConfig) -> Result<(ImageFolder, ImageFolder)> {
+    let (mut train_set, mut val_set) = ImageFolder::splits(root)?;
+    if let Some(n) = cfg.limit {
+        if n == 0 {
+            return Err(Error::Config(
+                "mobilenet train: the limit of images per class must be positive".into(),
+            ));
+        }
+        train_set = per_class(train_set, n);
+        val_set = per_class(val_set, n);
+    }
+    Ok((train_set, val_set))
+}
+
+fn eval_images(folder: ImageFolder, cfg: &MobileNetTrainConfig) -> Result<Samples> {
+    let opts = LoaderOptions {
+        batch_size: cfg.batch_size.max(1),
+        seed: cfg.seed,
+        ..Default::default()
+    };
+    Loader::new(
+        folder,
+        Transform::eval(cfg.resolution),
+        Normalize::IMAGENET,
+        opts,
+    )?
+    .all()
+}
+
+/// The validation images [`train`] evaluates on (resize, centre crop, ImageNet normalization; `cfg.limit` per class).
+pub fn validation_images(root: &Path, cfg: &MobileNetTrainConfig) -> Result<Samples> {
+    eval_images(splits(root, cfg)?.1, cfg)
+}
+
+/// Every class's first `n` images of `folder`.
+fn per_class(mut folder: ImageFolder, n: usize) -> ImageFolder {
+    let mut seen = vec![0usize; folder.classes.len()];
+    folder.items.retain(|(_, label)| {
+        let c = &mut seen[*label as usize];
+        *c += 1;
+        *c <= n
+    });
+    folder
+}
+
+/// The fake-quantized and integer networks on the same images (the tutorial's `Evaluation.compare`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Fake-quantized predictions.
+    pub fake: Vec<usize>,
+    /// Integer predictions.
+    pub integer: Vec<usize>,
+    /// Fake-quantized accuracy.
+    pub fake_accuracy: f64,
+    /// Integer accuracy.
+    pub integer_accuracy: f64,
+    /// Share of images with the same prediction.
+    pub agreement: f64,
+}
+
+/// Runs the fake-quantized and integer networks on `data` and compares their predictions.
+pub fn compare(
+    pact: &PactModel,
+    integer: &PactIntegerNetwork,
+    data: &Samples,
+) -> Result<Comparison> {
+    let logits = predict(pact, &data.images)?
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec2::<f64>()?;
+    let fake: Vec<usize> = logits.iter().map(|r| f2t::argmax(r)).collect();
+    let integer: Vec<usize> = integer
+        .predict_logits(&data.images)?
+        .iter()
+        .map(|r| f2t::argmax(r))
+        .collect();
+    let acc = |p: &[usize]| {
+        p.iter()
+            .zip(&data.labels)
+            .filter(|(a, &b)| **a == b as usize)
+            .count() as f64
+            / p.len().max(1) as f64
+    };
+    Ok(Comparison {
+        fake_accuracy: acc(&fake),
+        integer_accuracy: acc(&integer),
+        agreement: f2t::agreement(&fake, &integer),
+        fake,
+        integer,
+    })
+}
+
 impl MobileNetRun {
-    /// Writes `model.safetensors` and `metrics.json` into `dir`; returns their paths.
+    /// Writes `model.safetensors` (float), `model_pact.safetensors` (the
+    /// fake-quantized model with its clips) and `metrics.json` into `dir`; returns their paths.
     pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let weights = dir.join("model.safetensors");
         self.model.save(&weights)?;
+        let pact = dir.join("model_pact.safetensors");
+        self.pact.save_state(&pact)?;
         let metrics = dir.join("metrics.json");
         let json = serde_json::to_string_pretty(&self.metrics)
             .map_err(|e| Error::Data(format!("metrics.json: {e}")))?;
         std::fs::write(&metrics, json).map_err(|e| Error::io(&metrics, e))?;
-        Ok(vec![weights, metrics])
+        Ok(vec![weights, pact, metrics])
     }
 }
 
