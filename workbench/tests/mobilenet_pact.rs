@@ -6,27 +6,15 @@
 //! `../shared/data/shapes-synth` beside the repository.
 #![cfg(feature = "images")]
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use workbench::quant::f2t;
 use workbench::train::{predict, Network};
 use workbench::tutorial::mobilenet::{self, MobileNetTrainConfig};
 
-fn data() -> PathBuf {
-    let data = std::env::var_os("WORKBENCH_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
-        });
-    let root = data.join("shapes-synth");
-    assert!(
-        root.join("train").is_dir(),
-        "{}: no shapes-synth data set (set WORKBENCH_DATA)",
-        root.display()
-    );
-    root
-}
+mod data_common;
+
+use data_common::shapes_synth as data;
 
 #[test]
 fn integer_network_predicts_what_the_fake_quantized_one_does() {

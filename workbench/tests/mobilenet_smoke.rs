@@ -4,7 +4,6 @@
 //! `../shared/data/shapes-synth` beside the repository (the test command's default).
 #![cfg(feature = "images")]
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use workbench::dataset::images::{ImageFolder, Loader, LoaderOptions, Normalize, Transform};
@@ -17,20 +16,9 @@ const PER_CLASS: usize = 30;
 /// move the loss; at 64 (2x2) they do (loss 2.30 -> 1.83, accuracy 0.11 -> 0.34).
 const SIDE: usize = 64;
 
-fn data() -> PathBuf {
-    let data = std::env::var_os("WORKBENCH_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
-        });
-    let root = data.join("shapes-synth");
-    assert!(
-        root.join("train").is_dir(),
-        "{}: no shapes-synth data set (set WORKBENCH_DATA)",
-        root.display()
-    );
-    root
-}
+mod data_common;
+
+use data_common::shapes_synth as data;
 
 /// Every class's first `n` images.
 fn slice(mut folder: ImageFolder, n: usize) -> ImageFolder {

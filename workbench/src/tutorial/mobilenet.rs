@@ -167,17 +167,19 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
         seed: cfg.seed,
         ..Default::default()
     })?;
+    // one SGD setting for the float training and the PACT fine-tuning
+    let sgd = SgdConfig {
+        momentum: cfg.momentum,
+        nesterov: cfg.momentum > 0.0,
+        weight_decay: cfg.weight_decay,
+        ..Default::default()
+    };
     let fit_cfg = FitConfig {
         length: Length::Epochs(cfg.epochs),
         batch_size: cfg.batch_size,
         learning_rate: cfg.learning_rate,
         optimizer: OptimizerChoice::Sgd {
-            config: SgdConfig {
-                momentum: cfg.momentum,
-                nesterov: cfg.momentum > 0.0,
-                weight_decay: cfg.weight_decay,
-                ..Default::default()
-            },
+            config: sgd,
             decay_vectors: false,
         },
         seed: cfg.seed,
@@ -203,12 +205,7 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
             length: Length::Epochs(cfg.qat_epochs),
             learning_rate: cfg.qat_learning_rate,
             optimizer: OptimizerChoice::PactSgd {
-                config: SgdConfig {
-                    momentum: cfg.momentum,
-                    nesterov: cfg.momentum > 0.0,
-                    weight_decay: cfg.weight_decay,
-                    ..Default::default()
-                },
+                config: sgd,
                 decay_vectors: false,
                 pact_decay: cfg.pact_decay,
             },
@@ -218,9 +215,9 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
     } else {
         History::default()
     };
-    let (_, fake_quant_accuracy) = evaluate(&pact, &val)?;
 
-    // F2T: the integer network on the same images
+    // F2T: the integer network on the same images; the comparison's fake-quantized
+    // predictions give the fake-quantized accuracy (one pass over the images)
     let integer = f2t::integerize(&pact)?;
     let cmp = compare(&pact, &integer, &val)?;
     let metrics = MobileNetMetrics {
@@ -232,17 +229,12 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
         epochs: history.records.len(),
         val_loss,
         val_accuracy,
-        samples_per_second: (images[0] * history.records.len()) as f64
-            / history.train_seconds().max(1e-9),
+        samples_per_second: images_per_second(images[0], &history),
         qat_epochs: qat_history.records.len(),
-        qat_samples_per_second: if qat_history.records.is_empty() {
-            0.0
-        } else {
-            (images[0] * qat_history.records.len()) as f64 / qat_history.train_seconds().max(1e-9)
-        },
+        qat_samples_per_second: images_per_second(images[0], &qat_history),
         float_accuracy: val_accuracy,
         observed_accuracy,
-        fake_quant_accuracy,
+        fake_quant_accuracy: cmp.fake_accuracy as f32,
         integer_accuracy: cmp.integer_accuracy as f32,
         tflite_int8_accuracy: None,
         agreement: cmp.agreement,
@@ -255,6 +247,11 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
         integer,
         metrics,
     })
+}
+
+/// Training images per second over `history`'s epochs (0 when it has none).
+fn images_per_second(train_images: usize, history: &History) -> f64 {
+    (train_images * history.records.len()) as f64 / history.train_seconds().max(1e-9)
 }
 
 /// The training and validation folders under `root`, each cut to `cfg.limit` images per class.

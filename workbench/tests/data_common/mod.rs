@@ -12,6 +12,17 @@ pub fn shared_data() -> PathBuf {
     }
 }
 
+/// The shapes-synth ImageFolder tree (`train/`, `val/`); fails the test if it is absent.
+pub fn shapes_synth() -> PathBuf {
+    let root = shared_data().join("shapes-synth");
+    assert!(
+        root.join("train").is_dir(),
+        "{}: no shapes-synth data set (set WORKBENCH_DATA)",
+        root.display()
+    );
+    root
+}
+
 /// The real MNIST folder, or `None` (with a note on stderr) if it is absent; under CI it must be there.
 pub fn mnist_dir() -> Option<PathBuf> {
     let d = shared_data().join("mnist");
