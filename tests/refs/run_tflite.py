@@ -57,13 +57,17 @@ def single(details, what, model):
 
 
 def check_batch(batch, detail, in_path):
-    """Checks that batch is [N, *input shape without the batch dim] of the input's dtype."""
+    """Checks that batch is [N, *input shape without the batch dim] of the input's dtype.
+
+    detail: an input's details from LiteRT's or TFLite Micro's interpreter (the latter has no name).
+    """
     shape = [int(d) for d in detail["shape"]]
+    name = detail.get("name", 0)
     if not shape or shape[0] != 1:
-        raise UsageError(f"model input {detail['name']!r} has shape {shape}; expected batch 1")
+        raise UsageError(f"model input {name!r} has shape {shape}; expected batch 1")
     if batch.dtype != detail["dtype"]:
         raise UsageError(f"{in_path}: dtype {batch.dtype}, but the model input "
-                         f"{detail['name']!r} is {np.dtype(detail['dtype'])}")
+                         f"{name!r} is {np.dtype(detail['dtype'])}")
     if list(batch.shape[1:]) != shape[1:]:
         raise UsageError(f"{in_path}: shape {list(batch.shape)}, expected [N, "
                          f"{', '.join(map(str, shape[1:]))}] for model input {shape}")

@@ -21,11 +21,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from tflite_micro.python.tflite_micro import runtime  # noqa: E402
 
+# The batch checks and the error type of the LiteRT runner beside this script.
+from run_tflite import UsageError, check_batch  # noqa: E402
+
 DEFAULT_ARENA = 8 << 20
-
-
-class UsageError(Exception):
-    """Bad model, input file or arguments."""
 
 
 def run(model, batch, arena_bytes=DEFAULT_ARENA, in_path="input"):
@@ -34,18 +33,7 @@ def run(model, batch, arena_bytes=DEFAULT_ARENA, in_path="input"):
         interp = runtime.Interpreter.from_file(str(model), arena_size=arena_bytes)
     except (ValueError, RuntimeError) as e:
         raise UsageError(f"{model}: cannot load model: {e}") from e
-    detail = interp.get_input_details(0)
-    shape = [int(d) for d in detail["shape"]]
-    if not shape or shape[0] != 1:
-        raise UsageError(f"{model}: input 0 has shape {shape}; expected batch 1")
-    if batch.dtype != detail["dtype"]:
-        raise UsageError(f"{in_path}: dtype {batch.dtype}, but the model input is "
-                         f"{np.dtype(detail['dtype'])}")
-    if list(batch.shape[1:]) != shape[1:]:
-        raise UsageError(f"{in_path}: shape {list(batch.shape)}, expected [N, "
-                         f"{', '.join(map(str, shape[1:]))}] for model input {shape}")
-    if batch.shape[0] == 0:
-        raise UsageError(f"{in_path}: empty batch")
+    check_batch(batch, interp.get_input_details(0), in_path)
     outputs = []
     for sample in batch:
         interp.set_input(sample[None], 0)
