@@ -24,13 +24,16 @@ fn shapes() -> PathBuf {
     data.join("shapes-synth")
 }
 
+/// Named int64 tensors, in the order asked for.
+type Tensors = Vec<(String, Vec<i64>)>;
+
 /// ONNX Runtime's output accumulators and requantized layer outputs (int64, per name) for batch `x`.
 fn run_onnx(
     net: &PactIntegerNetwork,
     x: &Path,
     scratch: &Path,
     tag: &str,
-) -> Result<(serde_json::Value, Vec<(String, Vec<i64>)>)> {
+) -> Result<(serde_json::Value, Tensors)> {
     let model = scratch.join(format!("{tag}.onnx"));
     std::fs::write(&model, net.to_onnx()?.to_bytes())?;
     let out_dir = scratch.join(format!("{tag}-out"));
