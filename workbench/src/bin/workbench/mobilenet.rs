@@ -1,5 +1,6 @@
-//! `workbench mobilenet train`: MobileNetV1's float training on an ImageFolder
-//! tree, then QuantLib's PACT flow (fake-quantized fine-tuning, integer network).
+//! `workbench mobilenet train` and `eval`: MobileNetV1's float training on an
+//! ImageFolder tree, QuantLib's PACT flow (fake-quantized fine-tuning, integer
+//! network, DORY-style ONNX and feature dump), and a saved run's evaluation.
 
 use std::path::PathBuf;
 
