@@ -120,6 +120,12 @@ fn cli_writes_checkpoints_and_pact_metrics() {
     for f in [
         "model.safetensors",
         "model_pact.safetensors",
+        "config.json",
+        "model_integer.onnx",
+        "features/input.txt",
+        "features/out_layer0.txt",
+        "features/out_layer27.txt",
+        "features/output.txt",
         "metrics.json",
     ] {
         let len = std::fs::metadata(out.join(f)).map(|m| m.len()).unwrap_or(0);
@@ -152,6 +158,73 @@ fn cli_writes_checkpoints_and_pact_metrics() {
         .filter(|n| n.ends_with(".clip_hi"))
         .count();
     assert_eq!(clips, 27, "{names} tensors");
+    // 27 requantized layers, then the output accumulators
+    assert!(!out.join("features/out_layer28.txt").exists());
+
+    // eval on the same split gives the numbers train measured
+    let eval = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_workbench"))
+            .args(["mobilenet", "eval", "--limit", "4", "--run"])
+            .arg(&out)
+            .arg("--data")
+            .arg(data())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = eval(&["--split", "val", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["images"], 40);
+    for k in [
+        "float_accuracy",
+        "fake_quant_accuracy",
+        "integer_accuracy",
+        "agreement",
+    ] {
+        let (a, b) = (e[k].as_f64().unwrap(), m[k].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-6, "{k}: eval {a}, train {b}");
+    }
+    let o = eval(&[]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && table.contains("integer accuracy"),
+        "{table}"
+    );
+    // a missing split, run or checkpoint is named
+    let o = eval(&["--split", "nosuch"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("nosuch"), "{err}");
+    std::fs::rename(out.join("model_pact.safetensors"), out.join("moved")).unwrap();
+    let o = eval(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("model_pact.safetensors"),
+        "{err}"
+    );
+    std::fs::rename(out.join("moved"), out.join("model_pact.safetensors")).unwrap();
+    // a run of other classes than the folder's
+    let cfg_path = out.join("config.json");
+    let mut rc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    rc["classes"].as_array_mut().unwrap().pop();
+    std::fs::write(&cfg_path, rc.to_string()).unwrap();
+    let o = eval(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("differ from the run's 9"),
+        "{err}"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args(["mobilenet", "eval", "--run", "/nonexistent-run", "--data"])
+        .arg(data())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("/nonexistent-run"),
+        "{err}"
+    );
 
     // bad input names the problem
     let o = Command::new(env!("CARGO_BIN_EXE_workbench"))

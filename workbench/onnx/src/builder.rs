@@ -16,6 +16,12 @@ pub enum Attr {
     Str(String),
 }
 
+/// Every integer of magnitude up to this (2^24) is exact in float32.
+pub const F32_EXACT: u64 = 1 << 24;
+
+/// Every integer of magnitude up to this (2^53) is exact in float64.
+pub const F64_EXACT: u64 = 1 << 53;
+
 /// A graph under construction.
 #[derive(Clone, Debug, Default)]
 pub struct GraphBuilder {
@@ -83,6 +89,14 @@ impl GraphBuilder {
             DataType::Float,
             data.iter().flat_map(|v| v.to_le_bytes()),
         )
+    }
+
+    /// Adds integers as an integer-valued float32 constant (as DORY's and MATCH's
+    /// integer networks hold them); returns its name. Exact for magnitudes up
+    /// to 2^24 ([`F32_EXACT`]); the caller checks its bounds.
+    pub fn int_f32_const(&mut self, name: &str, dims: &[usize], data: &[i64]) -> String {
+        let f: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+        self.f32_const(name, dims, &f)
     }
 
     /// Adds a float64 constant; returns its name.

@@ -9,5 +9,5 @@
 pub mod builder;
 pub mod proto;
 
-pub use builder::{Attr, GraphBuilder};
+pub use builder::{Attr, GraphBuilder, F32_EXACT, F64_EXACT};
 pub use proto::{DataType, ModelProto};

@@ -439,6 +439,11 @@ impl PactIntegerNetwork {
 
     /// The output accumulators for one integer input.
     pub fn run(&self, input: &[i32]) -> Result<Vec<i32>> {
+        Ok(self.run_layers(input)?.pop().unwrap_or_default())
+    }
+
+    /// Every layer's output for one integer input, in layer order (the last is [`PactIntegerNetwork::run`]'s).
+    pub fn run_layers(&self, input: &[i32]) -> Result<Vec<Vec<i32>>> {
         let want: usize = self.input_shape.iter().product();
         if input.len() != want {
             return Err(Error::Model(format!(
@@ -446,9 +451,10 @@ impl PactIntegerNetwork {
                 input.len()
             )));
         }
-        let mut x = input.to_vec();
+        let mut outs: Vec<Vec<i32>> = Vec::with_capacity(self.layers.len());
         let mut shape = self.input_shape.to_vec();
         for l in &self.layers {
+            let x = outs.last().map_or(input, |v| v.as_slice());
             let acc = match &l.op {
                 PactOp::Conv {
                     weight,
@@ -458,7 +464,7 @@ impl PactIntegerNetwork {
                     dilation,
                     pad_before,
                 } => conv(
-                    &x,
+                    x,
                     [shape[0], shape[1], shape[2]],
                     weight,
                     &vec![0; *o],
@@ -473,13 +479,13 @@ impl PactIntegerNetwork {
                     weight,
                     bias,
                     shape: [o, i],
-                } => dense(&x, weight, bias, [*o, *i]),
+                } => dense(x, weight, bias, [*o, *i]),
                 PactOp::SumPool { kernel } => {
-                    sum_pool(&x, [shape[0], shape[1], shape[2]], *kernel, &l.out_shape)
+                    sum_pool(x, [shape[0], shape[1], shape[2]], *kernel, &l.out_shape)
                 }
-                PactOp::Flatten => x,
+                PactOp::Flatten => x.to_vec(),
             };
-            x = match &l.requant {
+            outs.push(match &l.requant {
                 Some(r) => {
                     let per = acc.len() / r.mul.len().max(1);
                     acc.iter()
@@ -488,10 +494,10 @@ impl PactIntegerNetwork {
                         .collect()
                 }
                 None => acc,
-            };
+            });
             shape = l.out_shape.clone();
         }
-        Ok(x)
+        Ok(outs)
     }
 
     /// The float logits of the output accumulators: `acc[c] * eps_acc[c]`.

@@ -35,11 +35,11 @@ fn weights(
     bias: &[i32],
     shape: &[usize],
 ) -> (String, String) {
-    let wf: Vec<f32> = weight.iter().map(|&v| v as f32).collect();
-    let bf: Vec<f32> = bias.iter().map(|&v| v as f32).collect();
+    let wi: Vec<i64> = weight.iter().map(|&v| v as i64).collect();
+    let bi: Vec<i64> = bias.iter().map(|&v| v as i64).collect();
     (
-        g.f32_const(&format!("{n}_weight_int8"), shape, &wf),
-        g.f32_const(&format!("{n}_bias_int32"), &[shape[0]], &bf),
+        g.int_f32_const(&format!("{n}_weight_int8"), shape, &wi),
+        g.int_f32_const(&format!("{n}_bias_int32"), &[shape[0]], &bi),
     )
 }
 

@@ -7,10 +7,13 @@ pub mod debug;
 pub mod dynamic_range;
 pub mod f2f;
 pub mod f2t;
+pub mod features;
 pub mod integer;
 #[cfg(feature = "onnx")]
 pub mod match_onnx;
 mod norm_ops;
+#[cfg(feature = "onnx")]
+pub mod pact_onnx;
 pub mod params;
 pub mod ptq;
 pub mod qat;

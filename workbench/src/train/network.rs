@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 
 use super::sequential::Sequential;
 use crate::{Error, Result};
@@ -36,6 +36,32 @@ pub trait Network: Sync {
             .collect();
         candle_core::safetensors::save(&map, path)
             .map_err(|e| Error::Msg(format!("{}: cannot save the weights: {e}", path.display())))
+    }
+
+    /// Loads [`Network::named_state`] from a safetensors file written by [`Network::save_state`].
+    fn load_state(&self, path: &Path) -> Result<()> {
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(Error::io(path, e));
+        }
+        let map = candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| Error::bad_file(path, e.to_string()))?;
+        for (name, var) in self.named_state() {
+            let t = map
+                .get(&name)
+                .ok_or_else(|| Error::bad_file(path, format!("missing tensor {name}")))?;
+            if t.dims() != var.dims() {
+                return Err(Error::bad_file(
+                    path,
+                    format!(
+                        "tensor {name}: expected shape {:?}, got {:?}",
+                        var.dims(),
+                        t.dims()
+                    ),
+                ));
+            }
+            var.set(&t.to_dtype(DType::F32)?)?;
+        }
+        Ok(())
     }
 }
 

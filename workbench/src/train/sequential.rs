@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Tensor, Var};
 use rand::{rngs::StdRng, SeedableRng};
 
 use super::layer::{Conv2dConfig, Layer, Pool2dConfig};
@@ -148,28 +148,7 @@ impl Sequential {
 
     /// Loads the variables from a safetensors file written by [`Sequential::save`].
     pub fn load(&self, path: &Path) -> Result<()> {
-        if let Err(e) = std::fs::metadata(path) {
-            return Err(Error::io(path, e));
-        }
-        let map = candle_core::safetensors::load(path, &Device::Cpu)
-            .map_err(|e| Error::bad_file(path, e.to_string()))?;
-        for (name, var) in self.named_state() {
-            let t = map
-                .get(&name)
-                .ok_or_else(|| Error::bad_file(path, format!("missing tensor {name}")))?;
-            if t.dims() != var.dims() {
-                return Err(Error::bad_file(
-                    path,
-                    format!(
-                        "tensor {name}: expected shape {:?}, got {:?}",
-                        var.dims(),
-                        t.dims()
-                    ),
-                ));
-            }
-            var.set(&t.to_dtype(DType::F32)?)?;
-        }
-        Ok(())
+        super::network::Network::load_state(self, path)
     }
 
     /// One row per layer: name, kind, output shape, parameter count.

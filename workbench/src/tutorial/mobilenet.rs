@@ -8,16 +8,21 @@
 //! eps propagation, requantization with `D = 2^24`), and the float,
 //! fake-quantized and integer accuracies on the same images with the
 //! agreement of fake and true predictions. `model.safetensors`,
-//! `model_pact.safetensors` and `metrics.json` are written.
+//! `model_pact.safetensors`, `config.json` (what [`eval`] needs to rebuild
+//! the networks), `model_integer.onnx` (DORY-style, [`pact_onnx`](crate::quant::pact_onnx)),
+//! the per-layer feature dump of the first validation image (`features/`,
+//! [`features`](crate::quant::features)) and `metrics.json` are written;
+//! [`eval`] evaluates a saved run on another image set.
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dataset::images::{ImageFolder, Loader, LoaderOptions, Normalize, Transform};
 use crate::models::{mobilenet_v1, MobileNetV1Config};
 use crate::quant::f2f::{ClipInit, F2fConfig, Granularity, PactModel};
 use crate::quant::f2t::{self, PactIntegerNetwork};
+use crate::quant::features::dump_features;
 use crate::train::{
     evaluate, fit, predict, FitConfig, History, Length, Network, OptimizerChoice, Samples,
     Sequential, SgdConfig,
@@ -135,6 +140,23 @@ pub struct MobileNetRun {
     pub integer: PactIntegerNetwork,
     /// The headline numbers.
     pub metrics: MobileNetMetrics,
+    /// The first validation image (CHW, normalized), whose integer features [`MobileNetRun::save`] dumps.
+    pub sample: Vec<f32>,
+}
+
+/// What a saved run needs to rebuild its networks (written to `config.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MobileNetRunConfig {
+    /// Width multiplier.
+    pub width: f64,
+    /// Input side.
+    pub resolution: usize,
+    /// Class names, index order.
+    pub classes: Vec<String>,
+    /// One weight quantum per layer (else per output channel).
+    pub per_layer: bool,
+    /// The input's quantum.
+    pub input_eps: f32,
 }
 
 /// Trains MobileNetV1 on the ImageFolder tree at `root` (`train/`, `val/`).
@@ -220,6 +242,8 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
     // predictions give the fake-quantized accuracy (one pass over the images)
     let integer = f2t::integerize(&pact)?;
     let cmp = compare(&pact, &integer, &val)?;
+    let per: usize = val.shape.iter().product();
+    let sample = val.images.get(..per).unwrap_or_default().to_vec();
     let metrics = MobileNetMetrics {
         classes,
         images,
@@ -246,6 +270,7 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
         qat_history,
         integer,
         metrics,
+        sample,
     })
 }
 
@@ -347,20 +372,151 @@ pub fn compare(
 }
 
 impl MobileNetRun {
+    /// The run's `config.json`.
+    pub fn run_config(&self) -> MobileNetRunConfig {
+        MobileNetRunConfig {
+            width: self.metrics.width,
+            resolution: self.metrics.resolution,
+            classes: self.metrics.classes.clone(),
+            per_layer: self.pact.config.granularity == Granularity::PerLayer,
+            input_eps: self.pact.config.input_eps,
+        }
+    }
+
     /// Writes `model.safetensors` (float), `model_pact.safetensors` (the
-    /// fake-quantized model with its clips) and `metrics.json` into `dir`; returns their paths.
+    /// fake-quantized model with its clips), `config.json`, `model_integer.onnx`
+    /// (with the `onnx` feature), the feature dump of the first validation image
+    /// in `features/`, and `metrics.json` into `dir`; returns their paths.
     pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let weights = dir.join("model.safetensors");
         self.model.save(&weights)?;
         let pact = dir.join("model_pact.safetensors");
         self.pact.save_state(&pact)?;
-        let metrics = dir.join("metrics.json");
-        let json = serde_json::to_string_pretty(&self.metrics)
-            .map_err(|e| Error::Data(format!("metrics.json: {e}")))?;
-        std::fs::write(&metrics, json).map_err(|e| Error::io(&metrics, e))?;
-        Ok(vec![weights, pact, metrics])
+        let mut written = vec![weights, pact];
+        let put_json = |name: &str, json: serde_json::Result<String>| -> Result<PathBuf> {
+            let p = dir.join(name);
+            let json = json.map_err(|e| Error::Data(format!("{name}: {e}")))?;
+            std::fs::write(&p, json).map_err(|e| Error::io(&p, e))?;
+            Ok(p)
+        };
+        written.push(put_json(
+            "config.json",
+            serde_json::to_string_pretty(&self.run_config()),
+        )?);
+        #[cfg(feature = "onnx")]
+        {
+            let p = dir.join("model_integer.onnx");
+            let bytes = self.integer.to_onnx()?.to_bytes();
+            std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))?;
+            written.push(p);
+        }
+        if !self.sample.is_empty() {
+            let features = dir.join("features");
+            dump_features(
+                &self.integer,
+                &self.integer.quantize_input(&self.sample),
+                &features,
+            )?;
+            written.push(features);
+        }
+        written.push(put_json(
+            "metrics.json",
+            serde_json::to_string_pretty(&self.metrics),
+        )?);
+        Ok(written)
     }
+}
+
+/// A saved run's float, fake-quantized and integer accuracies on another image set ([`eval`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MobileNetEval {
+    /// The folder evaluated (`DATA/SPLIT`).
+    pub folder: PathBuf,
+    /// Images evaluated.
+    pub images: usize,
+    /// Float accuracy.
+    pub float_accuracy: f32,
+    /// Fake-quantized accuracy.
+    pub fake_quant_accuracy: f64,
+    /// Integer accuracy.
+    pub integer_accuracy: f64,
+    /// Share of images on which the fake-quantized and integer networks predict the same class.
+    pub agreement: f64,
+}
+
+/// Reads a saved run's `config.json`.
+pub fn read_run_config(run: &Path) -> Result<MobileNetRunConfig> {
+    if !run.is_dir() {
+        return Err(Error::bad_file(run, "not a run directory"));
+    }
+    let p = run.join("config.json");
+    let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::bad_file(&p, e.to_string()))
+}
+
+/// Evaluates the run saved in `run` (by [`MobileNetRun::save`]) on the ImageFolder `folder`
+/// (e.g. `DATA/val`), at most `limit` images per class.
+pub fn eval(run: &Path, folder: &Path, limit: Option<usize>) -> Result<MobileNetEval> {
+    let rc = read_run_config(run)?;
+    let mut images = ImageFolder::open(folder)?;
+    if images.classes != rc.classes {
+        return Err(Error::bad_file(
+            folder,
+            format!(
+                "{} classes {:?} differ from the run's {} {:?} ({})",
+                images.classes.len(),
+                images.classes,
+                rc.classes.len(),
+                rc.classes,
+                run.join("config.json").display()
+            ),
+        ));
+    }
+    if let Some(n) = limit {
+        if n == 0 {
+            return Err(Error::Config(
+                "mobilenet eval: the limit of images per class must be positive".into(),
+            ));
+        }
+        images = per_class(images, n);
+    }
+    let model = mobilenet_v1(&MobileNetV1Config {
+        width: rc.width,
+        resolution: rc.resolution,
+        classes: rc.classes.len(),
+        ..Default::default()
+    })?;
+    model.load(&run.join("model.safetensors"))?;
+    let pact = PactModel::new(
+        &model,
+        F2fConfig {
+            granularity: if rc.per_layer {
+                Granularity::PerLayer
+            } else {
+                Granularity::PerChannel
+            },
+            input_eps: rc.input_eps,
+            ..Default::default()
+        },
+    )?;
+    pact.load_state(&run.join("model_pact.safetensors"))?;
+    let integer = f2t::integerize(&pact)?;
+    let cfg = MobileNetTrainConfig {
+        resolution: rc.resolution,
+        ..Default::default()
+    };
+    let data = eval_images(images, &cfg)?;
+    let (_, float_accuracy) = evaluate(&model, &data)?;
+    let cmp = compare(&pact, &integer, &data)?;
+    Ok(MobileNetEval {
+        folder: folder.to_path_buf(),
+        images: data.len(),
+        float_accuracy,
+        fake_quant_accuracy: cmp.fake_accuracy,
+        integer_accuracy: cmp.integer_accuracy,
+        agreement: cmp.agreement,
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! `workbench mobilenet train`: MobileNetV1's float training on an ImageFolder
-//! tree, then QuantLib's PACT flow (fake-quantized fine-tuning, integer network).
+//! `workbench mobilenet train` and `eval`: MobileNetV1's float training on an
+//! ImageFolder tree, QuantLib's PACT flow (fake-quantized fine-tuning, integer
+//! network, DORY-style ONNX and feature dump), and a saved run's evaluation.
 
 use std::path::PathBuf;
 
@@ -13,8 +14,32 @@ use workbench::tutorial::mobilenet::{self, MobileNetTrainConfig};
 #[derive(Subcommand)]
 pub enum MobilenetCmd {
     /// Trains MobileNetV1 (SGD, Nesterov), fine-tunes it with PACT and makes it integer (QuantLib's flow);
-    /// writes model.safetensors, model_pact.safetensors and metrics.json (float, fake-quantized and integer accuracy, agreement).
+    /// writes model.safetensors, model_pact.safetensors, config.json, model_integer.onnx (DORY-style),
+    /// features/ (DORY's per-layer dump of one image) and metrics.json (float, fake-quantized and integer accuracy, agreement).
     Train(TrainArgs),
+    /// Evaluates a trained run (its config.json and checkpoints) on an ImageFolder split:
+    /// float, fake-quantized and integer accuracy and their agreement.
+    Eval(EvalArgs),
+}
+
+/// Flags of `workbench mobilenet eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Directory written by `workbench mobilenet train --out`.
+    #[arg(long)]
+    run: PathBuf,
+    /// ImageFolder root holding the split (one folder per class inside it).
+    #[arg(long)]
+    data: PathBuf,
+    /// Split folder under the data root.
+    #[arg(long, default_value = "val")]
+    split: String,
+    /// Images per class (default all).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Flags of `workbench mobilenet train`.
@@ -102,6 +127,21 @@ pub fn run(cmd: MobilenetCmd) -> Result<()> {
                 m.integer_accuracy,
                 m.agreement
             );
+        }
+        MobilenetCmd::Eval(a) => {
+            let folder = a.data.join(&a.split);
+            let e = mobilenet::eval(&a.run, &folder, a.limit).with_context(|| {
+                format!("evaluating {} on {}", a.run.display(), folder.display())
+            })?;
+            if a.json {
+                println!("{}", serde_json::to_string(&e)?);
+            } else {
+                println!("{} images in {}", e.images, e.folder.display());
+                println!("float accuracy          {:.4}", e.float_accuracy);
+                println!("fake-quantized accuracy {:.4}", e.fake_quant_accuracy);
+                println!("integer accuracy        {:.4}", e.integer_accuracy);
+                println!("fake/integer agreement  {:.4}", e.agreement);
+            }
         }
     }
     Ok(())
