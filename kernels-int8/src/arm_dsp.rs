@@ -85,6 +85,18 @@ pub(crate) fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
     r
 }
 
+/// `floor((a * b + 2^31) / 2^32)`: the rounded high word of the 64-bit product.
+#[inline(always)]
+pub(crate) fn smmulr(a: i32, b: i32) -> i32 {
+    let r: i32;
+    // SAFETY: a register-only instruction of the DSP extension.
+    unsafe {
+        asm!("smmulr {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+             options(pure, nomem, nostack, preserves_flags))
+    };
+    r
+}
+
 /// Four int8 lanes as one little-endian word.
 #[inline(always)]
 pub(crate) fn word(s: &[i8]) -> u32 {

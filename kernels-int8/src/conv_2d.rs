@@ -369,7 +369,7 @@ fn conv_dsp(
     output: &mut [i8],
     scratch: &mut [i8],
 ) -> bool {
-    use crate::requant::Requantizer;
+    use crate::requant::{acc_bound, BoundedRequantizer, FullRange, Requantizer};
     let k = filter_shape.h * filter_shape.w * filter_shape.c;
     let out_c = output_shape.c;
     let pixels = output_shape.h * output_shape.w;
@@ -436,39 +436,37 @@ fn conv_dsp(
             while oc < out_c {
                 let pair = out_c - oc >= 2;
                 let chans = if pair { 2 } else { 1 };
-                let q: [Requantizer; 2] = core::array::from_fn(|j| {
-                    let c = if j < chans { oc + j } else { oc };
-                    Requantizer::new(
-                        output_multiplier[c],
-                        output_shift[c],
-                        params.output_offset,
-                        lo,
-                        hi,
-                    )
-                });
                 let base = [base(oc), if pair { base(oc + 1) } else { 0 }];
-                let w0 = &filter[oc * k..(oc + 1) * k];
-                let mut i = 0;
-                while i < n {
-                    let row0 = &rows[i * k..(i + 1) * k];
-                    if pair && i + 1 < n {
-                        let row1 = &rows[(i + 1) * k..(i + 2) * k];
-                        let w1 = &filter[(oc + 1) * k..(oc + 2) * k];
-                        let acc = dot_2x2(row0, row1, w0, w1);
-                        let at = out_base + i * out_c + oc;
-                        output[at] = q[0].apply(acc[0][0].wrapping_add(base[0]));
-                        output[at + 1] = q[1].apply(acc[0][1].wrapping_add(base[1]));
-                        output[at + out_c] = q[0].apply(acc[1][0].wrapping_add(base[0]));
-                        output[at + out_c + 1] = q[1].apply(acc[1][1].wrapping_add(base[1]));
-                        i += 2;
-                        continue;
+                let plain: [Requantizer; 2] = core::array::from_fn(|j| {
+                    let c = if j < chans { oc + j } else { oc };
+                    let (m, s) = (output_multiplier[c], output_shift[c]);
+                    Requantizer::new(m, s, params.output_offset, lo, hi)
+                });
+                // The short requantization where the accumulators are small enough.
+                let bounded: [Option<BoundedRequantizer>; 2] = core::array::from_fn(|j| {
+                    let c = if j < chans { oc + j } else { oc };
+                    let w = filter[c * k..(c + 1) * k].iter().copied();
+                    let bound = acc_bound(w, params.input_offset, bias.map_or(0, |b| b[c]));
+                    let (m, s) = (output_multiplier[c], output_shift[c]);
+                    BoundedRequantizer::new(m, s, params.output_offset, lo, hi, bound)
+                });
+                let tile = DspTile {
+                    rows,
+                    n,
+                    k,
+                    filter,
+                    oc,
+                    pair,
+                    base,
+                    out_base,
+                    out_c,
+                };
+                match bounded {
+                    [Some(a), Some(b)] if a.is_full_range() => {
+                        tile.run([FullRange(a), FullRange(b)], output)
                     }
-                    for j in 0..chans {
-                        let w = &filter[(oc + j) * k..(oc + j + 1) * k];
-                        let acc = dot_i8(row0, w).wrapping_add(base[j]);
-                        output[out_base + i * out_c + oc + j] = q[j].apply(acc);
-                    }
-                    i += 1;
+                    [Some(a), Some(b)] => tile.run([a, b], output),
+                    _ => tile.run(plain, output),
                 }
                 oc += chans;
             }
@@ -476,6 +474,56 @@ fn conv_dsp(
         }
     }
     true
+}
+
+/// One tile of [`conv_dsp`]: `n` int8 rows of `k` values against output
+/// channel `oc` (and `oc + 1` when `pair`).
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+struct DspTile<'a> {
+    rows: &'a [i8],
+    n: usize,
+    k: usize,
+    filter: &'a [i8],
+    oc: usize,
+    pair: bool,
+    /// Per channel: the input offset times the filter sum, plus the bias.
+    base: [i32; 2],
+    out_base: usize,
+    out_c: usize,
+}
+
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+impl DspTile<'_> {
+    /// The tile's outputs, two rows by two channels per step, requantized by `q`.
+    #[inline(never)]
+    fn run<Q: crate::requant::OutputStage>(&self, q: [Q; 2], output: &mut [i8]) {
+        let (rows, n, k, oc, base) = (self.rows, self.n, self.k, self.oc, self.base);
+        let (out_base, out_c) = (self.out_base, self.out_c);
+        let chans = if self.pair { 2 } else { 1 };
+        let w0 = &self.filter[oc * k..(oc + 1) * k];
+        let mut i = 0;
+        while i < n {
+            let row0 = &rows[i * k..(i + 1) * k];
+            if self.pair && i + 1 < n {
+                let row1 = &rows[(i + 1) * k..(i + 2) * k];
+                let w1 = &self.filter[(oc + 1) * k..(oc + 2) * k];
+                let acc = dot_2x2(row0, row1, w0, w1);
+                let at = out_base + i * out_c + oc;
+                output[at] = q[0].output(acc[0][0].wrapping_add(base[0]));
+                output[at + 1] = q[1].output(acc[0][1].wrapping_add(base[1]));
+                output[at + out_c] = q[0].output(acc[1][0].wrapping_add(base[0]));
+                output[at + out_c + 1] = q[1].output(acc[1][1].wrapping_add(base[1]));
+                i += 2;
+                continue;
+            }
+            for j in 0..chans {
+                let w = &self.filter[(oc + j) * k..(oc + j + 1) * k];
+                let acc = dot_i8(row0, w).wrapping_add(base[j]);
+                output[out_base + i * out_c + oc + j] = q[j].output(acc);
+            }
+            i += 1;
+        }
+    }
 }
 
 /// `[[x0 . w0, x0 . w1], [x1 . w0, x1 . w1]]` (wrapping i32 dot products of
