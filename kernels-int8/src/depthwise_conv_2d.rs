@@ -122,6 +122,7 @@ const fn padded_extent(out: usize, stride: usize, dilation: usize, filter: usize
 }
 
 /// Filter taps of the Cortex-M DSP path's tap table (larger filters skip that path).
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
 const MAX_DSP_TAPS: usize = 49;
 
 /// Recommended scratch length (bytes) of [`depthwise_conv_per_channel_fast`]: on a
