@@ -362,21 +362,23 @@ impl DspGroup<'_> {
         // 8 bytes of slack for the alignment.
         let (_, copy, _) = unsafe { scratch[align..].align_to_mut::<u32>() };
         let copy = &mut copy[..2 * ph * pw];
+        let (in_h, in_w) = (input_shape.h, input_shape.w);
+        // Padded columns [x0, x1) hold input columns 0.. (the rest is padding).
+        let x0 = params.padding_w.min(pw);
+        let x1 = (params.padding_w + in_w).min(pw);
         for b in 0..output_shape.n {
             for (py, row) in copy.chunks_exact_mut(2 * pw).enumerate() {
                 let in_y = py as isize - params.padding_h as isize;
-                for (px, pair) in row.chunks_exact_mut(2).enumerate() {
-                    let in_x = px as isize - params.padding_w as isize;
-                    if in_y < 0
-                        || in_y >= input_shape.h as isize
-                        || in_x < 0
-                        || in_x >= input_shape.w as isize
-                    {
-                        pair.fill(0);
-                        continue;
-                    }
-                    let at = input_shape.offset(b, in_y as usize, in_x as usize, c);
-                    let x = word(&self.input[at..]);
+                if in_y < 0 || in_y >= in_h as isize {
+                    row.fill(0);
+                    continue;
+                }
+                row[..2 * x0].fill(0);
+                row[2 * x1..].fill(0);
+                let at = input_shape.offset(b, in_y as usize, 0, c);
+                let src = &self.input[at..];
+                for (k, pair) in row[2 * x0..2 * x1].chunks_exact_mut(2).enumerate() {
+                    let x = word(&src[k * depth..]);
                     pair[0] = sadd16(sxtb16(x), self.off2);
                     pair[1] = sadd16(sxtb16_ror8(x), self.off2);
                 }
@@ -388,7 +390,13 @@ impl DspGroup<'_> {
                     // SAFETY: taps >= 1 (an empty filter has no groups); every
                     // table offset plus the window start lies inside the copy
                     // (padded_extent covers the last tap of the last window).
-                    let acc = unsafe { tap_sum(self.bias, window, table.as_ptr(), table_end) };
+                    let acc = unsafe {
+                        match taps {
+                            9 => tap_sum_n::<9>(self.bias, window, table.as_ptr()),
+                            25 => tap_sum_n::<25>(self.bias, window, table.as_ptr()),
+                            _ => tap_sum(self.bias, window, table.as_ptr(), table_end),
+                        }
+                    };
                     let at = output_shape.offset(b, out_y, out_x, c);
                     let out = &mut output[at..at + 4];
                     for i in 0..4 {
@@ -483,6 +491,49 @@ unsafe fn tap_sum(
             "bne 2b",
             t = inout(reg) table => _,
             end = in(reg) end,
+            x = in(reg) window,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            xe = out(reg) _,
+            xo = out(reg) _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            options(readonly, nostack),
+        );
+    }
+    [a0, a1, a2, a3]
+}
+
+/// [`tap_sum`] over exactly `N` table entries, unrolled.
+///
+/// # Safety
+/// As [`tap_sum`], with `N` entries at `table`.
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+#[inline(always)]
+unsafe fn tap_sum_n<const N: usize>(
+    acc: [i32; 4],
+    window: *const u32,
+    table: *const [u32; 3],
+) -> [i32; 4] {
+    let [mut a0, mut a1, mut a2, mut a3] = acc;
+    // SAFETY: the caller's contract; LDM loads r3..r5 in ascending order,
+    // the table's entry order.
+    unsafe {
+        core::arch::asm!(
+            ".rept {n}",
+            "ldm {t}!, {{r3, r4, r5}}",
+            "add r3, r3, {x}",
+            "ldrd {xe}, {xo}, [r3]",
+            "smlabb {a0}, {xe}, r4, {a0}",
+            "smlatt {a2}, {xe}, r4, {a2}",
+            "smlabb {a1}, {xo}, r5, {a1}",
+            "smlatt {a3}, {xo}, r5, {a3}",
+            ".endr",
+            n = const N,
+            t = inout(reg) table => _,
             x = in(reg) window,
             a0 = inout(reg) a0,
             a1 = inout(reg) a1,

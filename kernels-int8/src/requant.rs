@@ -219,8 +219,9 @@ impl Requantizer {
 /// fewer steps (a rounding high multiply, one add, one shift; `SMMULR` on a
 /// Cortex-M with the DSP extension), for cores that requantize every few MACs.
 ///
-/// With `|acc| <= bound` and `bound * 2^(left + 1) + 2^right < 2^31`
-/// (`left`, `right` the left and right shifts), nothing wraps, and:
+/// With `|acc| <= bound` and `bound * 2^(left + 1) + 2^right + |zero point| *
+/// 2^(right + 1) < 2^31` (`left`, `right` the left and right shifts), nothing
+/// wraps, and:
 /// - the doubling high multiply `floor((x m + 2^30) / 2^31)` is
 ///   `floor((2x m + 2^31) / 2^32)` = `SMMULR(2x, m)`, `x = acc * 2^left`;
 /// - gemmlowp's `RoundingDivideByPOT(s, r)` (ties away from zero) is
@@ -231,9 +232,9 @@ impl Requantizer {
 pub struct BoundedRequantizer {
     multiplier: i32,
     pre_shift: u32,
-    half: i32,
+    /// `2^right + output_offset * 2^(right + 1)`: the rounding term and the zero point.
+    round: i32,
     post_shift: u32,
-    output_offset: i32,
     activation_min: i32,
     activation_max: i32,
 }
@@ -256,16 +257,18 @@ impl BoundedRequantizer {
         }
         let (left, right) = (shift.max(0) as u32, (-shift).max(0) as u32);
         // |2s| <= |2x| <= bound * 2^(left + 1), plus the rounding term 2^right.
+        // The zero point joins the rounding term as a multiple of the divisor
+        // 2^(right + 1), which adds it exactly after the shift.
         let reach = (acc_bound as u128) << (left + 1);
-        if reach + (1u128 << right) >= 1 << 31 {
+        let offset = u128::from(output_offset.unsigned_abs()) << (right + 1);
+        if reach + (1u128 << right) + offset >= 1 << 31 {
             return None;
         }
         Some(BoundedRequantizer {
             multiplier,
             pre_shift: left + 1,
-            half: 1 << right,
+            round: ((1i64 << right) + i64::from(output_offset) * (1i64 << (right + 1))) as i32,
             post_shift: right + 1,
-            output_offset,
             activation_min,
             activation_max,
         })
@@ -276,7 +279,6 @@ impl BoundedRequantizer {
     #[inline(always)]
     pub fn apply(&self, acc: i32) -> i8 {
         self.scaled(acc)
-            .wrapping_add(self.output_offset)
             .max(self.activation_min)
             .min(self.activation_max) as i8
     }
@@ -286,9 +288,7 @@ impl BoundedRequantizer {
     #[inline(always)]
     pub fn apply_full_range(&self, acc: i32) -> i8 {
         debug_assert!(self.activation_min <= -128 && self.activation_max >= 127);
-        self.scaled(acc)
-            .wrapping_add(self.output_offset)
-            .clamp(-128, 127) as i8
+        self.scaled(acc).clamp(-128, 127) as i8
     }
 
     /// Whether the activation range is the whole int8 range.
@@ -296,12 +296,12 @@ impl BoundedRequantizer {
         self.activation_min <= -128 && self.activation_max >= 127
     }
 
-    /// `MultiplyByQuantizedMultiplier(acc, multiplier, shift)` for a bounded `acc`.
+    /// `MultiplyByQuantizedMultiplier(acc, multiplier, shift)` plus the zero point, for a bounded `acc`.
     #[inline(always)]
     fn scaled(&self, acc: i32) -> i32 {
         let x2 = acc << self.pre_shift;
         let s = rounding_high_mul(x2, self.multiplier);
-        (self.half + (s >> 31) + (s << 1)) >> self.post_shift
+        (self.round + (s >> 31) + (s << 1)) >> self.post_shift
     }
 }
 
