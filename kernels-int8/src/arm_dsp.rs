@@ -97,10 +97,12 @@ pub(crate) fn smmulr(a: i32, b: i32) -> i32 {
     r
 }
 
-/// Four int8 lanes as one little-endian word.
+/// The first four int8 lanes of `s` as one little-endian word (one `LDR`).
 #[inline(always)]
 pub(crate) fn word(s: &[i8]) -> u32 {
-    u32::from_le_bytes([s[0] as u8, s[1] as u8, s[2] as u8, s[3] as u8])
+    assert!(s.len() >= 4);
+    // SAFETY: four bytes are readable (checked); the M4 loads words unaligned.
+    unsafe { (s.as_ptr() as *const u32).read_unaligned() }
 }
 
 /// `sum a[i] * b[i]` with wrapping i32 accumulation, two MACs per `SMLAD`.

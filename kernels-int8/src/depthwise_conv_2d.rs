@@ -375,12 +375,18 @@ impl DspGroup<'_> {
                 }
                 row[..2 * x0].fill(0);
                 row[2 * x1..].fill(0);
-                let at = input_shape.offset(b, in_y as usize, 0, c);
-                let src = &self.input[at..];
-                for (k, pair) in row[2 * x0..2 * x1].chunks_exact_mut(2).enumerate() {
-                    let x = word(&src[k * depth..]);
-                    pair[0] = sadd16(sxtb16(x), self.off2);
-                    pair[1] = sadd16(sxtb16_ror8(x), self.off2);
+                if x1 > x0 {
+                    let at = input_shape.offset(b, in_y as usize, 0, c);
+                    // The row's channels c..c + 4 of columns 0..x1 - x0.
+                    let src = &self.input[at..at + (x1 - x0 - 1) * depth + 4];
+                    let mut p = src.as_ptr();
+                    for pair in row[2 * x0..2 * x1].chunks_exact_mut(2) {
+                        // SAFETY: p walks columns 0..x1 - x0 of src (bounds above).
+                        let x = unsafe { (p as *const u32).read_unaligned() };
+                        pair[0] = sadd16(sxtb16(x), self.off2);
+                        pair[1] = sadd16(sxtb16_ror8(x), self.off2);
+                        p = p.wrapping_add(depth);
+                    }
                 }
             }
             let table_end = table.as_ptr().wrapping_add(taps);
