@@ -366,52 +366,82 @@ impl DspGroup<'_> {
         // Padded columns [x0, x1) hold input columns 0.. (the rest is padding).
         let x0 = params.padding_w.min(pw);
         let x1 = (params.padding_w + in_w).min(pw);
+        // The padding is the same for every group and batch: zeroed once (the
+        // first group), never written after.
+        if c == 0 {
+            copy.fill(0);
+        }
         for b in 0..output_shape.n {
             for (py, row) in copy.chunks_exact_mut(2 * pw).enumerate() {
                 let in_y = py as isize - params.padding_h as isize;
-                if in_y < 0 || in_y >= in_h as isize {
-                    row.fill(0);
+                if in_y < 0 || in_y >= in_h as isize || x1 <= x0 {
                     continue;
                 }
-                row[..2 * x0].fill(0);
-                row[2 * x1..].fill(0);
-                if x1 > x0 {
-                    let at = input_shape.offset(b, in_y as usize, 0, c);
-                    // The row's channels c..c + 4 of columns 0..x1 - x0.
-                    let src = &self.input[at..at + (x1 - x0 - 1) * depth + 4];
-                    let mut p = src.as_ptr();
-                    for pair in row[2 * x0..2 * x1].chunks_exact_mut(2) {
-                        // SAFETY: p walks columns 0..x1 - x0 of src (bounds above).
-                        let x = unsafe { (p as *const u32).read_unaligned() };
-                        pair[0] = sadd16(sxtb16(x), self.off2);
-                        pair[1] = sadd16(sxtb16_ror8(x), self.off2);
-                        p = p.wrapping_add(depth);
-                    }
+                let at = input_shape.offset(b, in_y as usize, 0, c);
+                // The row's channels c..c + 4 of columns 0..x1 - x0.
+                let src = &self.input[at..at + (x1 - x0 - 1) * depth + 4];
+                let mut p = src.as_ptr();
+                for pair in row[2 * x0..2 * x1].chunks_exact_mut(2) {
+                    // SAFETY: p walks columns 0..x1 - x0 of src (bounds above).
+                    let x = unsafe { (p as *const u32).read_unaligned() };
+                    pair[0] = sadd16(sxtb16(x), self.off2);
+                    pair[1] = sadd16(sxtb16_ror8(x), self.off2);
+                    p = p.wrapping_add(depth);
                 }
             }
-            let table_end = table.as_ptr().wrapping_add(taps);
-            for out_y in 0..output_shape.h {
-                for out_x in 0..output_shape.w {
-                    let window = copy[2 * (out_y * sh * pw + out_x * sw)..].as_ptr();
-                    // SAFETY: taps >= 1 (an empty filter has no groups); every
-                    // table offset plus the window start lies inside the copy
-                    // (padded_extent covers the last tap of the last window).
-                    let acc = unsafe {
-                        match taps {
-                            9 => tap_sum_n::<9>(self.bias, window, table.as_ptr()),
-                            25 => tap_sum_n::<25>(self.bias, window, table.as_ptr()),
-                            _ => tap_sum(self.bias, window, table.as_ptr(), table_end),
-                        }
-                    };
-                    let at = output_shape.offset(b, out_y, out_x, c);
-                    let out = &mut output[at..at + 4];
-                    for i in 0..4 {
-                        out[i] = q[i].output(acc[i]);
-                    }
-                }
+            let table = &table[..taps];
+            match taps {
+                9 => self.pixels::<Q, 9>(&q, output, copy, table, b, pw),
+                25 => self.pixels::<Q, 25>(&q, output, copy, table, b, pw),
+                _ => self.pixels::<Q, 0>(&q, output, copy, table, b, pw),
             }
         }
-        let _ = depth;
+    }
+
+    /// The output pixels of batch `b` from the widened `copy` (`pw` positions
+    /// a row) and the tap `table`: [`tap_sum_n`] for `N` taps, [`tap_sum`] for `N = 0`.
+    #[inline(always)]
+    fn pixels<Q: crate::requant::OutputStage, const N: usize>(
+        &self,
+        q: &[Q; 4],
+        output: &mut [i8],
+        copy: &[u32],
+        table: &[[u32; 3]],
+        b: usize,
+        pw: usize,
+    ) {
+        let (params, c, output_shape) = (self.params, self.c, self.output_shape);
+        let (sh, sw) = (params.stride_h, params.stride_w);
+        assert!(!table.is_empty() && (N == 0 || N == table.len()));
+        let depth = output_shape.c;
+        let out_end = output_shape.offset(b + 1, 0, 0, 0);
+        assert!(out_end <= output.len() && c + 4 <= depth);
+        let table_end = table.as_ptr_range().end;
+        let mut out = output[output_shape.offset(b, 0, 0, c)..].as_mut_ptr();
+        for out_y in 0..output_shape.h {
+            let row = &copy[2 * out_y * sh * pw..];
+            for out_x in 0..output_shape.w {
+                let window = row[2 * out_x * sw..].as_ptr();
+                // SAFETY: the table is not empty; every table offset plus the
+                // window start lies inside the copy (padded_extent covers the
+                // last tap of the last window).
+                let acc = unsafe {
+                    if N == 0 {
+                        tap_sum(self.bias, window, table.as_ptr(), table_end)
+                    } else {
+                        tap_sum_n::<N>(self.bias, window, table.as_ptr())
+                    }
+                };
+                // SAFETY: out is pixel (b, out_y, out_x)'s channel c, before
+                // out_end (checked above, c + 4 <= depth).
+                unsafe {
+                    for (i, q) in q.iter().enumerate() {
+                        *out.add(i) = q.output(acc[i]);
+                    }
+                }
+                out = out.wrapping_add(depth);
+            }
+        }
     }
 
     /// Every output pixel of the group's channels, requantized by `q`.
