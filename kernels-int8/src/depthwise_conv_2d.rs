@@ -123,7 +123,7 @@ const fn padded_extent(out: usize, stride: usize, dilation: usize, filter: usize
 
 /// Filter taps of the Cortex-M DSP path's tap table (larger filters skip that path).
 #[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
-const MAX_DSP_TAPS: usize = 49;
+const MAX_DSP_TAPS: usize = 25;
 
 /// Recommended scratch length (bytes) of [`depthwise_conv_per_channel_fast`]: on a
 /// Cortex-M with the DSP extension, four channels of the input widened to int16
@@ -238,10 +238,13 @@ fn depthwise_dsp(
             None => [0; 4],
         };
         let taps = filter_shape.h * filter_shape.w;
-        // Interior pixels (every tap in bounds) start from bias + offset * sum(w)
-        // and skip the per-tap offset; the sums wrap like the reference's.
+        let padded = taps <= MAX_DSP_TAPS
+            && scratch.len() >= depthwise_scratch_len(params, filter_shape, output_shape);
+        // Interior pixels of the unpadded path (every tap in bounds) start from
+        // bias + offset * sum(w) and skip the per-tap offset; the sums wrap
+        // like the reference's.
         let mut folded = bias;
-        for t in 0..taps {
+        for t in 0..if padded { 0 } else { taps } {
             for (i, acc) in folded.iter_mut().enumerate() {
                 let w = i32::from(filter[t * depth + c + i]);
                 *acc = acc.wrapping_add(w.wrapping_mul(off));
@@ -270,8 +273,6 @@ fn depthwise_dsp(
             let (m, s) = (output_multiplier[c + i], output_shift[c + i]);
             BoundedRequantizer::new(m, s, params.output_offset, lo, hi, bound)
         });
-        let padded = taps <= MAX_DSP_TAPS
-            && scratch.len() >= depthwise_scratch_len(params, filter_shape, output_shape);
         match bounded {
             [Some(a), Some(b), Some(c), Some(d)] if a.is_full_range() => {
                 group.dispatch([a, b, c, d].map(FullRange), output, padded, scratch)
