@@ -390,14 +390,16 @@ fn conv_dsp(
         && output_shape.w == input_shape.w;
     // The widened path: per tile, pixel pairs widened to int16 (k words per
     // pair), and per channel pair its weights (k words), after
-    // the im2col rows in `scratch`; it needs k % 4 == 0 and two pixels' room.
+    // the im2col rows in `scratch`; it needs k % 4 == 0 and room for a tile.
     let im2col_bytes = if pointwise { 0 } else { k };
     let wide_tile = if k.is_multiple_of(4) {
         scratch.len().saturating_sub(4 * k + 8) / (2 * k + im2col_bytes)
     } else {
         0
     };
-    let wide = wide_tile >= 2;
+    // Widening a channel pair's weights pays off over enough pixels per tile.
+    const MIN_WIDE_TILE: usize = 8;
+    let wide = wide_tile.min(pixels) >= MIN_WIDE_TILE;
     let tile = if wide {
         wide_tile.min(pixels)
     } else if pointwise {
@@ -470,8 +472,12 @@ fn conv_dsp(
                     let (m, s) = (output_multiplier[c], output_shift[c]);
                     Requantizer::new(m, s, params.output_offset, lo, hi)
                 });
-                // The short requantization where the accumulators are small enough.
+                // The short requantization where the accumulators are small
+                // enough (and the tile long enough to pay for the bound).
                 let bounded: [Option<BoundedRequantizer>; 2] = core::array::from_fn(|j| {
+                    if n < MIN_WIDE_TILE {
+                        return None;
+                    }
                     let c = if j < chans { oc + j } else { oc };
                     let w = filter[c * k..(c + 1) * k].iter().copied();
                     let bound = acc_bound(w, params.input_offset, bias.map_or(0, |b| b[c]));
