@@ -8,7 +8,8 @@ use kernels_int8::conv_2d::{
     conv_per_channel, conv_per_channel_fast, conv_scratch_len, ConvParams,
 };
 use kernels_int8::depthwise_conv_2d::{
-    depthwise_conv_per_channel, depthwise_conv_per_channel_fast, DepthwiseParams,
+    depthwise_conv_per_channel, depthwise_conv_per_channel_fast, depthwise_scratch_len,
+    DepthwiseParams,
 };
 use kernels_int8::fully_connected::{fully_connected_fast, FullyConnectedParams};
 use kernels_int8::max_pool_2d::{max_pool, PoolParams};
@@ -181,12 +182,16 @@ fn main() {
             for (name, f_fast) in [("reference", false), ("fast", true)] {
                 let t = Instant::now();
                 for _ in 0..1_000 {
-                    let run = if f_fast {
-                        depthwise_conv_per_channel_fast
+                    let b = Some(bias.as_slice());
+                    if f_fast {
+                        let mut scratch = vec![0i8; depthwise_scratch_len(&dp, fs, xs)];
+                        let sc = &mut scratch;
+                        depthwise_conv_per_channel_fast(
+                            &dp, &m, &s, xs, &x, fs, &f, b, xs, &mut y, sc,
+                        );
                     } else {
-                        depthwise_conv_per_channel
-                    };
-                    run(&dp, &m, &s, xs, &x, fs, &f, Some(&bias), xs, &mut y);
+                        depthwise_conv_per_channel(&dp, &m, &s, xs, &x, fs, &f, b, xs, &mut y);
+                    }
                 }
                 println!(
                     "depthwise 25x5x64 3x3 {name}: {:.2} us",

@@ -85,10 +85,24 @@ pub(crate) fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
     r
 }
 
-/// Four int8 lanes as one little-endian word.
+/// `floor((a * b + 2^31) / 2^32)`: the rounded high word of the 64-bit product.
+#[inline(always)]
+pub(crate) fn smmulr(a: i32, b: i32) -> i32 {
+    let r: i32;
+    // SAFETY: a register-only instruction of the DSP extension.
+    unsafe {
+        asm!("smmulr {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+             options(pure, nomem, nostack, preserves_flags))
+    };
+    r
+}
+
+/// The first four int8 lanes of `s` as one little-endian word (one `LDR`).
 #[inline(always)]
 pub(crate) fn word(s: &[i8]) -> u32 {
-    u32::from_le_bytes([s[0] as u8, s[1] as u8, s[2] as u8, s[3] as u8])
+    assert!(s.len() >= 4);
+    // SAFETY: four bytes are readable (checked); the M4 loads words unaligned.
+    unsafe { (s.as_ptr() as *const u32).read_unaligned() }
 }
 
 /// `sum a[i] * b[i]` with wrapping i32 accumulation, two MACs per `SMLAD`.

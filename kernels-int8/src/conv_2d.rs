@@ -369,7 +369,7 @@ fn conv_dsp(
     output: &mut [i8],
     scratch: &mut [i8],
 ) -> bool {
-    use crate::requant::Requantizer;
+    use crate::requant::{acc_bound, BoundedRequantizer, FullRange, Requantizer};
     let k = filter_shape.h * filter_shape.w * filter_shape.c;
     let out_c = output_shape.c;
     let pixels = output_shape.h * output_shape.w;
@@ -388,11 +388,35 @@ fn conv_dsp(
         && params.stride_w == 1
         && output_shape.h == input_shape.h
         && output_shape.w == input_shape.w;
-    let tile = if pointwise {
+    // The widened path: per tile, pixel pairs widened to int16 (k words per
+    // pair), and per channel pair its weights (k words), after
+    // the im2col rows in `scratch`; it needs k % 4 == 0 and room for a tile.
+    let im2col_bytes = if pointwise { 0 } else { k };
+    let wide_tile = if k.is_multiple_of(4) {
+        scratch.len().saturating_sub(4 * k + 8) / (2 * k + im2col_bytes)
+    } else {
+        0
+    };
+    // Widening a channel pair's weights pays off over enough pixels per tile.
+    const MIN_WIDE_TILE: usize = 8;
+    let wide = wide_tile.min(pixels) >= MIN_WIDE_TILE;
+    let tile = if wide {
+        wide_tile.min(pixels)
+    } else if pointwise {
         pixels
     } else {
         (scratch.len() / k).max(1)
     };
+    let (scratch, wide_buf) = scratch.split_at_mut(if pointwise { 0 } else { tile * k });
+    let align = wide_buf.as_ptr().align_offset(4);
+    // SAFETY: any bit pattern is a valid u32.
+    let wide_buf: &mut [u32] = if wide {
+        unsafe { wide_buf[align..].align_to_mut::<u32>().1 }
+    } else {
+        &mut []
+    };
+    // Whole pairs only (an odd last pixel takes the int8 path): k words each.
+    let (wide_rows, wide_w) = wide_buf.split_at_mut(if wide { (tile / 2) * k } else { 0 });
     let (lo, hi) = (params.activation_min, params.activation_max);
     // Per output channel: the input offset times the filter sum, plus the bias.
     // acc = dot(w, x) + base, padded x equal -offset (so they add w * 0), all
@@ -432,43 +456,56 @@ fn conv_dsp(
                 &scratch[..n * k]
             };
             let out_base = (b * pixels + p0) * out_c;
+            if wide {
+                widen_pairs(rows, n / 2, k, wide_rows);
+            }
             let mut oc = 0;
             while oc < out_c {
+                if wide && out_c - oc >= 2 {
+                    widen_pairs(&filter[oc * k..(oc + 2) * k], 1, k, wide_w);
+                }
                 let pair = out_c - oc >= 2;
                 let chans = if pair { 2 } else { 1 };
-                let q: [Requantizer; 2] = core::array::from_fn(|j| {
-                    let c = if j < chans { oc + j } else { oc };
-                    Requantizer::new(
-                        output_multiplier[c],
-                        output_shift[c],
-                        params.output_offset,
-                        lo,
-                        hi,
-                    )
-                });
                 let base = [base(oc), if pair { base(oc + 1) } else { 0 }];
-                let w0 = &filter[oc * k..(oc + 1) * k];
-                let mut i = 0;
-                while i < n {
-                    let row0 = &rows[i * k..(i + 1) * k];
-                    if pair && i + 1 < n {
-                        let row1 = &rows[(i + 1) * k..(i + 2) * k];
-                        let w1 = &filter[(oc + 1) * k..(oc + 2) * k];
-                        let acc = dot_2x2(row0, row1, w0, w1);
-                        let at = out_base + i * out_c + oc;
-                        output[at] = q[0].apply(acc[0][0].wrapping_add(base[0]));
-                        output[at + 1] = q[1].apply(acc[0][1].wrapping_add(base[1]));
-                        output[at + out_c] = q[0].apply(acc[1][0].wrapping_add(base[0]));
-                        output[at + out_c + 1] = q[1].apply(acc[1][1].wrapping_add(base[1]));
-                        i += 2;
-                        continue;
+                let plain: [Requantizer; 2] = core::array::from_fn(|j| {
+                    let c = if j < chans { oc + j } else { oc };
+                    let (m, s) = (output_multiplier[c], output_shift[c]);
+                    Requantizer::new(m, s, params.output_offset, lo, hi)
+                });
+                // The short requantization where the accumulators are small
+                // enough (and the tile long enough to pay for the bound).
+                let bounded: [Option<BoundedRequantizer>; 2] = core::array::from_fn(|j| {
+                    if n < MIN_WIDE_TILE {
+                        return None;
                     }
-                    for j in 0..chans {
-                        let w = &filter[(oc + j) * k..(oc + j + 1) * k];
-                        let acc = dot_i8(row0, w).wrapping_add(base[j]);
-                        output[out_base + i * out_c + oc + j] = q[j].apply(acc);
+                    let c = if j < chans { oc + j } else { oc };
+                    let w = filter[c * k..(c + 1) * k].iter().copied();
+                    let bound = acc_bound(w, params.input_offset, bias.map_or(0, |b| b[c]));
+                    let (m, s) = (output_multiplier[c], output_shift[c]);
+                    BoundedRequantizer::new(m, s, params.output_offset, lo, hi, bound)
+                });
+                let tile = DspTile {
+                    rows,
+                    wide: if wide {
+                        Some((&*wide_rows, &*wide_w))
+                    } else {
+                        None
+                    },
+                    n,
+                    k,
+                    filter,
+                    oc,
+                    pair,
+                    base,
+                    out_base,
+                    out_c,
+                };
+                match bounded {
+                    [Some(a), Some(b)] if a.is_full_range() => {
+                        tile.run([FullRange(a), FullRange(b)], output)
                     }
-                    i += 1;
+                    [Some(a), Some(b)] => tile.run([a, b], output),
+                    _ => tile.run(plain, output),
                 }
                 oc += chans;
             }
@@ -476,6 +513,134 @@ fn conv_dsp(
         }
     }
     true
+}
+
+/// One tile of [`conv_dsp`]: `n` int8 rows of `k` values against output
+/// channel `oc` (and `oc + 1` when `pair`).
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+struct DspTile<'a> {
+    rows: &'a [i8],
+    /// The rows' pairs and the channel pair's weights widened by [`widen_pairs`].
+    wide: Option<(&'a [u32], &'a [u32])>,
+    n: usize,
+    k: usize,
+    filter: &'a [i8],
+    oc: usize,
+    pair: bool,
+    /// Per channel: the input offset times the filter sum, plus the bias.
+    base: [i32; 2],
+    out_base: usize,
+    out_c: usize,
+}
+
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+impl DspTile<'_> {
+    /// The tile's outputs, two rows by two channels per step, requantized by `q`.
+    #[inline(never)]
+    fn run<Q: crate::requant::OutputStage>(&self, q: [Q; 2], output: &mut [i8]) {
+        let (rows, n, k, oc, base) = (self.rows, self.n, self.k, self.oc, self.base);
+        let (out_base, out_c) = (self.out_base, self.out_c);
+        let chans = if self.pair { 2 } else { 1 };
+        let w0 = &self.filter[oc * k..(oc + 1) * k];
+        let mut i = 0;
+        while i < n {
+            let row0 = &rows[i * k..(i + 1) * k];
+            if self.pair && i + 1 < n {
+                let row1 = &rows[(i + 1) * k..(i + 2) * k];
+                let w1 = &self.filter[(oc + 1) * k..(oc + 2) * k];
+                let acc = match self.wide {
+                    Some((x, w)) => {
+                        let words = 2 * (k / 4);
+                        let x = &x[(i / 2) * 2 * words..][..2 * words];
+                        dot_2x2_wide(x, &w[..2 * words])
+                    }
+                    None => dot_2x2(row0, row1, w0, w1),
+                };
+                let at = out_base + i * out_c + oc;
+                output[at] = q[0].output(acc[0][0].wrapping_add(base[0]));
+                output[at + 1] = q[1].output(acc[0][1].wrapping_add(base[1]));
+                output[at + out_c] = q[0].output(acc[1][0].wrapping_add(base[0]));
+                output[at + out_c + 1] = q[1].output(acc[1][1].wrapping_add(base[1]));
+                i += 2;
+                continue;
+            }
+            for j in 0..chans {
+                let w = &self.filter[(oc + j) * k..(oc + j + 1) * k];
+                let acc = dot_i8(row0, w).wrapping_add(base[j]);
+                output[out_base + i * out_c + oc + j] = q[j].output(acc);
+            }
+            i += 1;
+        }
+    }
+}
+
+/// Widens `pairs` pairs of `k`-long int8 rows (`k % 4 == 0`) into `out`, per pair
+/// and per 4 values `[a.e, b.e, a.o, b.o]` (`e`: lanes 0 and 2 of the word,
+/// `o`: 1 and 3, as `SXTB16` widens them), the layout of [`dot_2x2_wide`].
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+fn widen_pairs(rows: &[i8], pairs: usize, k: usize, out: &mut [u32]) {
+    use crate::arm_dsp::{sxtb16, sxtb16_ror8, word};
+    debug_assert!(k.is_multiple_of(4));
+    for p in 0..pairs {
+        let (a, b) = (&rows[2 * p * k..][..k], &rows[(2 * p + 1) * k..][..k]);
+        let dst = &mut out[2 * p * (k / 2)..][..2 * (k / 2)];
+        for ((a, b), d) in a
+            .chunks_exact(4)
+            .zip(b.chunks_exact(4))
+            .zip(dst.chunks_exact_mut(4))
+        {
+            let (a, b) = (word(a), word(b));
+            d[0] = sxtb16(a);
+            d[1] = sxtb16(b);
+            d[2] = sxtb16_ror8(a);
+            d[3] = sxtb16_ror8(b);
+        }
+    }
+}
+
+/// [`dot_2x2`] over rows widened by [`widen_pairs`]: `x` a pixel pair, `w` a
+/// channel pair (equal lengths, a multiple of 4 words); per two words of
+/// each, two `LDM`s and four `SMLAD`s.
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+#[inline(always)]
+fn dot_2x2_wide(x: &[u32], w: &[u32]) -> [[i32; 2]; 2] {
+    assert!(x.len() == w.len() && x.len().is_multiple_of(4) && !x.is_empty());
+    let (mut c00, mut c01, mut c10, mut c11) = (0i32, 0i32, 0i32, 0i32);
+    let end = x.as_ptr().wrapping_add(x.len());
+    // SAFETY: reads x and w word by word up to x's end (equal lengths, a
+    // multiple of 4, nonempty); LDM loads its registers in ascending order.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "ldm {px}!, {{r2, r3}}",
+            "ldm {pw}!, {{r4, r5}}",
+            "smlad {c00}, r2, r4, {c00}",
+            "smlad {c01}, r2, r5, {c01}",
+            "smlad {c10}, r3, r4, {c10}",
+            "smlad {c11}, r3, r5, {c11}",
+            "ldm {px}!, {{r2, r3}}",
+            "ldm {pw}!, {{r4, r5}}",
+            "smlad {c00}, r2, r4, {c00}",
+            "smlad {c01}, r2, r5, {c01}",
+            "smlad {c10}, r3, r4, {c10}",
+            "smlad {c11}, r3, r5, {c11}",
+            "cmp {px}, {end}",
+            "bne 2b",
+            px = inout(reg) x.as_ptr() => _,
+            pw = inout(reg) w.as_ptr() => _,
+            end = in(reg) end,
+            c00 = inout(reg) c00,
+            c01 = inout(reg) c01,
+            c10 = inout(reg) c10,
+            c11 = inout(reg) c11,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            options(readonly, nostack),
+        );
+    }
+    [[c00, c01], [c10, c11]]
 }
 
 /// `[[x0 . w0, x0 . w1], [x1 . w0, x1 . w1]]` (wrapping i32 dot products of

@@ -112,8 +112,50 @@ fn reference_channels(
     }
 }
 
-/// Fast int8 depthwise convolution (SSE2 over 8 channels at a time on x86_64),
-/// bit-exact with [`depthwise_conv_per_channel`]; same arguments.
+/// Padded rows and columns of a group's widened input on the Cortex-M DSP path:
+/// every input position some output window reads, padding included.
+const fn padded_extent(out: usize, stride: usize, dilation: usize, filter: usize) -> usize {
+    if out == 0 || filter == 0 {
+        return 0;
+    }
+    (out - 1) * stride + dilation * (filter - 1) + 1
+}
+
+/// Filter taps of the Cortex-M DSP path's tap table (larger filters skip that path).
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+const MAX_DSP_TAPS: usize = 25;
+
+/// Recommended scratch length (bytes) of [`depthwise_conv_per_channel_fast`]: on a
+/// Cortex-M with the DSP extension, four channels of the input widened to int16
+/// with the input offset added and the padding as zeros (8 bytes per position,
+/// plus alignment slack); elsewhere 0.
+pub const fn depthwise_scratch_len(
+    params: &DepthwiseParams,
+    filter_shape: Dims4,
+    output_shape: Dims4,
+) -> usize {
+    if !cfg!(all(target_arch = "arm", feature = "armv7em-dsp")) {
+        return 0;
+    }
+    let h = padded_extent(
+        output_shape.h,
+        params.stride_h,
+        params.dilation_h,
+        filter_shape.h,
+    );
+    let w = padded_extent(
+        output_shape.w,
+        params.stride_w,
+        params.dilation_w,
+        filter_shape.w,
+    );
+    8 * h * w + 8
+}
+
+/// Fast int8 depthwise convolution (SSE2 over 8 channels at a time on x86_64,
+/// `SMLABB`/`SMLATT` over 4 on a Cortex-M with the DSP extension), bit-exact
+/// with [`depthwise_conv_per_channel`]; same arguments plus `scratch`
+/// ([`depthwise_scratch_len`] bytes for the Cortex-M's fastest path; any length works).
 ///
 /// Depth multipliers other than 1, and requantization constants outside the SIMD
 /// path's range (negative multipliers, shifts below -31), use the reference.
@@ -128,6 +170,7 @@ pub fn depthwise_conv_per_channel_fast(
     bias: Option<&[i32]>,
     output_shape: Dims4,
     output: &mut [i8],
+    scratch: &mut [i8],
 ) {
     let (m, s, b) = (output_multiplier, output_shift, bias);
     let (xs, x, fs, f, ys) = (input_shape, input, filter_shape, filter, output_shape);
@@ -136,9 +179,10 @@ pub fn depthwise_conv_per_channel_fast(
         return;
     }
     #[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
-    if depthwise_dsp(params, m, s, xs, x, fs, f, b, ys, output) {
+    if depthwise_dsp(params, m, s, xs, x, fs, f, b, ys, output, scratch) {
         return;
     }
+    let _ = scratch;
     depthwise_conv_per_channel(params, m, s, xs, x, fs, f, b, ys, output);
 }
 
@@ -161,9 +205,9 @@ fn depthwise_dsp(
     bias: Option<&[i32]>,
     output_shape: Dims4,
     output: &mut [i8],
+    scratch: &mut [i8],
 ) -> bool {
-    use crate::requant::Requantizer;
-    use crate::window::in_bounds_taps;
+    use crate::requant::{acc_bound, BoundedRequantizer, FullRange, Requantizer};
     let depth = output_shape.c;
     let off = params.input_offset;
     // x + offset must fit an int16 lane (true for any int8 zero point), and the
@@ -188,25 +232,228 @@ fn depthwise_dsp(
     let main = depth - depth % 4;
     let off2 = (off as u16 as u32) << 16 | off as u16 as u32;
     let (lo, hi) = (params.activation_min, params.activation_max);
-    let (x_ptr, w_ptr) = (input.as_ptr(), filter.as_ptr());
     for c in (0..main).step_by(4) {
-        let q: [Requantizer; 4] = core::array::from_fn(|i| {
-            let (m, s) = (output_multiplier[c + i], output_shift[c + i]);
-            Requantizer::new(m, s, params.output_offset, lo, hi)
-        });
         let bias = match bias {
             Some(bias) => [bias[c], bias[c + 1], bias[c + 2], bias[c + 3]],
             None => [0; 4],
         };
-        // Interior pixels (every tap in bounds) start from bias + offset * sum(w)
-        // and skip the per-tap offset; the sums wrap like the reference's.
+        let taps = filter_shape.h * filter_shape.w;
+        let padded = taps <= MAX_DSP_TAPS
+            && scratch.len() >= depthwise_scratch_len(params, filter_shape, output_shape);
+        // Interior pixels of the unpadded path (every tap in bounds) start from
+        // bias + offset * sum(w) and skip the per-tap offset; the sums wrap
+        // like the reference's.
         let mut folded = bias;
-        for t in 0..filter_shape.h * filter_shape.w {
+        for t in 0..if padded { 0 } else { taps } {
             for (i, acc) in folded.iter_mut().enumerate() {
                 let w = i32::from(filter[t * depth + c + i]);
                 *acc = acc.wrapping_add(w.wrapping_mul(off));
             }
         }
+        let group = DspGroup {
+            params,
+            input_shape,
+            input,
+            filter_shape,
+            filter,
+            output_shape,
+            c,
+            bias,
+            folded,
+            off2,
+        };
+        let plain: [Requantizer; 4] = core::array::from_fn(|i| {
+            let (m, s) = (output_multiplier[c + i], output_shift[c + i]);
+            Requantizer::new(m, s, params.output_offset, lo, hi)
+        });
+        // The short requantization where the accumulators are small enough.
+        let bounded: [Option<BoundedRequantizer>; 4] = core::array::from_fn(|i| {
+            let w = (0..taps).map(|t| filter[t * depth + c + i]);
+            let bound = acc_bound(w, off, bias[i]);
+            let (m, s) = (output_multiplier[c + i], output_shift[c + i]);
+            BoundedRequantizer::new(m, s, params.output_offset, lo, hi, bound)
+        });
+        match bounded {
+            [Some(a), Some(b), Some(c), Some(d)] if a.is_full_range() => {
+                group.dispatch([a, b, c, d].map(FullRange), output, padded, scratch)
+            }
+            [Some(a), Some(b), Some(c), Some(d)] => {
+                group.dispatch([a, b, c, d], output, padded, scratch)
+            }
+            _ => group.dispatch(plain, output, padded, scratch),
+        }
+    }
+    // Remaining channels: the reference formula.
+    let (m, s, b) = (output_multiplier, output_shift, bias);
+    let (xs, x, fs, f, ys) = (input_shape, input, filter_shape, filter, output_shape);
+    reference_channels(params, m, s, xs, x, fs, f, b, ys, output, main..depth);
+    true
+}
+
+/// One group of four channels of [`depthwise_dsp`]: what every pixel reads.
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+struct DspGroup<'a> {
+    params: &'a DepthwiseParams,
+    input_shape: Dims4,
+    input: &'a [i8],
+    filter_shape: Dims4,
+    filter: &'a [i8],
+    output_shape: Dims4,
+    /// The group's first channel.
+    c: usize,
+    bias: [i32; 4],
+    /// The bias plus the input offset times the filter sums.
+    folded: [i32; 4],
+    /// The input offset in both int16 lanes.
+    off2: u32,
+}
+
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+impl DspGroup<'_> {
+    /// [`run_padded`](Self::run_padded) when `padded`, else [`run`](Self::run).
+    #[inline(always)]
+    fn dispatch<Q: crate::requant::OutputStage>(
+        &self,
+        q: [Q; 4],
+        output: &mut [i8],
+        padded: bool,
+        scratch: &mut [i8],
+    ) {
+        if padded {
+            self.run_padded(q, output, scratch)
+        } else {
+            self.run(q, output)
+        }
+    }
+
+    /// Every output pixel of the group's channels from a widened copy of the
+    /// input: per batch, the four channels of every position a window reads
+    /// as int16 with the input offset added, padding as 0 (so it adds nothing,
+    /// as in the reference), lanes `(c, c + 2)` then `(c + 1, c + 3)` in two
+    /// words; per tap the weights widened once, with the tap's offset in that
+    /// copy. A pixel is then, per tap, one `LDM` of offset and weights, one
+    /// `LDRD` of inputs and four `SMLABB`/`SMLATT`, from the bias.
+    /// `scratch` holds [`depthwise_scratch_len`] bytes.
+    #[inline(never)]
+    fn run_padded<Q: crate::requant::OutputStage>(
+        &self,
+        q: [Q; 4],
+        output: &mut [i8],
+        scratch: &mut [i8],
+    ) {
+        use crate::arm_dsp::{sadd16, sxtb16, sxtb16_ror8, word};
+        let (params, c) = (self.params, self.c);
+        let (input_shape, filter_shape, output_shape) =
+            (self.input_shape, self.filter_shape, self.output_shape);
+        let depth = output_shape.c;
+        let (sh, sw) = (params.stride_h, params.stride_w);
+        let ph = padded_extent(output_shape.h, sh, params.dilation_h, filter_shape.h);
+        let pw = padded_extent(output_shape.w, sw, params.dilation_w, filter_shape.w);
+        let taps = filter_shape.h * filter_shape.w;
+        // The tap table: [offset in the copy (bytes), weights (c, c + 2), weights (c + 1, c + 3)].
+        let mut table = [[0u32; 3]; MAX_DSP_TAPS];
+        for (t, entry) in table.iter_mut().enumerate().take(taps) {
+            let (fy, fx) = (t / filter_shape.w, t % filter_shape.w);
+            let at = (fy * params.dilation_h * pw + fx * params.dilation_w) * 8;
+            let w = word(&self.filter[filter_shape.offset(0, fy, fx, c)..]);
+            *entry = [at as u32, sxtb16(w), sxtb16_ror8(w)];
+        }
+        let align = scratch.as_ptr().align_offset(8);
+        // SAFETY: any bit pattern is a valid u32; depthwise_scratch_len leaves
+        // 8 bytes of slack for the alignment.
+        let (_, copy, _) = unsafe { scratch[align..].align_to_mut::<u32>() };
+        let copy = &mut copy[..2 * ph * pw];
+        let (in_h, in_w) = (input_shape.h, input_shape.w);
+        // Padded columns [x0, x1) hold input columns 0.. (the rest is padding).
+        let x0 = params.padding_w.min(pw);
+        let x1 = (params.padding_w + in_w).min(pw);
+        // The padding is the same for every group and batch: zeroed once (the
+        // first group), never written after.
+        if c == 0 {
+            copy.fill(0);
+        }
+        for b in 0..output_shape.n {
+            for (py, row) in copy.chunks_exact_mut(2 * pw).enumerate() {
+                let in_y = py as isize - params.padding_h as isize;
+                if in_y < 0 || in_y >= in_h as isize || x1 <= x0 {
+                    continue;
+                }
+                let at = input_shape.offset(b, in_y as usize, 0, c);
+                // The row's channels c..c + 4 of columns 0..x1 - x0.
+                let src = &self.input[at..at + (x1 - x0 - 1) * depth + 4];
+                let mut p = src.as_ptr();
+                for pair in row[2 * x0..2 * x1].chunks_exact_mut(2) {
+                    // SAFETY: p walks columns 0..x1 - x0 of src (bounds above).
+                    let x = unsafe { (p as *const u32).read_unaligned() };
+                    pair[0] = sadd16(sxtb16(x), self.off2);
+                    pair[1] = sadd16(sxtb16_ror8(x), self.off2);
+                    p = p.wrapping_add(depth);
+                }
+            }
+            let table = &table[..taps];
+            match taps {
+                9 => self.pixels::<Q, 9>(&q, output, copy, table, b, pw),
+                25 => self.pixels::<Q, 25>(&q, output, copy, table, b, pw),
+                _ => self.pixels::<Q, 0>(&q, output, copy, table, b, pw),
+            }
+        }
+    }
+
+    /// The output pixels of batch `b` from the widened `copy` (`pw` positions
+    /// a row) and the tap `table`: [`tap_sum_n`] for `N` taps, [`tap_sum`] for `N = 0`.
+    #[inline(always)]
+    fn pixels<Q: crate::requant::OutputStage, const N: usize>(
+        &self,
+        q: &[Q; 4],
+        output: &mut [i8],
+        copy: &[u32],
+        table: &[[u32; 3]],
+        b: usize,
+        pw: usize,
+    ) {
+        let (params, c, output_shape) = (self.params, self.c, self.output_shape);
+        let (sh, sw) = (params.stride_h, params.stride_w);
+        assert!(!table.is_empty() && (N == 0 || N == table.len()));
+        let depth = output_shape.c;
+        let out_end = output_shape.offset(b + 1, 0, 0, 0);
+        assert!(out_end <= output.len() && c + 4 <= depth);
+        let table_end = table.as_ptr_range().end;
+        let mut out = output[output_shape.offset(b, 0, 0, c)..].as_mut_ptr();
+        for out_y in 0..output_shape.h {
+            let row = &copy[2 * out_y * sh * pw..];
+            for out_x in 0..output_shape.w {
+                let window = row[2 * out_x * sw..].as_ptr();
+                // SAFETY: the table is not empty; every table offset plus the
+                // window start lies inside the copy (padded_extent covers the
+                // last tap of the last window).
+                let acc = unsafe {
+                    if N == 0 {
+                        tap_sum(self.bias, window, table.as_ptr(), table_end)
+                    } else {
+                        tap_sum_n::<N>(self.bias, window, table.as_ptr())
+                    }
+                };
+                // SAFETY: out is pixel (b, out_y, out_x)'s channel c, before
+                // out_end (checked above, c + 4 <= depth).
+                unsafe {
+                    for (i, q) in q.iter().enumerate() {
+                        *out.add(i) = q.output(acc[i]);
+                    }
+                }
+                out = out.wrapping_add(depth);
+            }
+        }
+    }
+
+    /// Every output pixel of the group's channels, requantized by `q`.
+    #[inline(never)]
+    fn run<Q: crate::requant::OutputStage>(&self, q: [Q; 4], output: &mut [i8]) {
+        use crate::window::in_bounds_taps;
+        let (params, c) = (self.params, self.c);
+        let (input_shape, filter_shape, output_shape) =
+            (self.input_shape, self.filter_shape, self.output_shape);
+        let depth = output_shape.c;
+        let (x_ptr, w_ptr) = (self.input.as_ptr(), self.filter.as_ptr());
         for b in 0..output_shape.n {
             for out_y in 0..output_shape.h {
                 let y0 = origin(out_y, params.stride_h, params.padding_h);
@@ -234,24 +481,110 @@ fn depthwise_dsp(
                     // reads channels c..c + 4 <= depth.
                     let acc = unsafe {
                         if interior {
-                            taps.accumulate::<false>(folded, 0)
+                            taps.accumulate::<false>(self.folded, 0)
                         } else {
-                            taps.accumulate::<true>(bias, off2)
+                            taps.accumulate::<true>(self.bias, self.off2)
                         }
                     };
                     let at = output_shape.offset(b, out_y, out_x, c);
                     for i in 0..4 {
-                        output[at + i] = q[i].apply(acc[i]);
+                        output[at + i] = q[i].output(acc[i]);
                     }
                 }
             }
         }
     }
-    // Remaining channels: the reference formula.
-    let (m, s, b) = (output_multiplier, output_shift, bias);
-    let (xs, x, fs, f, ys) = (input_shape, input, filter_shape, filter, output_shape);
-    reference_channels(params, m, s, xs, x, fs, f, b, ys, output, main..depth);
-    true
+}
+
+/// `acc` plus, per tap entry `[offset, we, wo]` in `table..end`, the products of
+/// the widened inputs at `window + offset` (two words: lanes of channels
+/// `(0, 2)` and `(1, 3)`) with the entry's weights.
+///
+/// # Safety
+/// `table < end` (at least one entry), and each entry's two input words lie in
+/// an 8-aligned readable buffer.
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+#[inline(always)]
+unsafe fn tap_sum(
+    acc: [i32; 4],
+    window: *const u32,
+    table: *const [u32; 3],
+    end: *const [u32; 3],
+) -> [i32; 4] {
+    let [mut a0, mut a1, mut a2, mut a3] = acc;
+    // SAFETY: the caller's contract; LDM loads r3..r5 in ascending order,
+    // the table's entry order.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "ldm {t}!, {{r3, r4, r5}}",
+            "add r3, r3, {x}",
+            "ldrd {xe}, {xo}, [r3]",
+            "smlabb {a0}, {xe}, r4, {a0}",
+            "smlatt {a2}, {xe}, r4, {a2}",
+            "smlabb {a1}, {xo}, r5, {a1}",
+            "smlatt {a3}, {xo}, r5, {a3}",
+            "cmp {t}, {end}",
+            "bne 2b",
+            t = inout(reg) table => _,
+            end = in(reg) end,
+            x = in(reg) window,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            xe = out(reg) _,
+            xo = out(reg) _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            options(readonly, nostack),
+        );
+    }
+    [a0, a1, a2, a3]
+}
+
+/// [`tap_sum`] over exactly `N` table entries, unrolled.
+///
+/// # Safety
+/// As [`tap_sum`], with `N` entries at `table`.
+#[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+#[inline(always)]
+unsafe fn tap_sum_n<const N: usize>(
+    acc: [i32; 4],
+    window: *const u32,
+    table: *const [u32; 3],
+) -> [i32; 4] {
+    let [mut a0, mut a1, mut a2, mut a3] = acc;
+    // SAFETY: the caller's contract; LDM loads r3..r5 in ascending order,
+    // the table's entry order.
+    unsafe {
+        core::arch::asm!(
+            ".rept {n}",
+            "ldm {t}!, {{r3, r4, r5}}",
+            "add r3, r3, {x}",
+            "ldrd {xe}, {xo}, [r3]",
+            "smlabb {a0}, {xe}, r4, {a0}",
+            "smlatt {a2}, {xe}, r4, {a2}",
+            "smlabb {a1}, {xo}, r5, {a1}",
+            "smlatt {a3}, {xo}, r5, {a3}",
+            ".endr",
+            n = const N,
+            t = inout(reg) table => _,
+            x = in(reg) window,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            xe = out(reg) _,
+            xo = out(reg) _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            options(readonly, nostack),
+        );
+    }
+    [a0, a1, a2, a3]
 }
 
 /// The in-bounds taps of one output pixel for four channels: pointers to the

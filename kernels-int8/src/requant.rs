@@ -215,6 +215,161 @@ impl Requantizer {
     }
 }
 
+/// [`Requantizer`] for accumulators of known magnitude: the same results in
+/// fewer steps (a rounding high multiply, one add, one shift; `SMMULR` on a
+/// Cortex-M with the DSP extension), for cores that requantize every few MACs.
+///
+/// With `|acc| <= bound` and `bound * 2^(left + 1) + 2^right + |zero point| *
+/// 2^(right + 1) < 2^31` (`left`, `right` the left and right shifts), nothing
+/// wraps, and:
+/// - the doubling high multiply `floor((x m + 2^30) / 2^31)` is
+///   `floor((2x m + 2^31) / 2^32)` = `SMMULR(2x, m)`, `x = acc * 2^left`;
+/// - gemmlowp's `RoundingDivideByPOT(s, r)` (ties away from zero) is
+///   `(2s + 2^r - [s < 0]) >> (r + 1)`: for `s >= 0` round half up of
+///   `s / 2^r`; for `s < 0` the numerator `2s + 2^r - 1` is odd, so the floor
+///   equals that of `(s + 2^(r-1) - 1) / 2^r`, half down (for `r = 0`: `s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoundedRequantizer {
+    multiplier: i32,
+    pre_shift: u32,
+    /// `2^right + output_offset * 2^(right + 1)`: the rounding term and the zero point.
+    round: i32,
+    post_shift: u32,
+    activation_min: i32,
+    activation_max: i32,
+}
+
+impl BoundedRequantizer {
+    /// The requantization of a channel with `multiplier` and `shift` (as
+    /// [`quantize_multiplier`] gives them) for accumulators `|acc| <= acc_bound`;
+    /// `None` when the bound is too large for the short formula (or the
+    /// constants are outside TFLite's range), where [`Requantizer`] applies.
+    pub fn new(
+        multiplier: i32,
+        shift: i32,
+        output_offset: i32,
+        activation_min: i32,
+        activation_max: i32,
+        acc_bound: u64,
+    ) -> Option<Self> {
+        if !(-30..=30).contains(&shift) || multiplier == i32::MIN {
+            return None;
+        }
+        let (left, right) = (shift.max(0) as u32, (-shift).max(0) as u32);
+        // |2s| <= |2x| <= bound * 2^(left + 1), plus the rounding term 2^right.
+        // The zero point joins the rounding term as a multiple of the divisor
+        // 2^(right + 1), which adds it exactly after the shift.
+        let reach = (acc_bound as u128) << (left + 1);
+        let offset = u128::from(output_offset.unsigned_abs()) << (right + 1);
+        if reach + (1u128 << right) + offset >= 1 << 31 {
+            return None;
+        }
+        Some(BoundedRequantizer {
+            multiplier,
+            pre_shift: left + 1,
+            round: ((1i64 << right) + i64::from(output_offset) * (1i64 << (right + 1))) as i32,
+            post_shift: right + 1,
+            activation_min,
+            activation_max,
+        })
+    }
+
+    /// `acc` (`|acc| <=` the bound given to [`new`](Self::new)) requantized:
+    /// the same as [`Requantizer::apply`].
+    #[inline(always)]
+    pub fn apply(&self, acc: i32) -> i8 {
+        self.scaled(acc)
+            .max(self.activation_min)
+            .min(self.activation_max) as i8
+    }
+
+    /// Like [`apply`](Self::apply) when the activation range is the whole
+    /// int8 range (no fused clamp): the clamp is one saturation (`SSAT`).
+    #[inline(always)]
+    pub fn apply_full_range(&self, acc: i32) -> i8 {
+        debug_assert!(self.activation_min <= -128 && self.activation_max >= 127);
+        self.scaled(acc).clamp(-128, 127) as i8
+    }
+
+    /// Whether the activation range is the whole int8 range.
+    pub fn is_full_range(&self) -> bool {
+        self.activation_min <= -128 && self.activation_max >= 127
+    }
+
+    /// `MultiplyByQuantizedMultiplier(acc, multiplier, shift)` plus the zero point, for a bounded `acc`.
+    #[inline(always)]
+    fn scaled(&self, acc: i32) -> i32 {
+        let x2 = acc << self.pre_shift;
+        let s = rounding_high_mul(x2, self.multiplier);
+        (self.round + (s >> 31) + (s << 1)) >> self.post_shift
+    }
+}
+
+/// A per-channel int8 output stage, for kernels generic over the requantizers.
+#[cfg_attr(
+    not(all(target_arch = "arm", feature = "armv7em-dsp")),
+    allow(dead_code)
+)]
+pub(crate) trait OutputStage: Copy {
+    /// `acc` requantized, offset and clamped to int8.
+    fn output(&self, acc: i32) -> i8;
+}
+
+impl OutputStage for Requantizer {
+    #[inline(always)]
+    fn output(&self, acc: i32) -> i8 {
+        self.apply(acc)
+    }
+}
+
+impl OutputStage for BoundedRequantizer {
+    #[inline(always)]
+    fn output(&self, acc: i32) -> i8 {
+        self.apply(acc)
+    }
+}
+
+/// A [`BoundedRequantizer`] whose activation range is the whole int8 range.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(
+    not(all(target_arch = "arm", feature = "armv7em-dsp")),
+    allow(dead_code)
+)]
+pub(crate) struct FullRange(pub BoundedRequantizer);
+
+impl OutputStage for FullRange {
+    #[inline(always)]
+    fn output(&self, acc: i32) -> i8 {
+        self.0.apply_full_range(acc)
+    }
+}
+
+/// Largest `|acc|` of a convolution output: `sum |w| * max |x + input_offset| + |bias|`.
+#[cfg_attr(
+    not(all(target_arch = "arm", feature = "armv7em-dsp")),
+    allow(dead_code)
+)]
+pub(crate) fn acc_bound(weights: impl Iterator<Item = i8>, input_offset: i32, bias: i32) -> u64 {
+    let x = (i64::from(input_offset) - 128)
+        .unsigned_abs()
+        .max((i64::from(input_offset) + 127).unsigned_abs());
+    let w: u64 = weights.map(|w| u64::from(w.unsigned_abs())).sum();
+    w * x + u64::from(bias.unsigned_abs())
+}
+
+/// `floor((a b + 2^31) / 2^32)`: the high word of the product, rounded (`SMMULR`).
+#[inline(always)]
+fn rounding_high_mul(a: i32, b: i32) -> i32 {
+    #[cfg(all(target_arch = "arm", feature = "armv7em-dsp"))]
+    {
+        crate::arm_dsp::smmulr(a, b)
+    }
+    #[cfg(not(all(target_arch = "arm", feature = "armv7em-dsp")))]
+    {
+        ((i64::from(a) * i64::from(b) + (1 << 31)) >> 32) as i32
+    }
+}
+
 /// TFLite's `MultiplyByQuantizedMultiplierSmallerThanOneExp` (`left_shift <= 0`).
 #[inline(always)]
 pub fn multiply_by_quantized_multiplier_smaller_than_one_exp(

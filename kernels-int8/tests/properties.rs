@@ -502,7 +502,8 @@ fn depthwise_fast_equals_reference() {
     // (2 takes the reference), every padding/stride/dilation, extreme zero points,
     // left/right/mixed shifts and some negative multipliers (reference fallback).
     use kernels_int8::depthwise_conv_2d::{
-        depthwise_conv_per_channel, depthwise_conv_per_channel_fast, DepthwiseParams,
+        depthwise_conv_per_channel, depthwise_conv_per_channel_fast, depthwise_scratch_len,
+        DepthwiseParams,
     };
     let mut rng = Rng(0xd00d);
     let mut cases = 0;
@@ -562,7 +563,8 @@ fn depthwise_fast_equals_reference() {
         let mut fast = vec![0i8; out_shape.flat_size()];
         let (p, xs, x, fs, f, ys) = (&params, in_shape, &input, f_shape, &filter, out_shape);
         depthwise_conv_per_channel(p, &m, &s, xs, x, fs, f, bias, ys, &mut reference);
-        depthwise_conv_per_channel_fast(p, &m, &s, xs, x, fs, f, bias, ys, &mut fast);
+        let mut scratch = vec![0i8; depthwise_scratch_len(p, fs, ys)];
+        depthwise_conv_per_channel_fast(p, &m, &s, xs, x, fs, f, bias, ys, &mut fast, &mut scratch);
         assert_eq!(
             fast, reference,
             "case {cases}: {params:?} {in_shape:?} {f_shape:?}"

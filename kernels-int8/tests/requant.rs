@@ -270,3 +270,72 @@ fn requantizer_matches_the_stepwise_requantization() {
         );
     }
 }
+
+#[test]
+fn bounded_requantizer_matches_the_stepwise_requantization() {
+    let mut state = 0x6a09_e667_f3bc_c909u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut checked = 0;
+    for i in 0..400_000 {
+        let r = next();
+        // Real multipliers from 2^-32 to 2^6, and bounds from 1 to 2^31.
+        let real = 2f64.powf(-32.0 + 38.0 * (r % 1_000_000) as f64 / 1e6);
+        let (multiplier, shift) = quantize_multiplier(real);
+        let bound = 1u64 << (next() % 32);
+        let acc = match i % 4 {
+            // The bound itself, and ties of the final shift (odd multiples of 2^(r-1)).
+            0 => bound.min(i32::MAX as u64) as i32,
+            1 => -(bound.min(i32::MAX as u64) as i32),
+            _ => ((next() % (2 * bound + 1)) as i64 - bound as i64) as i32,
+        };
+        let offset = (next() % 256) as i32 - 128;
+        let (lo, hi) = if i % 3 == 0 {
+            (-128, 127)
+        } else {
+            (-128 + (next() % 64) as i32, 127 - (next() % 64) as i32)
+        };
+        let Some(q) = BoundedRequantizer::new(multiplier, shift, offset, lo, hi, bound) else {
+            continue;
+        };
+        checked += 1;
+        let want = multiply_by_quantized_multiplier(acc, multiplier, shift)
+            .wrapping_add(offset)
+            .clamp(lo, hi) as i8;
+        assert_eq!(
+            q.apply(acc),
+            want,
+            "acc {acc} real {real} bound {bound} offset {offset} [{lo}, {hi}]"
+        );
+        if q.is_full_range() {
+            assert_eq!(q.apply_full_range(acc), want, "acc {acc} real {real}");
+        }
+    }
+    // Most cases are inside the short formula's range (the test is not vacuous).
+    assert!(checked > 200_000, "only {checked} cases checked");
+}
+
+#[test]
+fn bounded_requantizer_ties_round_away_from_zero() {
+    // real 2^-4: multiplier 2^30, shift -3, i.e. round(acc / 2), then round(/ 8).
+    let (m, s) = quantize_multiplier(1.0 / 16.0);
+    let q = BoundedRequantizer::new(m, s, 0, -128, 127, 1000).unwrap();
+    let cases = [
+        (8, 1),   // 4 / 8: a tie, up
+        (-8, -1), // -4 / 8: a tie, down
+        (24, 2),  // 12 / 8
+        (-24, -2),
+        (7, 1),   // double rounding: 7 / 2 -> 4 (tie, up), 4 / 8 -> 1 (tie, up)
+        (-7, 0),  // -7 / 2 -> -3 (gemmlowp's nudge), -3 / 8 -> 0
+        (9, 1),   // 9 / 2 -> 5, 5 / 8 -> 1
+        (-9, -1), // -9 / 2 -> -4, -4 / 8 -> -1 (tie, down)
+    ];
+    for (acc, want) in cases {
+        assert_eq!(q.apply(acc), want, "acc {acc}");
+        assert_eq!(multiply_by_quantized_multiplier(acc, m, s), i32::from(want));
+    }
+}

@@ -12,7 +12,8 @@ use kernels_int8::conv_2d::{
     conv_per_channel, conv_per_channel_fast, conv_scratch_len, ConvParams,
 };
 use kernels_int8::depthwise_conv_2d::{
-    depthwise_conv_per_channel, depthwise_conv_per_channel_fast, DepthwiseParams,
+    depthwise_conv_per_channel, depthwise_conv_per_channel_fast, depthwise_scratch_len,
+    DepthwiseParams,
 };
 use kernels_int8::dequantize::dequantize;
 use kernels_int8::fully_connected::{fully_connected, fully_connected_fast, FullyConnectedParams};
@@ -201,12 +202,25 @@ fn check_depthwise(m: &Model, op: usize, stride: usize, depth_multiplier: usize,
     let (xi, fi, b) = (x.i8(), f.i8(), bias.as_deref());
     for fast in [false, true] {
         let mut out = vec![0i8; ys.flat_size()];
-        let run = if fast {
-            depthwise_conv_per_channel_fast
+        if fast {
+            let mut scratch = vec![0i8; depthwise_scratch_len(&p, fs, ys)];
+            let o = &mut out;
+            depthwise_conv_per_channel_fast(
+                &p,
+                &mult,
+                &shift,
+                xs,
+                &xi,
+                fs,
+                &fi,
+                b,
+                ys,
+                o,
+                &mut scratch,
+            );
         } else {
-            depthwise_conv_per_channel
-        };
-        run(&p, &mult, &shift, xs, &xi, fs, &fi, b, ys, &mut out);
+            depthwise_conv_per_channel(&p, &mult, &shift, xs, &xi, fs, &fi, b, ys, &mut out);
+        }
         assert_eq!(out, y.i8(), "depthwise op {op} (fast: {fast})");
     }
 }

@@ -625,6 +625,11 @@ impl Prepared {
             Kernel::Conv { conv, .. } => {
                 k::conv_2d::conv_scratch_len(conv.filter_shape, conv.output_shape)
             }
+            Kernel::Depthwise { params, conv } => k::depthwise_conv_2d::depthwise_scratch_len(
+                params,
+                conv.filter_shape,
+                conv.output_shape,
+            ),
             // i32 sums, plus slack to align them.
             Kernel::Reduce {
                 path: ReducePath::SumRescale { .. } | ReducePath::MeanRescale { .. },

@@ -172,21 +172,34 @@ fn eval(
     let (Kernel::Depthwise { params, conv: c }, Out::I8(o)) = (kernel, out) else {
         return;
     };
-    let f = if kernels == Kernels::Optimized {
-        k::depthwise_conv_2d::depthwise_conv_per_channel_fast
+    let (m, s, b) = (&c.multiplier, &c.shift, c.bias.as_deref());
+    let (xs, fs, ys) = (c.input_shape, c.filter_shape, c.output_shape);
+    if kernels == Kernels::Optimized {
+        k::depthwise_conv_2d::depthwise_conv_per_channel_fast(
+            params,
+            m,
+            s,
+            xs,
+            i8s(x),
+            fs,
+            i8s(y),
+            b,
+            ys,
+            o,
+            scratch,
+        )
     } else {
-        k::depthwise_conv_2d::depthwise_conv_per_channel
-    };
-    f(
-        params,
-        &c.multiplier,
-        &c.shift,
-        c.input_shape,
-        i8s(x),
-        c.filter_shape,
-        i8s(y),
-        c.bias.as_deref(),
-        c.output_shape,
-        o,
-    )
+        k::depthwise_conv_2d::depthwise_conv_per_channel(
+            params,
+            m,
+            s,
+            xs,
+            i8s(x),
+            fs,
+            i8s(y),
+            b,
+            ys,
+            o,
+        )
+    }
 }
