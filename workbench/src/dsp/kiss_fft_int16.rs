@@ -807,71 +807,76 @@ mod avx2 {
     /// each input is one load from `base = 4 j c + k`; with `c = 8` it is two
     /// runs of eight, 32 apart; with `c` = 4, 2 or 1 each half transposes its
     /// own 32 values as `sse2::quad` does.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn quad(v: &[i16], at: usize, base: usize, c: usize) -> [__m256i; 4] {
-        if c >= WIDE {
-            return [
-                load(v, base),
-                load(v, base + c),
-                load(v, base + 2 * c),
-                load(v, base + 3 * c),
-            ];
-        }
-        let base = 4 * at;
-        let (hi, step) = (base + 4 * HALF, HALF);
-        if c == HALF {
-            return [
-                load2(v, base, hi),
-                load2(v, base + step, hi + step),
-                load2(v, base + 2 * step, hi + 2 * step),
-                load2(v, base + 3 * step, hi + 3 * step),
-            ];
-        }
-        let r = [
-            load2(v, base, hi),
-            load2(v, base + step, hi + step),
-            load2(v, base + 2 * step, hi + 2 * step),
-            load2(v, base + 3 * step, hi + 3 * step),
-        ];
-        match c {
-            4 => [
-                _mm256_unpacklo_epi64(r[0], r[2]),
-                _mm256_unpackhi_epi64(r[0], r[2]),
-                _mm256_unpacklo_epi64(r[1], r[3]),
-                _mm256_unpackhi_epi64(r[1], r[3]),
-            ],
-            2 => {
-                let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
-                let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-                let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
-                let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-                [
-                    _mm256_unpacklo_epi64(t0, t2),
-                    _mm256_unpackhi_epi64(t0, t2),
-                    _mm256_unpacklo_epi64(t1, t3),
-                    _mm256_unpackhi_epi64(t1, t3),
-                ]
-            }
-            _ => {
-                let sort = |x: __m256i, y: __m256i| {
-                    let a = _mm256_unpacklo_epi16(x, y);
-                    let b = _mm256_unpackhi_epi16(x, y);
-                    (_mm256_unpacklo_epi16(a, b), _mm256_unpackhi_epi16(a, b))
-                };
-                let (c01, d01) = sort(r[0], r[1]);
-                let (c23, d23) = sort(r[2], r[3]);
-                [
-                    _mm256_unpacklo_epi64(c01, c23),
-                    _mm256_unpackhi_epi64(c01, c23),
-                    _mm256_unpacklo_epi64(d01, d23),
-                    _mm256_unpackhi_epi64(d01, d23),
-                ]
-            }
-        }
+    /// (A macro: as a function the compiler keeps it out of line, and its vectors go through memory.)
+    macro_rules! quad {
+        ($v:expr, $at:expr, $base:expr, $c:expr) => {{
+            let (v, at, base, c): (&[i16], usize, usize, usize) = ($v, $at, $base, $c);
+            let r: [__m256i; 4] = 'quad: {
+                if c >= WIDE {
+                    break 'quad [
+                        load(v, base),
+                        load(v, base + c),
+                        load(v, base + 2 * c),
+                        load(v, base + 3 * c),
+                    ];
+                }
+                let base = 4 * at;
+                let (hi, step) = (base + 4 * HALF, HALF);
+                if c == HALF {
+                    break 'quad [
+                        load2(v, base, hi),
+                        load2(v, base + step, hi + step),
+                        load2(v, base + 2 * step, hi + 2 * step),
+                        load2(v, base + 3 * step, hi + 3 * step),
+                    ];
+                }
+                let r = [
+                    load2(v, base, hi),
+                    load2(v, base + step, hi + step),
+                    load2(v, base + 2 * step, hi + 2 * step),
+                    load2(v, base + 3 * step, hi + 3 * step),
+                ];
+                match c {
+                    4 => [
+                        _mm256_unpacklo_epi64(r[0], r[2]),
+                        _mm256_unpackhi_epi64(r[0], r[2]),
+                        _mm256_unpacklo_epi64(r[1], r[3]),
+                        _mm256_unpackhi_epi64(r[1], r[3]),
+                    ],
+                    2 => {
+                        let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+                        let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+                        let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+                        let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+                        [
+                            _mm256_unpacklo_epi64(t0, t2),
+                            _mm256_unpackhi_epi64(t0, t2),
+                            _mm256_unpacklo_epi64(t1, t3),
+                            _mm256_unpackhi_epi64(t1, t3),
+                        ]
+                    }
+                    _ => {
+                        let sort = |x: __m256i, y: __m256i| {
+                            let a = _mm256_unpacklo_epi16(x, y);
+                            let b = _mm256_unpackhi_epi16(x, y);
+                            (_mm256_unpacklo_epi16(a, b), _mm256_unpackhi_epi16(a, b))
+                        };
+                        let (c01, d01) = sort(r[0], r[1]);
+                        let (c23, d23) = sort(r[2], r[3]);
+                        [
+                            _mm256_unpacklo_epi64(c01, c23),
+                            _mm256_unpackhi_epi64(c01, c23),
+                            _mm256_unpacklo_epi64(d01, d23),
+                            _mm256_unpackhi_epi64(d01, d23),
+                        ]
+                    }
+                }
+            };
+            r
+        }};
     }
 
-    /// One block of sixteen radix-4 butterflies: lanes from `at`, inputs from `base` (see [`quad`]).
+    /// One block of sixteen radix-4 butterflies: lanes from `at`, inputs from `base` (see `quad!`).
     #[inline]
     #[target_feature(enable = "avx2")]
     fn block(
@@ -883,8 +888,8 @@ mod avx2 {
     ) {
         let (c, lanes) = (st.c, st.m * st.c);
         let k = scale_pairs(4);
-        let [x0r, x1r, x2r, x3r] = quad(src.0, at, base, c);
-        let [x0i, x1i, x2i, x3i] = quad(src.1, at, base, c);
+        let [x0r, x1r, x2r, x3r] = quad!(src.0, at, base, c);
+        let [x0i, x1i, x2i, x3i] = quad!(src.1, at, base, c);
         let (x0r, x1r, x2r, x3r) = (scale(x0r, k), scale(x1r, k), scale(x2r, k), scale(x3r, k));
         let (x0i, x1i, x2i, x3i) = (scale(x0i, k), scale(x1i, k), scale(x2i, k), scale(x3i, k));
         let t = |q: usize| (load(&st.tw_re[q], at), load(&st.tw_im[q], at));
