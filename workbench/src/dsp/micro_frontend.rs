@@ -153,13 +153,31 @@ struct Band {
     unweights: Vec<u64>,
 }
 
+/// Coefficients per vector step of the filterbank's dot products (four i64 lanes of AVX2).
+const ROW_STEP: usize = 4;
+
+/// One output channel of the filterbank: `coefs[at..at + len]` apply to FFT bins `start..start + len`.
+#[derive(Debug, Clone)]
+struct Row {
+    start: usize,
+    at: usize,
+    len: usize,
+}
+
 /// The mel filterbank in 12-bit fixed point (`FilterbankPopulateState`).
+///
+/// The reference keeps `num_channels + 1` bands and lets output channel `c`
+/// sum band `c + 1`'s weights and band `c`'s unweights over the energies.
+/// Bands are contiguous, so here each output channel is one row: the
+/// coefficients of band `c`'s unweights followed by band `c + 1`'s weights,
+/// zero-padded to a multiple of [`ROW_STEP`], and its value one dot product.
 #[derive(Debug, Clone)]
 struct Filterbank {
     start_index: usize,
     end_index: usize,
-    /// `num_channels + 1` bands; output channel c sums band c+1's weights and band c's unweights.
-    bands: Vec<Band>,
+    rows: Vec<Row>,
+    /// Every row's coefficients (12-bit weights, kept as i64 for the AVX2 multiply).
+    coefs: Vec<i64>,
 }
 
 impl Filterbank {
@@ -215,33 +233,56 @@ impl Filterbank {
                 cfg.upper_band_limit, cfg.sample_rate
             )));
         }
+        let (mut rows, mut coefs) = (Vec::with_capacity(cfg.num_channels), Vec::new());
+        for pair in bands.windows(2) {
+            let (low, high) = (&pair[0], &pair[1]);
+            let at = coefs.len();
+            coefs.extend(low.unweights.iter().chain(&high.weights).map(|&w| w as i64));
+            let len = (coefs.len() - at).next_multiple_of(ROW_STEP);
+            coefs.resize(at + len, 0);
+            rows.push(Row {
+                start: low.start,
+                at,
+                len,
+            });
+        }
         Ok(Filterbank {
             start_index,
             end_index,
-            bands,
+            rows,
+            coefs,
         })
+    }
+
+    /// Length the energy buffer needs: every row's padded run of bins fits in it.
+    fn energy_len(&self) -> usize {
+        self.rows.iter().map(|r| r.start + r.len).max().unwrap_or(0)
     }
 
     /// Channel energies (`FilterbankAccumulateChannels`), then `sqrt >> shift` (`FilterbankSqrt`).
     ///
+    /// The reference widens each int32 energy to uint64 with sign extension and
+    /// sums the products with wrap-around; the i64 dot products here are the
+    /// same sums modulo 2^64 (each product `|w e| <= 2^12 2^31` is exact in i64).
     /// `sums` (one per channel) holds the energies between the two passes, so
-    /// that the square roots run independently of each other.
-    fn apply(&self, energy: &[i32], shift: u32, sums: &mut [u64], out: &mut [u32]) {
-        let mut carry = 0u64; // the previous band's unweighted sum
-        for (chan, band) in self.bands.iter().enumerate() {
-            let e = &energy[band.start..band.start + band.weights.len()];
-            let mut weighted = carry;
-            let mut unweighted = 0u64;
-            for ((&w, &u), &m) in band.weights.iter().zip(&band.unweights).zip(e) {
-                // int32 energy widened to uint64 with sign extension, as the C cast does.
-                let m = m as i64 as u64;
-                weighted = weighted.wrapping_add(w.wrapping_mul(m));
-                unweighted = unweighted.wrapping_add(u.wrapping_mul(m));
+    /// that the square roots run independently of each other. `energy` has
+    /// [`Filterbank::energy_len`] values.
+    fn apply(&self, energy: &[i32], shift: u32, avx2: bool, sums: &mut [u64], out: &mut [u32]) {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: `avx2` is set only when the CPU has AVX2.
+            unsafe { avx2::dots(&self.rows, &self.coefs, energy, sums) };
+        }
+        if !avx2 {
+            for (s, row) in sums.iter_mut().zip(&self.rows) {
+                let w = &self.coefs[row.at..row.at + row.len];
+                let e = &energy[row.start..row.start + row.len];
+                let dot = w
+                    .iter()
+                    .zip(e)
+                    .fold(0i64, |a, (&w, &e)| a.wrapping_add(w * e as i64));
+                *s = dot as u64;
             }
-            if chan > 0 {
-                sums[chan - 1] = weighted;
-            }
-            carry = unweighted;
         }
         for (o, &w) in out.iter_mut().zip(sums.iter()) {
             *o = sqrt64(w) >> shift;
@@ -412,6 +453,8 @@ pub struct MicroFrontend {
     snr_shift: u32,
     /// `MSB(fft_size) - 1 - 6`, the log's input correction.
     correction_bits: i32,
+    /// The CPU has AVX2: energies and the filterbank use it.
+    avx2: bool,
     // Scratch, reused across frames.
     fft_in: Vec<i16>,
     fft_re: Vec<i16>,
@@ -492,7 +535,7 @@ impl MicroFrontend {
             fft_in: vec![0; fft_size],
             fft_re: vec![0; spectrum_size],
             fft_im: vec![0; spectrum_size],
-            energy: vec![0; spectrum_size],
+            energy: vec![0; filterbank.energy_len().max(spectrum_size)],
             signal: vec![0; cfg.num_channels],
             sums: vec![0; cfg.num_channels],
             estimate: vec![0; cfg.num_channels],
@@ -501,6 +544,10 @@ impl MicroFrontend {
             pcan_lut,
             snr_shift,
             correction_bits,
+            #[cfg(target_arch = "x86_64")]
+            avx2: std::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            avx2: false,
             cfg,
         })
     }
@@ -580,15 +627,28 @@ impl MicroFrontend {
         // Energies of the bins the filterbank reads (others get zero weight).
         let fb = &self.filterbank;
         let bins = fb.start_index..fb.end_index;
-        for ((e, &r), &i) in self.energy[bins.clone()]
-            .iter_mut()
-            .zip(&self.fft_re[bins.clone()])
-            .zip(&self.fft_im[bins])
-        {
+        let (re, im) = (&self.fft_re[bins.clone()], &self.fft_im[bins.clone()]);
+        let energy = &mut self.energy[bins];
+        #[cfg(target_arch = "x86_64")]
+        let done = if self.avx2 {
+            // SAFETY: `avx2` is set only when the CPU has AVX2.
+            unsafe { avx2::energies(re, im, energy) }
+        } else {
+            0
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        for ((e, &r), &i) in energy[done..].iter_mut().zip(&re[done..]).zip(&im[done..]) {
             let (r, i) = (r as i32, i as i32);
             *e = (r * r).wrapping_add(i * i);
         }
-        fb.apply(&self.energy, input_shift, &mut self.sums, &mut self.signal);
+        fb.apply(
+            &self.energy,
+            input_shift,
+            self.avx2,
+            &mut self.sums,
+            &mut self.signal,
+        );
 
         self.noise_reduction();
         if self.cfg.enable_pcan {
@@ -637,6 +697,67 @@ impl MicroFrontend {
                 ((*s as u64 * self.min_signal_remaining as u64) >> NOISE_REDUCTION_BITS) as u32;
             let subtracted = (scaled_up - estimate) >> bits;
             *s = subtracted.max(floor);
+        }
+    }
+}
+
+/// AVX2 versions of the energy and filterbank loops; callers check for AVX2 at run time.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Row, ROW_STEP};
+    use std::arch::x86_64::*;
+
+    /// `re^2 + im^2` per bin in i32 with wrap-around, sixteen bins at a time; returns how many it did.
+    ///
+    /// `pmaddwd` on the pairs `(re, im)` forms exactly that sum (it wraps only
+    /// for `re = im = -32768`, as the scalar `wrapping_add` does).
+    #[target_feature(enable = "avx2")]
+    pub(super) fn energies(re: &[i16], im: &[i16], out: &mut [i32]) -> usize {
+        const BINS: usize = 16;
+        let end = out.len().min(re.len()).min(im.len()) / BINS * BINS;
+        for at in (0..end).step_by(BINS) {
+            let r: &[i16; BINS] = re[at..at + BINS].try_into().expect("16 bins");
+            let i: &[i16; BINS] = im[at..at + BINS].try_into().expect("16 bins");
+            let o: &mut [i32; BINS] = (&mut out[at..at + BINS]).try_into().expect("16 bins");
+            // SAFETY: `r` and `i` are 32 readable bytes, `o` 64 writable ones; unaligned.
+            unsafe {
+                let r = _mm256_loadu_si256(r.as_ptr().cast());
+                let i = _mm256_loadu_si256(i.as_ptr().cast());
+                // Unpacks work per 128-bit half: lo holds bins 0-3 and 8-11, hi 4-7 and 12-15.
+                let lo = _mm256_unpacklo_epi16(r, i);
+                let hi = _mm256_unpackhi_epi16(r, i);
+                let (lo, hi) = (_mm256_madd_epi16(lo, lo), _mm256_madd_epi16(hi, hi));
+                let p = o.as_mut_ptr();
+                _mm256_storeu_si256(p.cast(), _mm256_permute2x128_si256(lo, hi, 0x20));
+                _mm256_storeu_si256(p.add(8).cast(), _mm256_permute2x128_si256(lo, hi, 0x31));
+            }
+        }
+        end
+    }
+
+    /// Each row's dot product of its coefficients with the energies, in i64 with wrap-around.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn dots(rows: &[Row], coefs: &[i64], energy: &[i32], sums: &mut [u64]) {
+        for (s, row) in sums.iter_mut().zip(rows) {
+            let w = &coefs[row.at..row.at + row.len];
+            let e = &energy[row.start..row.start + row.len];
+            let mut acc = _mm256_setzero_si256();
+            for (w, e) in w.chunks_exact(ROW_STEP).zip(e.chunks_exact(ROW_STEP)) {
+                // SAFETY: `w` is 32 readable bytes and `e` 16; the loads are unaligned.
+                let (w, e) = unsafe {
+                    (
+                        _mm256_loadu_si256(w.as_ptr().cast()),
+                        _mm_loadu_si128(e.as_ptr().cast()),
+                    )
+                };
+                // Signed 32 x 32 -> 64-bit products of the low halves: |w| < 2^15 fits.
+                let p = _mm256_mul_epi32(w, _mm256_cvtepi32_epi64(e));
+                acc = _mm256_add_epi64(acc, p);
+            }
+            let mut lanes = [0i64; ROW_STEP];
+            // SAFETY: `lanes` is 32 writable bytes; the store is unaligned.
+            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
+            *s = lanes.iter().fold(0i64, |a, &v| a.wrapping_add(v)) as u64;
         }
     }
 }
