@@ -51,6 +51,17 @@ const LOG_LUT: [u16; 130] = [
     1971, 1851, 1729, 1605, 1480, 1353, 1224, 1094, 963, 830, 695, 559, 421, 282, 142, 0, 0,
 ];
 
+/// `LOG_LUT[i]` and `LOG_LUT[i + 1]` in the low and high 32 bits, for one AVX2 gather per lane.
+static LOG_PAIRS: [i64; 129] = {
+    let mut pairs = [0i64; 129];
+    let mut i = 0;
+    while i < 129 {
+        pairs[i] = LOG_LUT[i] as i64 | (LOG_LUT[i + 1] as i64) << 32;
+        i += 1;
+    }
+    pairs
+};
+
 /// Scale from the front end's `u16` output to the float features TensorFlow's training uses (10/256).
 pub const FLOAT_SCALE: f32 = 10.0 / 256.0;
 
@@ -259,15 +270,13 @@ impl Filterbank {
         self.rows.iter().map(|r| r.start + r.len).max().unwrap_or(0)
     }
 
-    /// Channel energies (`FilterbankAccumulateChannels`), then `sqrt >> shift` (`FilterbankSqrt`).
+    /// Channel energies (`FilterbankAccumulateChannels`) into `sums`, one per channel.
     ///
     /// The reference widens each int32 energy to uint64 with sign extension and
     /// sums the products with wrap-around; the i64 dot products here are the
     /// same sums modulo 2^64 (each product `|w e| <= 2^12 2^31` is exact in i64).
-    /// `sums` (one per channel) holds the energies between the two passes, so
-    /// that the square roots run independently of each other. `energy` has
-    /// [`Filterbank::energy_len`] values.
-    fn apply(&self, energy: &[i32], shift: u32, avx2: bool, sums: &mut [u64], out: &mut [u32]) {
+    /// `energy` has [`Filterbank::energy_len`] values.
+    fn accumulate(&self, energy: &[i32], avx2: bool, sums: &mut [u64]) {
         #[cfg(target_arch = "x86_64")]
         if avx2 {
             // SAFETY: `avx2` is set only when the CPU has AVX2.
@@ -283,9 +292,6 @@ impl Filterbank {
                     .fold(0i64, |a, (&w, &e)| a.wrapping_add(w * e as i64));
                 *s = dot as u64;
             }
-        }
-        for (o, &w) in out.iter_mut().zip(sums.iter()) {
-            *o = sqrt64(w) >> shift;
         }
     }
 }
@@ -446,21 +452,14 @@ pub struct MicroFrontend {
     /// Boxed: the plan and its buffers are a dozen vectors, too big to keep inline.
     fft: Box<KissFftR16>,
     filterbank: Filterbank,
-    even_smoothing: u32,
-    odd_smoothing: u32,
-    min_signal_remaining: u32,
-    pcan_lut: Vec<i16>,
-    snr_shift: u32,
-    /// `MSB(fft_size) - 1 - 6`, the log's input correction.
-    correction_bits: i32,
-    /// The CPU has AVX2: energies and the filterbank use it.
+    tail: Tail,
+    /// The CPU has AVX2: energies, the filterbank and the per-channel steps use it.
     avx2: bool,
     // Scratch, reused across frames.
     fft_in: Vec<i16>,
     fft_re: Vec<i16>,
     fft_im: Vec<i16>,
     energy: Vec<i32>,
-    signal: Vec<u32>,
     sums: Vec<u64>,
     estimate: Vec<u32>,
 }
@@ -525,10 +524,37 @@ impl MicroFrontend {
         } else {
             (Vec::new(), 0)
         };
-        Ok(MicroFrontend {
-            even_smoothing: q14(cfg.even_smoothing),
-            odd_smoothing: q14(cfg.odd_smoothing),
+        // Noise smoothing alternates between even and odd channels.
+        let (even, odd) = (q14(cfg.even_smoothing), q14(cfg.odd_smoothing));
+        let smoothing: Vec<u64> = (0..cfg.num_channels)
+            .map(|i| u64::from(if i % 2 == 0 { even } else { odd }))
+            .collect();
+        // Entry i packs lut[i], lut[i + 1], lut[i + 2] (16 bits each) for one AVX2 gather.
+        let pcan_triples = (0..pcan_lut.len())
+            .map(|i| {
+                (0..3).fold(0i64, |acc, k| {
+                    let v = pcan_lut.get(i + k).map_or(0, |&v| v as u16 as i64);
+                    acc | v << (16 * k)
+                })
+            })
+            .collect();
+        let tail = Tail {
+            smoothing_bits: cfg.smoothing_bits,
+            one_minus_smoothing: smoothing
+                .iter()
+                .map(|&s| (1 << NOISE_REDUCTION_BITS) - s)
+                .collect(),
+            smoothing,
             min_signal_remaining: q14(cfg.min_signal_remaining),
+            enable_pcan: cfg.enable_pcan,
+            pcan_lut,
+            pcan_triples,
+            snr_shift,
+            enable_log: cfg.enable_log,
+            correction_bits,
+            scale_shift: cfg.scale_shift,
+        };
+        Ok(MicroFrontend {
             window_size,
             window_step,
             window,
@@ -536,14 +562,11 @@ impl MicroFrontend {
             fft_re: vec![0; spectrum_size],
             fft_im: vec![0; spectrum_size],
             energy: vec![0; filterbank.energy_len().max(spectrum_size)],
-            signal: vec![0; cfg.num_channels],
             sums: vec![0; cfg.num_channels],
             estimate: vec![0; cfg.num_channels],
             fft,
             filterbank,
-            pcan_lut,
-            snr_shift,
-            correction_bits,
+            tail,
             #[cfg(target_arch = "x86_64")]
             avx2: std::is_x86_feature_detected!("avx2"),
             #[cfg(not(target_arch = "x86_64"))]
@@ -642,70 +665,272 @@ impl MicroFrontend {
             let (r, i) = (r as i32, i as i32);
             *e = (r * r).wrapping_add(i * i);
         }
-        fb.apply(
-            &self.energy,
-            input_shift,
-            self.avx2,
-            &mut self.sums,
-            &mut self.signal,
-        );
+        fb.accumulate(&self.energy, self.avx2, &mut self.sums);
 
-        self.noise_reduction();
-        if self.cfg.enable_pcan {
-            for (s, &e) in self.signal.iter_mut().zip(&self.estimate) {
-                let gain = wide_dynamic_function(e, &self.pcan_lut) as i32 as u32;
-                let snr = ((*s as u64 * gain as u64) >> self.snr_shift) as u32;
-                *s = pcan_shrink(snr);
-            }
-        }
-        // Log scale (LogScaleApply).
-        for (o, &s) in out.iter_mut().zip(&self.signal) {
-            let mut value = s;
-            if self.cfg.enable_log {
-                value = if self.correction_bits < 0 {
-                    value >> (-self.correction_bits)
-                } else {
-                    value.wrapping_shl(self.correction_bits as u32)
-                };
-                value = if value > 1 {
-                    log_scaled(value, self.cfg.scale_shift)
-                } else {
-                    0
-                };
-            }
-            *o = value.min(u16::MAX as u32) as u16;
+        #[cfg(target_arch = "x86_64")]
+        let done = if self.avx2 {
+            // SAFETY: `avx2` is set only when the CPU has AVX2.
+            unsafe { avx2::tail(&self.tail, &self.sums, input_shift, &mut self.estimate, out) }
+        } else {
+            0
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        for (i, ((o, &sum), est)) in out
+            .iter_mut()
+            .zip(&self.sums)
+            .zip(&mut self.estimate)
+            .enumerate()
+            .skip(done)
+        {
+            *o = self.tail.channel(i, sum, input_shift, est);
         }
     }
+}
 
-    /// Subtracts the running noise estimate (`NoiseReductionApply`).
-    fn noise_reduction(&mut self) {
-        let bits = self.cfg.smoothing_bits;
-        for (i, (s, est)) in self.signal.iter_mut().zip(&mut self.estimate).enumerate() {
-            let smoothing = if i % 2 == 0 {
-                self.even_smoothing
-            } else {
-                self.odd_smoothing
-            };
-            let one_minus = (1u32 << NOISE_REDUCTION_BITS) - smoothing;
-            let scaled_up = s.wrapping_shl(bits);
-            let mut estimate = ((scaled_up as u64 * smoothing as u64
-                + *est as u64 * one_minus as u64)
-                >> NOISE_REDUCTION_BITS) as u32;
-            *est = estimate;
-            estimate = estimate.min(scaled_up);
-            let floor =
-                ((*s as u64 * self.min_signal_remaining as u64) >> NOISE_REDUCTION_BITS) as u32;
-            let subtracted = (scaled_up - estimate) >> bits;
-            *s = subtracted.max(floor);
+/// The per-channel steps after the filterbank, with their settings and tables.
+#[derive(Debug, Clone)]
+struct Tail {
+    smoothing_bits: u32,
+    /// Per channel: the noise smoothing (the even or odd one) and `2^14` minus it, Q14.
+    smoothing: Vec<u64>,
+    one_minus_smoothing: Vec<u64>,
+    min_signal_remaining: u32,
+    enable_pcan: bool,
+    /// PCAN's gain table; empty when PCAN is off.
+    pcan_lut: Vec<i16>,
+    /// Entry i packs `pcan_lut[i..i + 3]` in 16-bit fields, for the AVX2 gather.
+    pcan_triples: Vec<i64>,
+    snr_shift: u32,
+    enable_log: bool,
+    /// `MSB(fft_size) - 1 - 6`, the log's input correction.
+    correction_bits: i32,
+    scale_shift: u32,
+}
+
+impl Tail {
+    /// Channel `i` from its filterbank sum: `sqrt(sum) >> shift` (`FilterbankSqrt`),
+    /// noise reduction (`NoiseReductionApply`, updating `est`), PCAN
+    /// (`PcanGainControlApply`) and the log (`LogScaleApply`), narrowed to u16.
+    fn channel(&self, i: usize, sum: u64, shift: u32, est: &mut u32) -> u16 {
+        let s = sqrt64(sum) >> shift;
+        let bits = self.smoothing_bits;
+        let scaled_up = s.wrapping_shl(bits);
+        let estimate = ((scaled_up as u64 * self.smoothing[i]
+            + *est as u64 * self.one_minus_smoothing[i])
+            >> NOISE_REDUCTION_BITS) as u32;
+        *est = estimate;
+        let floor = ((s as u64 * self.min_signal_remaining as u64) >> NOISE_REDUCTION_BITS) as u32;
+        let mut value = ((scaled_up - estimate.min(scaled_up)) >> bits).max(floor);
+        if self.enable_pcan {
+            let gain = wide_dynamic_function(estimate, &self.pcan_lut) as i32 as u32;
+            let snr = ((value as u64 * gain as u64) >> self.snr_shift) as u32;
+            value = pcan_shrink(snr);
         }
+        if self.enable_log {
+            value = if self.correction_bits < 0 {
+                value >> (-self.correction_bits)
+            } else {
+                value.wrapping_shl(self.correction_bits as u32)
+            };
+            value = if value > 1 {
+                log_scaled(value, self.scale_shift)
+            } else {
+                0
+            };
+        }
+        value.min(u16::MAX as u32) as u16
     }
 }
 
 /// AVX2 versions of the energy and filterbank loops; callers check for AVX2 at run time.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Row, ROW_STEP};
+    use super::{Row, Tail, LOG_COEFF, LOG_PAIRS, ROW_STEP};
     use std::arch::x86_64::*;
+
+    /// Sums below this take the AVX2 square root: f64 holds them and their roots exactly (see [`super::isqrt64`]).
+    const SQRT_LIMIT: i64 = 1 << 50;
+
+    /// Four u64 lanes of `v` from `at`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load4(v: &[u64], at: usize) -> __m256i {
+        let v: &[u64; 4] = v[at..at + 4].try_into().expect("4 lanes");
+        // SAFETY: `v` is 32 readable bytes; the load is unaligned.
+        unsafe { _mm256_loadu_si256(v.as_ptr().cast()) }
+    }
+
+    /// `x` as f64 per lane, exact for `0 <= x < 2^52` (placed in the mantissa of 2^52, which is then subtracted).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn to_f64(x: __m256i) -> __m256d {
+        let two52 = _mm256_set1_epi64x(0x4330_0000_0000_0000);
+        _mm256_sub_pd(
+            _mm256_castsi256_pd(_mm256_or_si256(x, two52)),
+            _mm256_castsi256_pd(two52),
+        )
+    }
+
+    /// `floor(log2(x))` per lane for `1 <= x < 2^52`, from the exponent of `x` as f64.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn floor_log2(x: __m256i) -> __m256i {
+        let bits = _mm256_castpd_si256(to_f64(x));
+        _mm256_sub_epi64(_mm256_srli_epi64(bits, 52), _mm256_set1_epi64x(1023))
+    }
+
+    /// `b` where `pick` is all ones, else `a` (per 64-bit lane).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn select(pick: __m256i, a: __m256i, b: __m256i) -> __m256i {
+        _mm256_blendv_epi8(a, b, pick)
+    }
+
+    /// The per-channel steps after the filterbank ([`super::Tail::channel`]) four
+    /// channels at a time, each value in a u64 lane; returns how many channels
+    /// it did (it stops early at a sum too large for its square root).
+    ///
+    /// 32-bit arithmetic (`mullo_epi32`, `srai_epi32`) runs on the low halves of
+    /// the lanes, whose high halves are then ignored or masked off.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn tail(
+        t: &Tail,
+        sums: &[u64],
+        shift: u32,
+        estimate: &mut [u32],
+        out: &mut [u16],
+    ) -> usize {
+        let n = sums.len().min(estimate.len()).min(out.len()) / 4 * 4;
+        let zero = _mm256_setzero_si256();
+        let one = |v: i64| _mm256_set1_epi64x(v);
+        let count = |v: u32| _mm_cvtsi32_si128(v as i32);
+        let mask32 = one(0xFFFF_FFFF);
+        let mut at = 0;
+        while at < n {
+            let num = load4(sums, at);
+            let too_big = _mm256_cmpgt_epi64(num, one(SQRT_LIMIT - 1));
+            if _mm256_movemask_pd(_mm256_castsi256_pd(too_big)) != 0 {
+                break;
+            }
+            // Sqrt64: the floor root (below 2^25, so it fits an i32), rounded up
+            // when the remainder exceeds it, unless it is the saturated 0xFFFF.
+            let res = _mm256_cvtepi32_epi64(_mm256_cvttpd_epi32(_mm256_sqrt_pd(to_f64(num))));
+            let rem = _mm256_sub_epi64(num, _mm256_mul_epu32(res, res));
+            let up = _mm256_andnot_si256(
+                _mm256_cmpeq_epi64(res, one(0xFFFF)),
+                _mm256_cmpgt_epi64(rem, res),
+            );
+            let s = _mm256_srl_epi64(_mm256_sub_epi64(res, up), count(shift));
+
+            // NoiseReductionApply.
+            let bits = count(t.smoothing_bits);
+            let scaled_up = _mm256_and_si256(_mm256_sll_epi64(s, bits), mask32);
+            let est: &[u32; 4] = estimate[at..at + 4].try_into().expect("4 lanes");
+            // SAFETY: `est` is 16 readable bytes; the load is unaligned.
+            let est = _mm256_cvtepu32_epi64(unsafe { _mm_loadu_si128(est.as_ptr().cast()) });
+            let est = _mm256_add_epi64(
+                _mm256_mul_epu32(scaled_up, load4(&t.smoothing, at)),
+                _mm256_mul_epu32(est, load4(&t.one_minus_smoothing, at)),
+            );
+            let est = _mm256_and_si256(_mm256_srli_epi64(est, 14), mask32);
+            let low = _mm256_permutevar8x32_epi32(est, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+            let dst: &mut [u32; 4] = (&mut estimate[at..at + 4]).try_into().expect("4 lanes");
+            // SAFETY: `dst` is 16 writable bytes; the store is unaligned.
+            unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm256_castsi256_si128(low)) };
+            let kept = select(_mm256_cmpgt_epi64(est, scaled_up), est, scaled_up);
+            let floor =
+                _mm256_srli_epi64(_mm256_mul_epu32(s, one(t.min_signal_remaining as i64)), 14);
+            let subtracted = _mm256_srl_epi64(_mm256_sub_epi64(scaled_up, kept), bits);
+            let mut s = select(_mm256_cmpgt_epi64(floor, subtracted), subtracted, floor);
+
+            if t.enable_pcan {
+                let triples = &t.pcan_triples[..super::WIDE_DYNAMIC_FUNCTION_LUT_SIZE];
+                // WideDynamicFunction on the new estimate: lut[x] for x <= 2, else
+                // the quadratic of interval MSB(x) at the 10-bit fraction below the MSB.
+                let x = est;
+                let small = _mm256_cmpgt_epi64(one(3), x);
+                let interval = _mm256_add_epi64(floor_log2(x), one(1));
+                let idx = select(
+                    small,
+                    _mm256_sub_epi64(_mm256_slli_epi64(interval, 2), one(6)),
+                    x,
+                );
+                // SAFETY: idx is x <= 2 or 4 MSB(x) - 6 <= 122, inside the table of
+                // WIDE_DYNAMIC_FUNCTION_LUT_SIZE entries; the gather reads 8 bytes each.
+                let g = unsafe { _mm256_i64gather_epi64::<8>(triples.as_ptr().cast(), idx) };
+                let l0 = _mm256_srai_epi32(_mm256_slli_epi32(g, 16), 16);
+                let l1 = _mm256_srai_epi32(g, 16);
+                let l2 = _mm256_srai_epi32(_mm256_slli_epi32(_mm256_srli_epi64(g, 32), 16), 16);
+                // (x << (11 - interval) or x >> (interval - 11)) & 0x3FF, as one shift of x << 11.
+                let frac = _mm256_and_si256(
+                    _mm256_srlv_epi64(_mm256_slli_epi64(x, 11), interval),
+                    one(0x3FF),
+                );
+                let mut r = _mm256_srai_epi32(_mm256_mullo_epi32(l2, frac), 5);
+                r = _mm256_add_epi32(r, _mm256_slli_epi32(l1, 5));
+                r = _mm256_mullo_epi32(r, frac);
+                r = _mm256_srai_epi32(_mm256_add_epi32(r, one(1 << 14)), 15);
+                r = _mm256_add_epi32(r, l0);
+                let r = _mm256_srai_epi32(_mm256_slli_epi32(r, 16), 16);
+                let gain = _mm256_and_si256(select(small, r, l0), mask32);
+                let snr = _mm256_and_si256(
+                    _mm256_srl_epi64(_mm256_mul_epu32(s, gain), count(t.snr_shift)),
+                    mask32,
+                );
+                // PcanShrink.
+                let quadratic = _mm256_srli_epi32(_mm256_mullo_epi32(snr, snr), 20);
+                let linear = _mm256_sub_epi32(_mm256_srli_epi32(snr, 6), one(64));
+                let below = _mm256_cmpgt_epi64(one(2 << 12), snr);
+                s = _mm256_and_si256(select(below, linear, quadratic), mask32);
+            }
+            if t.enable_log {
+                let v = if t.correction_bits < 0 {
+                    _mm256_srl_epi64(s, count(t.correction_bits.unsigned_abs()))
+                } else {
+                    _mm256_and_si256(_mm256_sll_epi64(s, count(t.correction_bits as u32)), mask32)
+                };
+                let big = _mm256_cmpgt_epi64(v, one(1));
+                // Lanes with v <= 1 compute garbage that stays in bounds and is dropped:
+                // their shift counts are huge, which AVX2 shifts turn into 0.
+                let integer = floor_log2(v);
+                let frac = _mm256_sub_epi64(v, _mm256_sllv_epi64(one(1), integer));
+                let frac = _mm256_srlv_epi64(_mm256_slli_epi64(frac, 16), integer);
+                let seg = _mm256_srli_epi64(frac, 9);
+                // SAFETY: seg = frac >> 9 < 2^16 >> 9 = 128, inside the 129 pairs; 8 bytes each.
+                let pair = unsafe { _mm256_i64gather_epi64::<8>(LOG_PAIRS.as_ptr().cast(), seg) };
+                let c0 = _mm256_and_si256(pair, mask32);
+                let c1 = _mm256_srli_epi64(pair, 32);
+                let rel = _mm256_srai_epi32(
+                    _mm256_mullo_epi32(
+                        _mm256_sub_epi32(c1, c0),
+                        _mm256_sub_epi32(frac, _mm256_slli_epi64(seg, 9)),
+                    ),
+                    16,
+                );
+                let fraction = _mm256_add_epi32(_mm256_add_epi32(frac, c0), rel);
+                let log2 = _mm256_and_si256(
+                    _mm256_add_epi32(_mm256_slli_epi32(integer, 16), fraction),
+                    mask32,
+                );
+                let loge = _mm256_srli_epi64(
+                    _mm256_add_epi64(_mm256_mul_epu32(log2, one(LOG_COEFF as i64)), one(1 << 15)),
+                    16,
+                );
+                let scaled = _mm256_sll_epi32(loge, count(t.scale_shift));
+                let res = _mm256_srli_epi32(_mm256_add_epi32(scaled, one(1 << 15)), 16);
+                s = _mm256_and_si256(select(big, zero, res), mask32);
+            }
+            let mut lanes = [0u64; 4];
+            // SAFETY: `lanes` is 32 writable bytes; the store is unaligned.
+            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), s) };
+            for (o, &v) in out[at..at + 4].iter_mut().zip(&lanes) {
+                *o = v.min(u16::MAX as u64) as u16;
+            }
+            at += 4;
+        }
+        at
+    }
 
     /// `re^2 + im^2` per bin in i32 with wrap-around, sixteen bins at a time; returns how many it did.
     ///
@@ -853,7 +1078,11 @@ mod tests {
         assert_eq!(f.filterbank.start_index, 5);
         // Noise smoothing: 0.025 * 16384 = 409.6 -> 409; 0.06 -> 983.04 -> 983; 0.05 -> 819.
         assert_eq!(
-            (f.even_smoothing, f.odd_smoothing, f.min_signal_remaining),
+            (
+                f.tail.smoothing[0],
+                f.tail.smoothing[1],
+                f.tail.min_signal_remaining
+            ),
             (409, 983, 819)
         );
     }
