@@ -260,6 +260,12 @@ impl KissFftR16 {
         2 * self.ncfft
     }
 
+    /// The same plan without the AVX2 paths: SSE2 on x86_64, as on CPUs without AVX2.
+    pub fn portable(mut self) -> Self {
+        self.avx2 = false;
+        self
+    }
+
     /// Always false: the smallest plan has 4 points.
     pub fn is_empty(&self) -> bool {
         false

@@ -590,6 +590,13 @@ impl MicroFrontend {
         self.window_size
     }
 
+    /// The same front end without the AVX2 paths (the code CPUs without AVX2 run), for tests and benchmarks.
+    pub fn portable(mut self) -> Self {
+        self.avx2 = false;
+        self.fft = Box::new((*self.fft).portable());
+        self
+    }
+
     /// Window step in samples.
     pub fn window_step(&self) -> usize {
         self.window_step
@@ -749,8 +756,8 @@ mod avx2 {
     use super::{Row, Tail, LOG_COEFF, LOG_PAIRS, ROW_STEP};
     use std::arch::x86_64::*;
 
-    /// Sums below this take the AVX2 square root: f64 holds them and their roots exactly (see [`super::isqrt64`]).
-    const SQRT_LIMIT: i64 = 1 << 50;
+    /// Sums below `2^SQRT_LIMIT_BITS` take the AVX2 square root: f64 holds them and their roots exactly (see [`super::isqrt64`]).
+    const SQRT_LIMIT_BITS: i32 = 50;
 
     /// Four u64 lanes of `v` from `at`.
     #[inline]
@@ -809,8 +816,10 @@ mod avx2 {
         let mut at = 0;
         while at < n {
             let num = load4(sums, at);
-            let too_big = _mm256_cmpgt_epi64(num, one(SQRT_LIMIT - 1));
-            if _mm256_movemask_pd(_mm256_castsi256_pd(too_big)) != 0 {
+            // Unsigned: a sum at or above 2^63 is negative as i64, so test the high bits.
+            let high = _mm256_srli_epi64(num, SQRT_LIMIT_BITS);
+            let fits = _mm256_cmpeq_epi64(high, zero);
+            if _mm256_movemask_pd(_mm256_castsi256_pd(fits)) != 0b1111 {
                 break;
             }
             // Sqrt64: the floor root (below 2^25, so it fits an i32), rounded up
@@ -1121,5 +1130,135 @@ mod tests {
             ..MicroFrontendConfig::micro_speech()
         };
         assert!(MicroFrontend::new(c).is_err());
+    }
+
+    /// xorshift64: test inputs of every magnitude.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        /// A value with a random number of significant bits (0..=64).
+        fn wide(&mut self) -> u64 {
+            let bits = self.next() % 65;
+            self.next().checked_shr(64 - bits as u32).unwrap_or(0)
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernels_equal_the_portable_ones() {
+        if !std::is_x86_feature_detected!("avx2") {
+            eprintln!("no AVX2: nothing to compare");
+            return;
+        }
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        // Energies: full-scale parts, including -32768 twice, which wraps.
+        let mut re: Vec<i16> = (0..257).map(|_| rng.next() as i16).collect();
+        let mut im: Vec<i16> = (0..257).map(|_| rng.next() as i16).collect();
+        (re[3], im[3]) = (i16::MIN, i16::MIN);
+        let mut fast = vec![0i32; 257];
+        // SAFETY: AVX2 was detected above.
+        let done = unsafe { avx2::energies(&re, &im, &mut fast) };
+        for (k, (&r, &i)) in re.iter().zip(&im).enumerate().take(done) {
+            let (r, i) = (r as i32, i as i32);
+            assert_eq!(fast[k], (r * r).wrapping_add(i * i), "bin {k}");
+        }
+        assert_eq!(fast[3], i32::MIN);
+        for cfg in [
+            MicroFrontendConfig::micro_speech(),
+            MicroFrontendConfig::op_defaults(),
+            MicroFrontendConfig {
+                enable_pcan: false,
+                ..MicroFrontendConfig::micro_speech()
+            },
+            MicroFrontendConfig {
+                enable_log: false,
+                smoothing_bits: 0,
+                ..MicroFrontendConfig::micro_speech()
+            },
+            MicroFrontendConfig {
+                window_size_ms: 64,
+                scale_shift: 0,
+                ..MicroFrontendConfig::micro_speech()
+            },
+        ] {
+            let f = MicroFrontend::new(cfg.clone()).unwrap();
+            let nc = f.num_channels();
+            // Filterbank rows on energies of every sign and size.
+            let energy: Vec<i32> = (0..f.energy.len()).map(|_| rng.wide() as i32).collect();
+            let (mut fast, mut slow) = (vec![0u64; nc], vec![0u64; nc]);
+            f.filterbank.accumulate(&energy, true, &mut fast);
+            f.filterbank.accumulate(&energy, false, &mut slow);
+            assert_eq!(fast, slow, "{cfg:?}");
+            let mut checked = 0;
+            // Per-channel steps on sums and estimates of every size, plus edge values:
+            // square roots at 0xFFFF and around squares, estimates 0..=2, sums past 2^50.
+            for round in 0..2000 {
+                // Mostly below 2^50, where AVX2 takes them; the rest end its run early.
+                let mut sums: Vec<u64> = (0..nc)
+                    .map(|_| match rng.next() % 256 {
+                        0 => rng.wide(),
+                        _ => rng.wide() >> 14,
+                    })
+                    .collect();
+                let edges = [
+                    0,
+                    1,
+                    0xFFFF * 0xFFFF + 0xFFFF + 1,
+                    0xFFFF * 0xFFFF - 1,
+                    (1 << 50) - 1,
+                    1 << 50,
+                ];
+                sums[round % nc] = edges[round % edges.len()];
+                let mut est: Vec<u32> = (0..nc).map(|_| rng.wide() as u32).collect();
+                est[(round + 1) % nc] = (round % 3) as u32;
+                let shift = (rng.next() % 16) as u32;
+                let (mut est_fast, mut out_fast) = (est.clone(), vec![0u16; nc]);
+                // SAFETY: AVX2 was detected above.
+                let done =
+                    unsafe { avx2::tail(&f.tail, &sums, shift, &mut est_fast, &mut out_fast) };
+                checked += done;
+                for i in 0..done {
+                    let mut e = est[i];
+                    let o = f.tail.channel(i, sums[i], shift, &mut e);
+                    assert_eq!(
+                        (out_fast[i], est_fast[i]),
+                        (o, e),
+                        "{cfg:?} channel {i}: sum {} estimate {} shift {shift}",
+                        sums[i],
+                        est[i]
+                    );
+                }
+            }
+            // Most blocks hold no sum past 2^50 and ran on AVX2.
+            assert!(checked > 2000 * nc / 2, "{checked} channels checked");
+        }
+    }
+
+    #[test]
+    fn portable_path_equals_the_default_one() {
+        // Chirp plus noise at several levels, through whole clips.
+        let mut rng = Rng(7);
+        for cfg in [
+            MicroFrontendConfig::micro_speech(),
+            MicroFrontendConfig::op_defaults(),
+        ] {
+            let mut fast = MicroFrontend::new(cfg.clone()).unwrap();
+            let mut slow = MicroFrontend::new(cfg).unwrap().portable();
+            for level in [1.0f64, 100.0, 3000.0, 30000.0] {
+                let clip: Vec<i16> = (0..16000)
+                    .map(|t| {
+                        let x = (t as f64 * t as f64 * 3e-5).sin() * level;
+                        (x + (rng.next() % 64) as f64 - 32.0).clamp(-32768.0, 32767.0) as i16
+                    })
+                    .collect();
+                assert_eq!(fast.compute(&clip), slow.compute(&clip), "level {level}");
+            }
+        }
     }
 }
