@@ -166,8 +166,9 @@ struct Stage {
 /// FFT's; only where the operands sit in memory differs. Real and imaginary
 /// parts are kept in separate arrays and the stages run in Stockham order
 /// (each reads one buffer and writes the other, and the result comes out in
-/// natural order, with no digit reversal), lane-wise: on x86_64 eight lanes
-/// at a time with SSE2, elsewhere and for the remainder lane by lane.
+/// natural order, with no digit reversal), lane-wise: on x86_64 sixteen lanes
+/// at a time with AVX2 when the CPU has it, else eight with SSE2; elsewhere
+/// and for the remainder lane by lane.
 #[derive(Debug, Clone)]
 pub struct KissFftR16 {
     /// Size of the inner complex FFT (`n / 2`).

@@ -11,6 +11,12 @@
 //! tensorflow-cpu 2.21). Float appears only when building the tables, with
 //! the reference's float/double mix reproduced.
 //!
+//! On x86_64 CPUs with AVX2 (detected at run time) the energies, the
+//! filterbank and the per-channel steps run several channels or bins at a
+//! time with the same integer arithmetic (hand-written intrinsics);
+//! [`MicroFrontend::portable`] turns that off, and the tests compare both
+//! paths with TensorFlow.
+//!
 //! Training in TensorFlow's speech_commands scripts uses the output times
 //! 10/256 ([`to_float`]); a device feeds an int8 model with [`to_int8`].
 
