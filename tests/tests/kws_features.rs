@@ -176,49 +176,57 @@ fn check_micro(
     let NpyData::I32(theirs_v) = &theirs.data else {
         bail!("{label}: reference wrote {}", theirs.data.dtype_name());
     };
-    let mut fe = MicroFrontend::new(cfg.clone())?;
-    let ours: Vec<i32> = clips
-        .iter()
-        .flat_map(|c| fe.compute(c))
-        .map(i32::from)
-        .collect();
-    let shape = vec![
-        clips.len(),
-        fe.num_frames(clips[0].len()),
-        fe.num_channels(),
+    // The default path (AVX2 where the CPU has it) and the portable one.
+    let variants = [
+        ("", MicroFrontend::new(cfg.clone())?),
+        (" portable", MicroFrontend::new(cfg.clone())?.portable()),
     ];
-    ensure!(
-        theirs.shape == shape,
-        "{label}: TF shape {:?}, ours {shape:?}",
-        theirs.shape
-    );
-    let per = shape[1] * shape[2];
     let mut failures = Vec::new();
-    for (k, (a, b)) in ours
-        .chunks(per.max(1))
-        .zip(theirs_v.chunks(per.max(1)))
-        .enumerate()
-    {
-        let bad: Vec<usize> = (0..per).filter(|&i| a[i] != b[i]).collect();
-        if let Some(&i) = bad.first() {
-            failures.push(format!(
-                "{label}: clip {k} ({}): {} of {per} values differ; first at frame {} channel {}: ours {} TF {}",
-                names.get(k).map(String::as_str).unwrap_or("synthetic"),
-                bad.len(),
-                i / shape[2],
-                i % shape[2],
-                a[i],
-                b[i]
-            ));
+    for (variant, mut fe) in variants {
+        let label = format!("{label}{variant}");
+        let before = failures.len();
+        let ours: Vec<i32> = clips
+            .iter()
+            .flat_map(|c| fe.compute(c))
+            .map(i32::from)
+            .collect();
+        let shape = vec![
+            clips.len(),
+            fe.num_frames(clips[0].len()),
+            fe.num_channels(),
+        ];
+        ensure!(
+            theirs.shape == shape,
+            "{label}: TF shape {:?}, ours {shape:?}",
+            theirs.shape
+        );
+        let per = shape[1] * shape[2];
+        for (k, (a, b)) in ours
+            .chunks(per.max(1))
+            .zip(theirs_v.chunks(per.max(1)))
+            .enumerate()
+        {
+            let bad: Vec<usize> = (0..per).filter(|&i| a[i] != b[i]).collect();
+            if let Some(&i) = bad.first() {
+                failures.push(format!(
+                    "{label}: clip {k} ({}): {} of {per} values differ; first at frame {} channel {}: ours {} TF {}",
+                    names.get(k).map(String::as_str).unwrap_or("synthetic"),
+                    bad.len(),
+                    i / shape[2],
+                    i % shape[2],
+                    a[i],
+                    b[i]
+                ));
+            }
         }
+        eprintln!(
+            "{label}: {} clips x {} frames x {} channels compared, {} clips differ",
+            shape[0],
+            shape[1],
+            shape[2],
+            failures.len() - before
+        );
     }
-    eprintln!(
-        "{label}: {} clips x {} frames x {} channels compared, {} clips differ",
-        shape[0],
-        shape[1],
-        shape[2],
-        failures.len()
-    );
     Ok(failures)
 }
 

@@ -166,8 +166,9 @@ struct Stage {
 /// FFT's; only where the operands sit in memory differs. Real and imaginary
 /// parts are kept in separate arrays and the stages run in Stockham order
 /// (each reads one buffer and writes the other, and the result comes out in
-/// natural order, with no digit reversal), lane-wise: on x86_64 eight lanes
-/// at a time with SSE2, elsewhere and for the remainder lane by lane.
+/// natural order, with no digit reversal), lane-wise: on x86_64 sixteen lanes
+/// at a time with AVX2 when the CPU has it, else eight with SSE2; elsewhere
+/// and for the remainder lane by lane.
 #[derive(Debug, Clone)]
 pub struct KissFftR16 {
     /// Size of the inner complex FFT (`n / 2`).
@@ -183,6 +184,8 @@ pub struct KissFftR16 {
     /// The real split's scratch: mirrored inputs and the upper half's outputs.
     mirror: (Vec<i16>, Vec<i16>),
     upper: (Vec<i16>, Vec<i16>),
+    /// The CPU has AVX2: the stages and the split run sixteen lanes at a time.
+    avx2: bool,
 }
 
 impl KissFftR16 {
@@ -246,12 +249,22 @@ impl KissFftR16 {
             b: zeros(),
             mirror: half(),
             upper: half(),
+            #[cfg(target_arch = "x86_64")]
+            avx2: std::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            avx2: false,
         })
     }
 
     /// The real FFT size.
     pub fn len(&self) -> usize {
         2 * self.ncfft
+    }
+
+    /// The same plan without the AVX2 paths: SSE2 on x86_64, as on CPUs without AVX2.
+    pub fn portable(mut self) -> Self {
+        self.avx2 = false;
+        self
     }
 
     /// Always false: the smallest plan has 4 points.
@@ -329,14 +342,25 @@ impl KissFftR16 {
         ];
         let (ur, ui) = (&mut self.upper.0[1..=h], &mut self.upper.1[1..=h]);
         let mut dst = [&mut out_re[1..=h], &mut out_im[1..=h], ur, ui];
-        let blocks = h / BLOCK * BLOCK;
         #[cfg(target_arch = "x86_64")]
-        sse2::split(blocks, &src, &mut dst);
+        let done = {
+            let done = if self.avx2 {
+                // SAFETY: `avx2` is set only when the CPU has AVX2.
+                unsafe { avx2::split(h, &src, &mut dst) }
+            } else {
+                0
+            };
+            sse2::split(done, h, &src, &mut dst)
+        };
         #[cfg(not(target_arch = "x86_64"))]
-        for at in (0..blocks).step_by(BLOCK) {
-            split_run::<BLOCK>(at, &src, &mut dst);
-        }
-        for at in blocks..h {
+        let done = {
+            let blocks = h / BLOCK * BLOCK;
+            for at in (0..blocks).step_by(BLOCK) {
+                split_run::<BLOCK>(at, &src, &mut dst);
+            }
+            blocks
+        };
+        for at in done..h {
             split_run::<1>(at, &src, &mut dst);
         }
         let (ur, ui) = (&self.upper.0[1..=h], &self.upper.1[1..=h]);
@@ -355,7 +379,15 @@ impl KissFftR16 {
             let (src, dst) = (&self.a, &mut self.b);
             let src = (&src.0[..], &src.1[..]);
             #[cfg(target_arch = "x86_64")]
-            let done = sse2::stage(st, src, (&mut dst.0, &mut dst.1));
+            let done = {
+                let done = if self.avx2 {
+                    // SAFETY: `avx2` is set only when the CPU has AVX2.
+                    unsafe { avx2::stage(st, src, (&mut dst.0, &mut dst.1)) }
+                } else {
+                    0
+                };
+                sse2::stage(st, done, src, (&mut dst.0, &mut dst.1))
+            };
             #[cfg(not(target_arch = "x86_64"))]
             let done = 0;
             stage_lanes(st, done, src, (&mut dst.0, &mut dst.1));
@@ -499,11 +531,17 @@ mod sse2 {
         }
     }
 
-    /// [`super::split_run`] on lanes `0..blocks` (a multiple of 8).
-    pub(super) fn split(blocks: usize, src: &[&[i16]; 6], dst: &mut [&mut [i16]; 4]) {
+    /// [`super::split_run`] on whole blocks of eight lanes from `from` up to `len`; returns where it stopped.
+    pub(super) fn split(
+        from: usize,
+        len: usize,
+        src: &[&[i16]; 6],
+        dst: &mut [&mut [i16]; 4],
+    ) -> usize {
+        let end = from + (len - from) / BLOCK * BLOCK;
         // SAFETY: SSE2 intrinsics on values only.
         let (k, zero) = (scale_pairs(2), unsafe { _mm_setzero_si128() });
-        for at in (0..blocks).step_by(BLOCK) {
+        for at in (from..end).step_by(BLOCK) {
             let (kr, ki, mr, mi) = (
                 load(src[0], at),
                 load(src[1], at),
@@ -524,6 +562,7 @@ mod sse2 {
                 store(dst[3], at, half_diff(twi, f1i));
             }
         }
+        end
     }
 
     /// Inputs 0..4 of the eight lanes from `at` of a radix-4 stage with `c` classes.
@@ -534,7 +573,8 @@ mod sse2 {
     #[inline(always)]
     fn quad(v: &[i16], at: usize, c: usize) -> [__m128i; 4] {
         if c >= BLOCK {
-            let base = (at / c * 4) * c + at % c;
+            // c is a power of two: at = j c + k.
+            let base = ((at >> c.trailing_zeros()) * 4) * c + (at & (c - 1));
             return [
                 load(v, base),
                 load(v, base + c),
@@ -589,18 +629,23 @@ mod sse2 {
         }
     }
 
-    /// Runs `st` on whole blocks of eight lanes; returns how many lanes it did
-    /// (the rest are left to [`super::stage_lanes`]).
-    pub(super) fn stage(st: &Stage, src: (&[i16], &[i16]), dst: (&mut [i16], &mut [i16])) -> usize {
+    /// Runs `st` on whole blocks of eight lanes from lane `from`; returns where it
+    /// stopped (the rest are left to [`super::stage_lanes`]).
+    pub(super) fn stage(
+        st: &Stage,
+        from: usize,
+        src: (&[i16], &[i16]),
+        dst: (&mut [i16], &mut [i16]),
+    ) -> usize {
         let (c, lanes) = (st.c, st.m * st.c);
-        let blocks = lanes / BLOCK * BLOCK;
+        let blocks = from + (lanes - from) / BLOCK * BLOCK;
         // Radix 2 is at most the one innermost stage; it runs lane by lane.
         if st.p != 4 {
-            return 0;
+            return from;
         }
         let k = scale_pairs(4);
         let (tw_re, tw_im) = (&st.tw_re, &st.tw_im);
-        for at in (0..blocks).step_by(BLOCK) {
+        for at in (from..blocks).step_by(BLOCK) {
             let [x0r, x1r, x2r, x3r] = quad(src.0, at, c);
             let [x0i, x1i, x2i, x3i] = quad(src.1, at, c);
             let (x0r, x1r, x2r, x3r) = (scale(x0r, k), scale(x1r, k), scale(x2r, k), scale(x3r, k));
@@ -627,6 +672,272 @@ mod sse2 {
             }
         }
         blocks
+    }
+}
+
+/// AVX2 versions of the SSE2 kernels: the same instructions on 256-bit vectors, sixteen lanes.
+///
+/// AVX2's unpacks and packs act on each 128-bit half separately, so every
+/// step of [`sse2`] carries over half by half: the low half of a vector
+/// holds the eight lanes SSE2 would handle at `at`, the high half those at
+/// `at + 8`. Callers check for AVX2 at run time ([`KissFftR16::new`]).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Stage, SAMP_MAX};
+    use std::arch::x86_64::*;
+
+    /// Lanes per AVX2 block.
+    const WIDE: usize = 16;
+    /// Lanes per 128-bit half.
+    const HALF: usize = WIDE / 2;
+
+    /// Sixteen lanes of `v` from `at`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load(v: &[i16], at: usize) -> __m256i {
+        let v: &[i16; WIDE] = v[at..at + WIDE].try_into().expect("16 lanes");
+        // SAFETY: `v` is 32 readable bytes; the load is unaligned.
+        unsafe { _mm256_loadu_si256(v.as_ptr().cast()) }
+    }
+
+    /// Eight lanes of `v` from `lo` in the low half and eight from `hi` in the high half.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load2(v: &[i16], lo: usize, hi: usize) -> __m256i {
+        let l: &[i16; HALF] = v[lo..lo + HALF].try_into().expect("8 lanes");
+        let h: &[i16; HALF] = v[hi..hi + HALF].try_into().expect("8 lanes");
+        // SAFETY: `l` and `h` are 16 readable bytes each; the loads are unaligned.
+        unsafe { _mm256_loadu2_m128i(h.as_ptr().cast(), l.as_ptr().cast()) }
+    }
+
+    /// Stores sixteen lanes into `v` from `at`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn store(v: &mut [i16], at: usize, x: __m256i) {
+        let v: &mut [i16; WIDE] = (&mut v[at..at + WIDE]).try_into().expect("16 lanes");
+        // SAFETY: `v` is 32 writable bytes; the store is unaligned.
+        unsafe { _mm256_storeu_si256(v.as_mut_ptr().cast(), x) }
+    }
+
+    /// `sround` of the i32 lanes of `lo` and `hi`, narrowed with wrap-around (as `sse2::round_pack`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn round_pack(lo: __m256i, hi: __m256i) -> __m256i {
+        let half = _mm256_set1_epi32(1 << 14);
+        let lo = _mm256_srai_epi32(_mm256_slli_epi32(_mm256_add_epi32(lo, half), 1), 16);
+        let hi = _mm256_srai_epi32(_mm256_slli_epi32(_mm256_add_epi32(hi, half), 1), 16);
+        _mm256_packs_epi32(lo, hi)
+    }
+
+    /// `sround(x * k)` per lane; `kh` holds the pairs `(k, 2^14)` (as `sse2::scale`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn scale(x: __m256i, kh: __m256i) -> __m256i {
+        let one = _mm256_set1_epi16(1);
+        let lo = _mm256_madd_epi16(_mm256_unpacklo_epi16(x, one), kh);
+        let hi = _mm256_madd_epi16(_mm256_unpackhi_epi16(x, one), kh);
+        _mm256_packs_epi32(_mm256_srai_epi32(lo, 15), _mm256_srai_epi32(hi, 15))
+    }
+
+    /// The `(k, 2^14)` pairs [`scale`] takes, for `k = 32767 / p`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn scale_pairs(p: i32) -> __m256i {
+        _mm256_set1_epi32(((1 << 14) << 16) | (SAMP_MAX / p))
+    }
+
+    /// `(ar + i ai)(br + i bi)` per lane, each part rounded to Q15 (as `sse2::cmul`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn cmul(ar: __m256i, ai: __m256i, br: __m256i, bi: __m256i) -> (__m256i, __m256i) {
+        let (alo, ahi) = (_mm256_unpacklo_epi16(ar, ai), _mm256_unpackhi_epi16(ar, ai));
+        // Twiddle parts lie in -32767..=32767, so negating bi cannot wrap.
+        let nbi = _mm256_sub_epi16(_mm256_setzero_si256(), bi);
+        let (rlo, rhi) = (
+            _mm256_unpacklo_epi16(br, nbi),
+            _mm256_unpackhi_epi16(br, nbi),
+        );
+        let (ilo, ihi) = (_mm256_unpacklo_epi16(bi, br), _mm256_unpackhi_epi16(bi, br));
+        (
+            round_pack(_mm256_madd_epi16(alo, rlo), _mm256_madd_epi16(ahi, rhi)),
+            round_pack(_mm256_madd_epi16(alo, ilo), _mm256_madd_epi16(ahi, ihi)),
+        )
+    }
+
+    /// `floor((a + b) / 2)` per lane (as `sse2::half_sum`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn half_sum(a: __m256i, b: __m256i) -> __m256i {
+        let carry = _mm256_and_si256(_mm256_and_si256(a, b), _mm256_set1_epi16(1));
+        _mm256_add_epi16(
+            _mm256_add_epi16(_mm256_srai_epi16(a, 1), _mm256_srai_epi16(b, 1)),
+            carry,
+        )
+    }
+
+    /// `floor((a - b) / 2)` per lane (as `sse2::half_diff`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn half_diff(a: __m256i, b: __m256i) -> __m256i {
+        let borrow = _mm256_and_si256(_mm256_andnot_si256(a, b), _mm256_set1_epi16(1));
+        _mm256_sub_epi16(
+            _mm256_sub_epi16(_mm256_srai_epi16(a, 1), _mm256_srai_epi16(b, 1)),
+            borrow,
+        )
+    }
+
+    /// [`super::split_run`] on whole blocks of sixteen lanes below `len`; returns how many lanes it did.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn split(len: usize, src: &[&[i16]; 6], dst: &mut [&mut [i16]; 4]) -> usize {
+        let end = len / WIDE * WIDE;
+        let (k, zero) = (scale_pairs(2), _mm256_setzero_si256());
+        for at in (0..end).step_by(WIDE) {
+            let (kr, ki) = (load(src[0], at), load(src[1], at));
+            let (mr, mi) = (load(src[2], at), load(src[3], at));
+            let (wr, wi) = (load(src[4], at), load(src[5], at));
+            let (fpkr, fpki) = (scale(kr, k), scale(ki, k));
+            let (fpnkr, fpnki) = (scale(mr, k), scale(_mm256_sub_epi16(zero, mi), k));
+            let (f1r, f1i) = (_mm256_add_epi16(fpkr, fpnkr), _mm256_add_epi16(fpki, fpnki));
+            let (f2r, f2i) = (_mm256_sub_epi16(fpkr, fpnkr), _mm256_sub_epi16(fpki, fpnki));
+            let (twr, twi) = cmul(f2r, f2i, wr, wi);
+            store(dst[0], at, half_sum(f1r, twr));
+            store(dst[1], at, half_sum(f1i, twi));
+            store(dst[2], at, half_diff(f1r, twr));
+            store(dst[3], at, half_diff(twi, f1i));
+        }
+        end
+    }
+
+    /// Inputs 0..4 of the sixteen lanes from `at` of a radix-4 stage with `c` classes.
+    ///
+    /// Lane `l = j c + k` reads input `q` at `(4 j + q) c + k`. With `c >= 16`
+    /// each input is one load from `base = 4 j c + k`; with `c = 8` it is two
+    /// runs of eight, 32 apart; with `c` = 4, 2 or 1 each half transposes its
+    /// own 32 values as `sse2::quad` does.
+    /// (A macro: as a function the compiler keeps it out of line, and its vectors go through memory.)
+    macro_rules! quad {
+        ($v:expr, $at:expr, $base:expr, $c:expr) => {{
+            let (v, at, base, c): (&[i16], usize, usize, usize) = ($v, $at, $base, $c);
+            let r: [__m256i; 4] = 'quad: {
+                if c >= WIDE {
+                    break 'quad [
+                        load(v, base),
+                        load(v, base + c),
+                        load(v, base + 2 * c),
+                        load(v, base + 3 * c),
+                    ];
+                }
+                let base = 4 * at;
+                let (hi, step) = (base + 4 * HALF, HALF);
+                if c == HALF {
+                    break 'quad [
+                        load2(v, base, hi),
+                        load2(v, base + step, hi + step),
+                        load2(v, base + 2 * step, hi + 2 * step),
+                        load2(v, base + 3 * step, hi + 3 * step),
+                    ];
+                }
+                let r = [
+                    load2(v, base, hi),
+                    load2(v, base + step, hi + step),
+                    load2(v, base + 2 * step, hi + 2 * step),
+                    load2(v, base + 3 * step, hi + 3 * step),
+                ];
+                match c {
+                    4 => [
+                        _mm256_unpacklo_epi64(r[0], r[2]),
+                        _mm256_unpackhi_epi64(r[0], r[2]),
+                        _mm256_unpacklo_epi64(r[1], r[3]),
+                        _mm256_unpackhi_epi64(r[1], r[3]),
+                    ],
+                    2 => {
+                        let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+                        let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+                        let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+                        let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+                        [
+                            _mm256_unpacklo_epi64(t0, t2),
+                            _mm256_unpackhi_epi64(t0, t2),
+                            _mm256_unpacklo_epi64(t1, t3),
+                            _mm256_unpackhi_epi64(t1, t3),
+                        ]
+                    }
+                    _ => {
+                        let sort = |x: __m256i, y: __m256i| {
+                            let a = _mm256_unpacklo_epi16(x, y);
+                            let b = _mm256_unpackhi_epi16(x, y);
+                            (_mm256_unpacklo_epi16(a, b), _mm256_unpackhi_epi16(a, b))
+                        };
+                        let (c01, d01) = sort(r[0], r[1]);
+                        let (c23, d23) = sort(r[2], r[3]);
+                        [
+                            _mm256_unpacklo_epi64(c01, c23),
+                            _mm256_unpackhi_epi64(c01, c23),
+                            _mm256_unpacklo_epi64(d01, d23),
+                            _mm256_unpackhi_epi64(d01, d23),
+                        ]
+                    }
+                }
+            };
+            r
+        }};
+    }
+
+    /// One block of sixteen radix-4 butterflies: lanes from `at`, inputs from `base` (see `quad!`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn block(
+        st: &Stage,
+        at: usize,
+        base: usize,
+        src: (&[i16], &[i16]),
+        dst: (&mut [i16], &mut [i16]),
+    ) {
+        let (c, lanes) = (st.c, st.m * st.c);
+        let k = scale_pairs(4);
+        let [x0r, x1r, x2r, x3r] = quad!(src.0, at, base, c);
+        let [x0i, x1i, x2i, x3i] = quad!(src.1, at, base, c);
+        let (x0r, x1r, x2r, x3r) = (scale(x0r, k), scale(x1r, k), scale(x2r, k), scale(x3r, k));
+        let (x0i, x1i, x2i, x3i) = (scale(x0i, k), scale(x1i, k), scale(x2i, k), scale(x3i, k));
+        let t = |q: usize| (load(&st.tw_re[q], at), load(&st.tw_im[q], at));
+        let ((w1r, w1i), (w2r, w2i), (w3r, w3i)) = (t(0), t(1), t(2));
+        let (s0r, s0i) = cmul(x1r, x1i, w1r, w1i);
+        let (s1r, s1i) = cmul(x2r, x2i, w2r, w2i);
+        let (s2r, s2i) = cmul(x3r, x3i, w3r, w3i);
+        let (s5r, s5i) = (_mm256_sub_epi16(x0r, s1r), _mm256_sub_epi16(x0i, s1i));
+        let (x0r, x0i) = (_mm256_add_epi16(x0r, s1r), _mm256_add_epi16(x0i, s1i));
+        let (s3r, s3i) = (_mm256_add_epi16(s0r, s2r), _mm256_add_epi16(s0i, s2i));
+        let (s4r, s4i) = (_mm256_sub_epi16(s0r, s2r), _mm256_sub_epi16(s0i, s2i));
+        store(dst.0, at, _mm256_add_epi16(x0r, s3r));
+        store(dst.1, at, _mm256_add_epi16(x0i, s3i));
+        store(dst.0, lanes + at, _mm256_add_epi16(s5r, s4i));
+        store(dst.1, lanes + at, _mm256_sub_epi16(s5i, s4r));
+        store(dst.0, 2 * lanes + at, _mm256_sub_epi16(x0r, s3r));
+        store(dst.1, 2 * lanes + at, _mm256_sub_epi16(x0i, s3i));
+        store(dst.0, 3 * lanes + at, _mm256_sub_epi16(s5r, s4i));
+        store(dst.1, 3 * lanes + at, _mm256_add_epi16(s5i, s4r));
+    }
+
+    /// Runs a radix-4 `st` on whole blocks of sixteen lanes; returns how many lanes
+    /// it did (the rest are left to `sse2::stage` and [`super::stage_lanes`]).
+    #[target_feature(enable = "avx2")]
+    pub(super) fn stage(st: &Stage, src: (&[i16], &[i16]), dst: (&mut [i16], &mut [i16])) -> usize {
+        let (c, lanes) = (st.c, st.m * st.c);
+        if st.p != 4 {
+            return 0;
+        }
+        let end = lanes / WIDE * WIDE;
+        // c is a power of two; lane l = j c + k reads from 4 j c + k, which is 4 l when c < 16.
+        let (shift, mask) = (c.trailing_zeros(), c - 1);
+        for at in (0..end).step_by(WIDE) {
+            let base = if c >= WIDE {
+                4 * (at >> shift) * c + (at & mask)
+            } else {
+                4 * at
+            };
+            block(st, at, base, (src.0, src.1), (&mut *dst.0, &mut *dst.1));
+        }
+        end
     }
 }
 

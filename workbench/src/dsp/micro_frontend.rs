@@ -11,6 +11,12 @@
 //! tensorflow-cpu 2.21). Float appears only when building the tables, with
 //! the reference's float/double mix reproduced.
 //!
+//! On x86_64 CPUs with AVX2 (detected at run time) the energies, the
+//! filterbank and the per-channel steps run several channels or bins at a
+//! time with the same integer arithmetic (hand-written intrinsics);
+//! [`MicroFrontend::portable`] turns that off, and the tests compare both
+//! paths with TensorFlow.
+//!
 //! Training in TensorFlow's speech_commands scripts uses the output times
 //! 10/256 ([`to_float`]); a device feeds an int8 model with [`to_int8`].
 
@@ -50,6 +56,17 @@ const LOG_LUT: [u16; 130] = [
     3668, 3575, 3481, 3384, 3286, 3186, 3084, 2981, 2875, 2768, 2659, 2549, 2437, 2323, 2207, 2090,
     1971, 1851, 1729, 1605, 1480, 1353, 1224, 1094, 963, 830, 695, 559, 421, 282, 142, 0, 0,
 ];
+
+/// `LOG_LUT[i]` and `LOG_LUT[i + 1]` in the low and high 32 bits, for one AVX2 gather per lane.
+static LOG_PAIRS: [i64; 129] = {
+    let mut pairs = [0i64; 129];
+    let mut i = 0;
+    while i < 129 {
+        pairs[i] = LOG_LUT[i] as i64 | (LOG_LUT[i + 1] as i64) << 32;
+        i += 1;
+    }
+    pairs
+};
 
 /// Scale from the front end's `u16` output to the float features TensorFlow's training uses (10/256).
 pub const FLOAT_SCALE: f32 = 10.0 / 256.0;
@@ -153,13 +170,31 @@ struct Band {
     unweights: Vec<u64>,
 }
 
+/// Coefficients per vector step of the filterbank's dot products (four i64 lanes of AVX2).
+const ROW_STEP: usize = 4;
+
+/// One output channel of the filterbank: `coefs[at..at + len]` apply to FFT bins `start..start + len`.
+#[derive(Debug, Clone)]
+struct Row {
+    start: usize,
+    at: usize,
+    len: usize,
+}
+
 /// The mel filterbank in 12-bit fixed point (`FilterbankPopulateState`).
+///
+/// The reference keeps `num_channels + 1` bands and lets output channel `c`
+/// sum band `c + 1`'s weights and band `c`'s unweights over the energies.
+/// Bands are contiguous, so here each output channel is one row: the
+/// coefficients of band `c`'s unweights followed by band `c + 1`'s weights,
+/// zero-padded to a multiple of [`ROW_STEP`], and its value one dot product.
 #[derive(Debug, Clone)]
 struct Filterbank {
     start_index: usize,
     end_index: usize,
-    /// `num_channels + 1` bands; output channel c sums band c+1's weights and band c's unweights.
-    bands: Vec<Band>,
+    rows: Vec<Row>,
+    /// Every row's coefficients (12-bit weights, kept as i64 for the AVX2 multiply).
+    coefs: Vec<i64>,
 }
 
 impl Filterbank {
@@ -215,36 +250,54 @@ impl Filterbank {
                 cfg.upper_band_limit, cfg.sample_rate
             )));
         }
+        let (mut rows, mut coefs) = (Vec::with_capacity(cfg.num_channels), Vec::new());
+        for pair in bands.windows(2) {
+            let (low, high) = (&pair[0], &pair[1]);
+            let at = coefs.len();
+            coefs.extend(low.unweights.iter().chain(&high.weights).map(|&w| w as i64));
+            let len = (coefs.len() - at).next_multiple_of(ROW_STEP);
+            coefs.resize(at + len, 0);
+            rows.push(Row {
+                start: low.start,
+                at,
+                len,
+            });
+        }
         Ok(Filterbank {
             start_index,
             end_index,
-            bands,
+            rows,
+            coefs,
         })
     }
 
-    /// Channel energies (`FilterbankAccumulateChannels`), then `sqrt >> shift` (`FilterbankSqrt`).
+    /// Length the energy buffer needs: every row's padded run of bins fits in it.
+    fn energy_len(&self) -> usize {
+        self.rows.iter().map(|r| r.start + r.len).max().unwrap_or(0)
+    }
+
+    /// Channel energies (`FilterbankAccumulateChannels`) into `sums`, one per channel.
     ///
-    /// `sums` (one per channel) holds the energies between the two passes, so
-    /// that the square roots run independently of each other.
-    fn apply(&self, energy: &[i32], shift: u32, sums: &mut [u64], out: &mut [u32]) {
-        let mut carry = 0u64; // the previous band's unweighted sum
-        for (chan, band) in self.bands.iter().enumerate() {
-            let e = &energy[band.start..band.start + band.weights.len()];
-            let mut weighted = carry;
-            let mut unweighted = 0u64;
-            for ((&w, &u), &m) in band.weights.iter().zip(&band.unweights).zip(e) {
-                // int32 energy widened to uint64 with sign extension, as the C cast does.
-                let m = m as i64 as u64;
-                weighted = weighted.wrapping_add(w.wrapping_mul(m));
-                unweighted = unweighted.wrapping_add(u.wrapping_mul(m));
-            }
-            if chan > 0 {
-                sums[chan - 1] = weighted;
-            }
-            carry = unweighted;
+    /// The reference widens each int32 energy to uint64 with sign extension and
+    /// sums the products with wrap-around; the i64 dot products here are the
+    /// same sums modulo 2^64 (each product `|w e| <= 2^12 2^31` is exact in i64).
+    /// `energy` has [`Filterbank::energy_len`] values.
+    fn accumulate(&self, energy: &[i32], avx2: bool, sums: &mut [u64]) {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: `avx2` is set only when the CPU has AVX2.
+            unsafe { avx2::dots(&self.rows, &self.coefs, energy, sums) };
         }
-        for (o, &w) in out.iter_mut().zip(sums.iter()) {
-            *o = sqrt64(w) >> shift;
+        if !avx2 {
+            for (s, row) in sums.iter_mut().zip(&self.rows) {
+                let w = &self.coefs[row.at..row.at + row.len];
+                let e = &energy[row.start..row.start + row.len];
+                let dot = w
+                    .iter()
+                    .zip(e)
+                    .fold(0i64, |a, (&w, &e)| a.wrapping_add(w * e as i64));
+                *s = dot as u64;
+            }
         }
     }
 }
@@ -405,19 +458,14 @@ pub struct MicroFrontend {
     /// Boxed: the plan and its buffers are a dozen vectors, too big to keep inline.
     fft: Box<KissFftR16>,
     filterbank: Filterbank,
-    even_smoothing: u32,
-    odd_smoothing: u32,
-    min_signal_remaining: u32,
-    pcan_lut: Vec<i16>,
-    snr_shift: u32,
-    /// `MSB(fft_size) - 1 - 6`, the log's input correction.
-    correction_bits: i32,
+    tail: Tail,
+    /// The CPU has AVX2: energies, the filterbank and the per-channel steps use it.
+    avx2: bool,
     // Scratch, reused across frames.
     fft_in: Vec<i16>,
     fft_re: Vec<i16>,
     fft_im: Vec<i16>,
     energy: Vec<i32>,
-    signal: Vec<u32>,
     sums: Vec<u64>,
     estimate: Vec<u32>,
 }
@@ -482,25 +530,53 @@ impl MicroFrontend {
         } else {
             (Vec::new(), 0)
         };
-        Ok(MicroFrontend {
-            even_smoothing: q14(cfg.even_smoothing),
-            odd_smoothing: q14(cfg.odd_smoothing),
+        // Noise smoothing alternates between even and odd channels.
+        let (even, odd) = (q14(cfg.even_smoothing), q14(cfg.odd_smoothing));
+        let smoothing: Vec<u64> = (0..cfg.num_channels)
+            .map(|i| u64::from(if i % 2 == 0 { even } else { odd }))
+            .collect();
+        // Entry i packs lut[i], lut[i + 1], lut[i + 2] (16 bits each) for one AVX2 gather.
+        let pcan_triples = (0..pcan_lut.len())
+            .map(|i| {
+                (0..3).fold(0i64, |acc, k| {
+                    let v = pcan_lut.get(i + k).map_or(0, |&v| v as u16 as i64);
+                    acc | v << (16 * k)
+                })
+            })
+            .collect();
+        let tail = Tail {
+            smoothing_bits: cfg.smoothing_bits,
+            one_minus_smoothing: smoothing
+                .iter()
+                .map(|&s| (1 << NOISE_REDUCTION_BITS) - s)
+                .collect(),
+            smoothing,
             min_signal_remaining: q14(cfg.min_signal_remaining),
+            enable_pcan: cfg.enable_pcan,
+            pcan_lut,
+            pcan_triples,
+            snr_shift,
+            enable_log: cfg.enable_log,
+            correction_bits,
+            scale_shift: cfg.scale_shift,
+        };
+        Ok(MicroFrontend {
             window_size,
             window_step,
             window,
             fft_in: vec![0; fft_size],
             fft_re: vec![0; spectrum_size],
             fft_im: vec![0; spectrum_size],
-            energy: vec![0; spectrum_size],
-            signal: vec![0; cfg.num_channels],
+            energy: vec![0; filterbank.energy_len().max(spectrum_size)],
             sums: vec![0; cfg.num_channels],
             estimate: vec![0; cfg.num_channels],
             fft,
             filterbank,
-            pcan_lut,
-            snr_shift,
-            correction_bits,
+            tail,
+            #[cfg(target_arch = "x86_64")]
+            avx2: std::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            avx2: false,
             cfg,
         })
     }
@@ -518,6 +594,13 @@ impl MicroFrontend {
     /// Window length in samples.
     pub fn window_size(&self) -> usize {
         self.window_size
+    }
+
+    /// The same front end without the AVX2 paths (the code CPUs without AVX2 run), for tests and benchmarks.
+    pub fn portable(mut self) -> Self {
+        self.avx2 = false;
+        self.fft = Box::new((*self.fft).portable());
+        self
     }
 
     /// Window step in samples.
@@ -580,63 +663,341 @@ impl MicroFrontend {
         // Energies of the bins the filterbank reads (others get zero weight).
         let fb = &self.filterbank;
         let bins = fb.start_index..fb.end_index;
-        for ((e, &r), &i) in self.energy[bins.clone()]
-            .iter_mut()
-            .zip(&self.fft_re[bins.clone()])
-            .zip(&self.fft_im[bins])
-        {
+        let (re, im) = (&self.fft_re[bins.clone()], &self.fft_im[bins.clone()]);
+        let energy = &mut self.energy[bins];
+        #[cfg(target_arch = "x86_64")]
+        let done = if self.avx2 {
+            // SAFETY: `avx2` is set only when the CPU has AVX2.
+            unsafe { avx2::energies(re, im, energy) }
+        } else {
+            0
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        for ((e, &r), &i) in energy[done..].iter_mut().zip(&re[done..]).zip(&im[done..]) {
             let (r, i) = (r as i32, i as i32);
             *e = (r * r).wrapping_add(i * i);
         }
-        fb.apply(&self.energy, input_shift, &mut self.sums, &mut self.signal);
+        fb.accumulate(&self.energy, self.avx2, &mut self.sums);
 
-        self.noise_reduction();
-        if self.cfg.enable_pcan {
-            for (s, &e) in self.signal.iter_mut().zip(&self.estimate) {
-                let gain = wide_dynamic_function(e, &self.pcan_lut) as i32 as u32;
-                let snr = ((*s as u64 * gain as u64) >> self.snr_shift) as u32;
-                *s = pcan_shrink(snr);
-            }
-        }
-        // Log scale (LogScaleApply).
-        for (o, &s) in out.iter_mut().zip(&self.signal) {
-            let mut value = s;
-            if self.cfg.enable_log {
-                value = if self.correction_bits < 0 {
-                    value >> (-self.correction_bits)
-                } else {
-                    value.wrapping_shl(self.correction_bits as u32)
-                };
-                value = if value > 1 {
-                    log_scaled(value, self.cfg.scale_shift)
-                } else {
-                    0
-                };
-            }
-            *o = value.min(u16::MAX as u32) as u16;
+        #[cfg(target_arch = "x86_64")]
+        let done = if self.avx2 {
+            // SAFETY: `avx2` is set only when the CPU has AVX2.
+            unsafe { avx2::tail(&self.tail, &self.sums, input_shift, &mut self.estimate, out) }
+        } else {
+            0
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        for (i, ((o, &sum), est)) in out
+            .iter_mut()
+            .zip(&self.sums)
+            .zip(&mut self.estimate)
+            .enumerate()
+            .skip(done)
+        {
+            *o = self.tail.channel(i, sum, input_shift, est);
         }
     }
+}
 
-    /// Subtracts the running noise estimate (`NoiseReductionApply`).
-    fn noise_reduction(&mut self) {
-        let bits = self.cfg.smoothing_bits;
-        for (i, (s, est)) in self.signal.iter_mut().zip(&mut self.estimate).enumerate() {
-            let smoothing = if i % 2 == 0 {
-                self.even_smoothing
+/// The per-channel steps after the filterbank, with their settings and tables.
+#[derive(Debug, Clone)]
+struct Tail {
+    smoothing_bits: u32,
+    /// Per channel: the noise smoothing (the even or odd one) and `2^14` minus it, Q14.
+    smoothing: Vec<u64>,
+    one_minus_smoothing: Vec<u64>,
+    min_signal_remaining: u32,
+    enable_pcan: bool,
+    /// PCAN's gain table; empty when PCAN is off.
+    pcan_lut: Vec<i16>,
+    /// Entry i packs `pcan_lut[i..i + 3]` in 16-bit fields, for the AVX2 gather.
+    pcan_triples: Vec<i64>,
+    snr_shift: u32,
+    enable_log: bool,
+    /// `MSB(fft_size) - 1 - 6`, the log's input correction.
+    correction_bits: i32,
+    scale_shift: u32,
+}
+
+impl Tail {
+    /// Channel `i` from its filterbank sum: `sqrt(sum) >> shift` (`FilterbankSqrt`),
+    /// noise reduction (`NoiseReductionApply`, updating `est`), PCAN
+    /// (`PcanGainControlApply`) and the log (`LogScaleApply`), narrowed to u16.
+    fn channel(&self, i: usize, sum: u64, shift: u32, est: &mut u32) -> u16 {
+        let s = sqrt64(sum) >> shift;
+        let bits = self.smoothing_bits;
+        let scaled_up = s.wrapping_shl(bits);
+        let estimate = ((scaled_up as u64 * self.smoothing[i]
+            + *est as u64 * self.one_minus_smoothing[i])
+            >> NOISE_REDUCTION_BITS) as u32;
+        *est = estimate;
+        let floor = ((s as u64 * self.min_signal_remaining as u64) >> NOISE_REDUCTION_BITS) as u32;
+        let mut value = ((scaled_up - estimate.min(scaled_up)) >> bits).max(floor);
+        if self.enable_pcan {
+            let gain = wide_dynamic_function(estimate, &self.pcan_lut) as i32 as u32;
+            let snr = ((value as u64 * gain as u64) >> self.snr_shift) as u32;
+            value = pcan_shrink(snr);
+        }
+        if self.enable_log {
+            value = if self.correction_bits < 0 {
+                value >> (-self.correction_bits)
             } else {
-                self.odd_smoothing
+                value.wrapping_shl(self.correction_bits as u32)
             };
-            let one_minus = (1u32 << NOISE_REDUCTION_BITS) - smoothing;
-            let scaled_up = s.wrapping_shl(bits);
-            let mut estimate = ((scaled_up as u64 * smoothing as u64
-                + *est as u64 * one_minus as u64)
-                >> NOISE_REDUCTION_BITS) as u32;
-            *est = estimate;
-            estimate = estimate.min(scaled_up);
+            value = if value > 1 {
+                log_scaled(value, self.scale_shift)
+            } else {
+                0
+            };
+        }
+        value.min(u16::MAX as u32) as u16
+    }
+}
+
+/// AVX2 versions of the energy and filterbank loops; callers check for AVX2 at run time.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Row, Tail, LOG_COEFF, LOG_PAIRS, ROW_STEP};
+    use std::arch::x86_64::*;
+
+    /// Sums below `2^SQRT_LIMIT_BITS` take the AVX2 square root: f64 holds them and their roots exactly (see [`super::isqrt64`]).
+    const SQRT_LIMIT_BITS: i32 = 50;
+
+    /// Four u64 lanes of `v` from `at`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load4(v: &[u64], at: usize) -> __m256i {
+        let v: &[u64; 4] = v[at..at + 4].try_into().expect("4 lanes");
+        // SAFETY: `v` is 32 readable bytes; the load is unaligned.
+        unsafe { _mm256_loadu_si256(v.as_ptr().cast()) }
+    }
+
+    /// `x` as f64 per lane, exact for `0 <= x < 2^52` (placed in the mantissa of 2^52, which is then subtracted).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn to_f64(x: __m256i) -> __m256d {
+        let two52 = _mm256_set1_epi64x(0x4330_0000_0000_0000);
+        _mm256_sub_pd(
+            _mm256_castsi256_pd(_mm256_or_si256(x, two52)),
+            _mm256_castsi256_pd(two52),
+        )
+    }
+
+    /// `floor(log2(x))` per lane for `1 <= x < 2^52`, from the exponent of `x` as f64.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn floor_log2(x: __m256i) -> __m256i {
+        let bits = _mm256_castpd_si256(to_f64(x));
+        _mm256_sub_epi64(_mm256_srli_epi64(bits, 52), _mm256_set1_epi64x(1023))
+    }
+
+    /// `b` where `pick` is all ones, else `a` (per 64-bit lane).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn select(pick: __m256i, a: __m256i, b: __m256i) -> __m256i {
+        _mm256_blendv_epi8(a, b, pick)
+    }
+
+    /// The per-channel steps after the filterbank ([`super::Tail::channel`]) four
+    /// channels at a time, each value in a u64 lane; returns how many channels
+    /// it did (it stops early at a sum too large for its square root).
+    ///
+    /// 32-bit arithmetic (`mullo_epi32`, `srai_epi32`) runs on the low halves of
+    /// the lanes, whose high halves are then ignored or masked off.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn tail(
+        t: &Tail,
+        sums: &[u64],
+        shift: u32,
+        estimate: &mut [u32],
+        out: &mut [u16],
+    ) -> usize {
+        let n = sums.len().min(estimate.len()).min(out.len()) / 4 * 4;
+        let zero = _mm256_setzero_si256();
+        let one = |v: i64| _mm256_set1_epi64x(v);
+        let count = |v: u32| _mm_cvtsi32_si128(v as i32);
+        let mask32 = one(0xFFFF_FFFF);
+        let mut at = 0;
+        while at < n {
+            let num = load4(sums, at);
+            // Unsigned: a sum at or above 2^63 is negative as i64, so test the high bits.
+            let high = _mm256_srli_epi64(num, SQRT_LIMIT_BITS);
+            let fits = _mm256_cmpeq_epi64(high, zero);
+            if _mm256_movemask_pd(_mm256_castsi256_pd(fits)) != 0b1111 {
+                break;
+            }
+            // Sqrt64: the floor root (below 2^25, so it fits an i32), rounded up
+            // when the remainder exceeds it, unless it is the saturated 0xFFFF.
+            let res = _mm256_cvtepi32_epi64(_mm256_cvttpd_epi32(_mm256_sqrt_pd(to_f64(num))));
+            let rem = _mm256_sub_epi64(num, _mm256_mul_epu32(res, res));
+            let up = _mm256_andnot_si256(
+                _mm256_cmpeq_epi64(res, one(0xFFFF)),
+                _mm256_cmpgt_epi64(rem, res),
+            );
+            let s = _mm256_srl_epi64(_mm256_sub_epi64(res, up), count(shift));
+
+            // NoiseReductionApply.
+            let bits = count(t.smoothing_bits);
+            let scaled_up = _mm256_and_si256(_mm256_sll_epi64(s, bits), mask32);
+            let est: &[u32; 4] = estimate[at..at + 4].try_into().expect("4 lanes");
+            // SAFETY: `est` is 16 readable bytes; the load is unaligned.
+            let est = _mm256_cvtepu32_epi64(unsafe { _mm_loadu_si128(est.as_ptr().cast()) });
+            let est = _mm256_add_epi64(
+                _mm256_mul_epu32(scaled_up, load4(&t.smoothing, at)),
+                _mm256_mul_epu32(est, load4(&t.one_minus_smoothing, at)),
+            );
+            let est = _mm256_and_si256(_mm256_srli_epi64(est, 14), mask32);
+            let low = _mm256_permutevar8x32_epi32(est, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+            let dst: &mut [u32; 4] = (&mut estimate[at..at + 4]).try_into().expect("4 lanes");
+            // SAFETY: `dst` is 16 writable bytes; the store is unaligned.
+            unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm256_castsi256_si128(low)) };
+            let kept = select(_mm256_cmpgt_epi64(est, scaled_up), est, scaled_up);
             let floor =
-                ((*s as u64 * self.min_signal_remaining as u64) >> NOISE_REDUCTION_BITS) as u32;
-            let subtracted = (scaled_up - estimate) >> bits;
-            *s = subtracted.max(floor);
+                _mm256_srli_epi64(_mm256_mul_epu32(s, one(t.min_signal_remaining as i64)), 14);
+            let subtracted = _mm256_srl_epi64(_mm256_sub_epi64(scaled_up, kept), bits);
+            let mut s = select(_mm256_cmpgt_epi64(floor, subtracted), subtracted, floor);
+
+            if t.enable_pcan {
+                let triples = &t.pcan_triples[..super::WIDE_DYNAMIC_FUNCTION_LUT_SIZE];
+                // WideDynamicFunction on the new estimate: lut[x] for x <= 2, else
+                // the quadratic of interval MSB(x) at the 10-bit fraction below the MSB.
+                let x = est;
+                let small = _mm256_cmpgt_epi64(one(3), x);
+                let interval = _mm256_add_epi64(floor_log2(x), one(1));
+                let idx = select(
+                    small,
+                    _mm256_sub_epi64(_mm256_slli_epi64(interval, 2), one(6)),
+                    x,
+                );
+                // SAFETY: idx is x <= 2 or 4 MSB(x) - 6 <= 122, inside the table of
+                // WIDE_DYNAMIC_FUNCTION_LUT_SIZE entries; the gather reads 8 bytes each.
+                let g = unsafe { _mm256_i64gather_epi64::<8>(triples.as_ptr().cast(), idx) };
+                let l0 = _mm256_srai_epi32(_mm256_slli_epi32(g, 16), 16);
+                let l1 = _mm256_srai_epi32(g, 16);
+                let l2 = _mm256_srai_epi32(_mm256_slli_epi32(_mm256_srli_epi64(g, 32), 16), 16);
+                // (x << (11 - interval) or x >> (interval - 11)) & 0x3FF, as one shift of x << 11.
+                let frac = _mm256_and_si256(
+                    _mm256_srlv_epi64(_mm256_slli_epi64(x, 11), interval),
+                    one(0x3FF),
+                );
+                let mut r = _mm256_srai_epi32(_mm256_mullo_epi32(l2, frac), 5);
+                r = _mm256_add_epi32(r, _mm256_slli_epi32(l1, 5));
+                r = _mm256_mullo_epi32(r, frac);
+                r = _mm256_srai_epi32(_mm256_add_epi32(r, one(1 << 14)), 15);
+                r = _mm256_add_epi32(r, l0);
+                let r = _mm256_srai_epi32(_mm256_slli_epi32(r, 16), 16);
+                let gain = _mm256_and_si256(select(small, r, l0), mask32);
+                let snr = _mm256_and_si256(
+                    _mm256_srl_epi64(_mm256_mul_epu32(s, gain), count(t.snr_shift)),
+                    mask32,
+                );
+                // PcanShrink.
+                let quadratic = _mm256_srli_epi32(_mm256_mullo_epi32(snr, snr), 20);
+                let linear = _mm256_sub_epi32(_mm256_srli_epi32(snr, 6), one(64));
+                let below = _mm256_cmpgt_epi64(one(2 << 12), snr);
+                s = _mm256_and_si256(select(below, linear, quadratic), mask32);
+            }
+            if t.enable_log {
+                let v = if t.correction_bits < 0 {
+                    _mm256_srl_epi64(s, count(t.correction_bits.unsigned_abs()))
+                } else {
+                    _mm256_and_si256(_mm256_sll_epi64(s, count(t.correction_bits as u32)), mask32)
+                };
+                let big = _mm256_cmpgt_epi64(v, one(1));
+                // Lanes with v <= 1 compute garbage that stays in bounds and is dropped:
+                // their shift counts are huge, which AVX2 shifts turn into 0.
+                let integer = floor_log2(v);
+                let frac = _mm256_sub_epi64(v, _mm256_sllv_epi64(one(1), integer));
+                let frac = _mm256_srlv_epi64(_mm256_slli_epi64(frac, 16), integer);
+                let seg = _mm256_srli_epi64(frac, 9);
+                // SAFETY: seg = frac >> 9 < 2^16 >> 9 = 128, inside the 129 pairs; 8 bytes each.
+                let pair = unsafe { _mm256_i64gather_epi64::<8>(LOG_PAIRS.as_ptr().cast(), seg) };
+                let c0 = _mm256_and_si256(pair, mask32);
+                let c1 = _mm256_srli_epi64(pair, 32);
+                let rel = _mm256_srai_epi32(
+                    _mm256_mullo_epi32(
+                        _mm256_sub_epi32(c1, c0),
+                        _mm256_sub_epi32(frac, _mm256_slli_epi64(seg, 9)),
+                    ),
+                    16,
+                );
+                let fraction = _mm256_add_epi32(_mm256_add_epi32(frac, c0), rel);
+                let log2 = _mm256_and_si256(
+                    _mm256_add_epi32(_mm256_slli_epi32(integer, 16), fraction),
+                    mask32,
+                );
+                let loge = _mm256_srli_epi64(
+                    _mm256_add_epi64(_mm256_mul_epu32(log2, one(LOG_COEFF as i64)), one(1 << 15)),
+                    16,
+                );
+                let scaled = _mm256_sll_epi32(loge, count(t.scale_shift));
+                let res = _mm256_srli_epi32(_mm256_add_epi32(scaled, one(1 << 15)), 16);
+                s = _mm256_and_si256(select(big, zero, res), mask32);
+            }
+            let mut lanes = [0u64; 4];
+            // SAFETY: `lanes` is 32 writable bytes; the store is unaligned.
+            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), s) };
+            for (o, &v) in out[at..at + 4].iter_mut().zip(&lanes) {
+                *o = v.min(u16::MAX as u64) as u16;
+            }
+            at += 4;
+        }
+        at
+    }
+
+    /// `re^2 + im^2` per bin in i32 with wrap-around, sixteen bins at a time; returns how many it did.
+    ///
+    /// `pmaddwd` on the pairs `(re, im)` forms exactly that sum (it wraps only
+    /// for `re = im = -32768`, as the scalar `wrapping_add` does).
+    #[target_feature(enable = "avx2")]
+    pub(super) fn energies(re: &[i16], im: &[i16], out: &mut [i32]) -> usize {
+        const BINS: usize = 16;
+        let end = out.len().min(re.len()).min(im.len()) / BINS * BINS;
+        for at in (0..end).step_by(BINS) {
+            let r: &[i16; BINS] = re[at..at + BINS].try_into().expect("16 bins");
+            let i: &[i16; BINS] = im[at..at + BINS].try_into().expect("16 bins");
+            let o: &mut [i32; BINS] = (&mut out[at..at + BINS]).try_into().expect("16 bins");
+            // SAFETY: `r` and `i` are 32 readable bytes, `o` 64 writable ones; unaligned.
+            unsafe {
+                let r = _mm256_loadu_si256(r.as_ptr().cast());
+                let i = _mm256_loadu_si256(i.as_ptr().cast());
+                // Unpacks work per 128-bit half: lo holds bins 0-3 and 8-11, hi 4-7 and 12-15.
+                let lo = _mm256_unpacklo_epi16(r, i);
+                let hi = _mm256_unpackhi_epi16(r, i);
+                let (lo, hi) = (_mm256_madd_epi16(lo, lo), _mm256_madd_epi16(hi, hi));
+                let p = o.as_mut_ptr();
+                _mm256_storeu_si256(p.cast(), _mm256_permute2x128_si256(lo, hi, 0x20));
+                _mm256_storeu_si256(p.add(8).cast(), _mm256_permute2x128_si256(lo, hi, 0x31));
+            }
+        }
+        end
+    }
+
+    /// Each row's dot product of its coefficients with the energies, in i64 with wrap-around.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn dots(rows: &[Row], coefs: &[i64], energy: &[i32], sums: &mut [u64]) {
+        for (s, row) in sums.iter_mut().zip(rows) {
+            let w = &coefs[row.at..row.at + row.len];
+            let e = &energy[row.start..row.start + row.len];
+            let mut acc = _mm256_setzero_si256();
+            for (w, e) in w.chunks_exact(ROW_STEP).zip(e.chunks_exact(ROW_STEP)) {
+                // SAFETY: `w` is 32 readable bytes and `e` 16; the loads are unaligned.
+                let (w, e) = unsafe {
+                    (
+                        _mm256_loadu_si256(w.as_ptr().cast()),
+                        _mm_loadu_si128(e.as_ptr().cast()),
+                    )
+                };
+                // Signed 32 x 32 -> 64-bit products of the low halves: |w| < 2^15 fits.
+                let p = _mm256_mul_epi32(w, _mm256_cvtepi32_epi64(e));
+                acc = _mm256_add_epi64(acc, p);
+            }
+            let mut lanes = [0i64; ROW_STEP];
+            // SAFETY: `lanes` is 32 writable bytes; the store is unaligned.
+            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
+            *s = lanes.iter().fold(0i64, |a, &v| a.wrapping_add(v)) as u64;
         }
     }
 }
@@ -732,7 +1093,11 @@ mod tests {
         assert_eq!(f.filterbank.start_index, 5);
         // Noise smoothing: 0.025 * 16384 = 409.6 -> 409; 0.06 -> 983.04 -> 983; 0.05 -> 819.
         assert_eq!(
-            (f.even_smoothing, f.odd_smoothing, f.min_signal_remaining),
+            (
+                f.tail.smoothing[0],
+                f.tail.smoothing[1],
+                f.tail.min_signal_remaining
+            ),
             (409, 983, 819)
         );
     }
@@ -771,5 +1136,135 @@ mod tests {
             ..MicroFrontendConfig::micro_speech()
         };
         assert!(MicroFrontend::new(c).is_err());
+    }
+
+    /// xorshift64: test inputs of every magnitude.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        /// A value with a random number of significant bits (0..=64).
+        fn wide(&mut self) -> u64 {
+            let bits = self.next() % 65;
+            self.next().checked_shr(64 - bits as u32).unwrap_or(0)
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernels_equal_the_portable_ones() {
+        if !std::is_x86_feature_detected!("avx2") {
+            eprintln!("no AVX2: nothing to compare");
+            return;
+        }
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        // Energies: full-scale parts, including -32768 twice, which wraps.
+        let mut re: Vec<i16> = (0..257).map(|_| rng.next() as i16).collect();
+        let mut im: Vec<i16> = (0..257).map(|_| rng.next() as i16).collect();
+        (re[3], im[3]) = (i16::MIN, i16::MIN);
+        let mut fast = vec![0i32; 257];
+        // SAFETY: AVX2 was detected above.
+        let done = unsafe { avx2::energies(&re, &im, &mut fast) };
+        for (k, (&r, &i)) in re.iter().zip(&im).enumerate().take(done) {
+            let (r, i) = (r as i32, i as i32);
+            assert_eq!(fast[k], (r * r).wrapping_add(i * i), "bin {k}");
+        }
+        assert_eq!(fast[3], i32::MIN);
+        for cfg in [
+            MicroFrontendConfig::micro_speech(),
+            MicroFrontendConfig::op_defaults(),
+            MicroFrontendConfig {
+                enable_pcan: false,
+                ..MicroFrontendConfig::micro_speech()
+            },
+            MicroFrontendConfig {
+                enable_log: false,
+                smoothing_bits: 0,
+                ..MicroFrontendConfig::micro_speech()
+            },
+            MicroFrontendConfig {
+                window_size_ms: 64,
+                scale_shift: 0,
+                ..MicroFrontendConfig::micro_speech()
+            },
+        ] {
+            let f = MicroFrontend::new(cfg.clone()).unwrap();
+            let nc = f.num_channels();
+            // Filterbank rows on energies of every sign and size.
+            let energy: Vec<i32> = (0..f.energy.len()).map(|_| rng.wide() as i32).collect();
+            let (mut fast, mut slow) = (vec![0u64; nc], vec![0u64; nc]);
+            f.filterbank.accumulate(&energy, true, &mut fast);
+            f.filterbank.accumulate(&energy, false, &mut slow);
+            assert_eq!(fast, slow, "{cfg:?}");
+            let mut checked = 0;
+            // Per-channel steps on sums and estimates of every size, plus edge values:
+            // square roots at 0xFFFF and around squares, estimates 0..=2, sums past 2^50.
+            for round in 0..2000 {
+                // Mostly below 2^50, where AVX2 takes them; the rest end its run early.
+                let mut sums: Vec<u64> = (0..nc)
+                    .map(|_| match rng.next() % 256 {
+                        0 => rng.wide(),
+                        _ => rng.wide() >> 14,
+                    })
+                    .collect();
+                let edges = [
+                    0,
+                    1,
+                    0xFFFF * 0xFFFF + 0xFFFF + 1,
+                    0xFFFF * 0xFFFF - 1,
+                    (1 << 50) - 1,
+                    1 << 50,
+                ];
+                sums[round % nc] = edges[round % edges.len()];
+                let mut est: Vec<u32> = (0..nc).map(|_| rng.wide() as u32).collect();
+                est[(round + 1) % nc] = (round % 3) as u32;
+                let shift = (rng.next() % 16) as u32;
+                let (mut est_fast, mut out_fast) = (est.clone(), vec![0u16; nc]);
+                // SAFETY: AVX2 was detected above.
+                let done =
+                    unsafe { avx2::tail(&f.tail, &sums, shift, &mut est_fast, &mut out_fast) };
+                checked += done;
+                for i in 0..done {
+                    let mut e = est[i];
+                    let o = f.tail.channel(i, sums[i], shift, &mut e);
+                    assert_eq!(
+                        (out_fast[i], est_fast[i]),
+                        (o, e),
+                        "{cfg:?} channel {i}: sum {} estimate {} shift {shift}",
+                        sums[i],
+                        est[i]
+                    );
+                }
+            }
+            // Most blocks hold no sum past 2^50 and ran on AVX2.
+            assert!(checked > 2000 * nc / 2, "{checked} channels checked");
+        }
+    }
+
+    #[test]
+    fn portable_path_equals_the_default_one() {
+        // Chirp plus noise at several levels, through whole clips.
+        let mut rng = Rng(7);
+        for cfg in [
+            MicroFrontendConfig::micro_speech(),
+            MicroFrontendConfig::op_defaults(),
+        ] {
+            let mut fast = MicroFrontend::new(cfg.clone()).unwrap();
+            let mut slow = MicroFrontend::new(cfg).unwrap().portable();
+            for level in [1.0f64, 100.0, 3000.0, 30000.0] {
+                let clip: Vec<i16> = (0..16000)
+                    .map(|t| {
+                        let x = (t as f64 * t as f64 * 3e-5).sin() * level;
+                        (x + (rng.next() % 64) as f64 - 32.0).clamp(-32768.0, 32767.0) as i16
+                    })
+                    .collect();
+                assert_eq!(fast.compute(&clip), slow.compute(&clip), "level {level}");
+            }
+        }
     }
 }

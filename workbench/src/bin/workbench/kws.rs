@@ -141,6 +141,7 @@ pub fn bench_features(a: BenchFeaturesArgs, python: &Path, script: &Path) -> Res
     let views: Vec<&[i16]> = clips.chunks_exact(per).collect();
     let budget = Duration::from_secs_f64(a.seconds);
     let mut micro = MicroFrontend::new(MicroFrontendConfig::micro_speech())?;
+    let mut portable = MicroFrontend::new(MicroFrontendConfig::micro_speech())?.portable();
     let mut mfcc = Mfcc::new(MfccConfig::default())?;
     let mut rows: Vec<(String, f64)> = vec![
         (
@@ -150,6 +151,10 @@ pub fn bench_features(a: BenchFeaturesArgs, python: &Path, script: &Path) -> Res
         (
             "workbench mfcc".into(),
             clips_per_s(&views, budget, |c| mfcc.compute_i16(c).len()),
+        ),
+        (
+            "workbench micro (no AVX2)".into(),
+            clips_per_s(&views, budget, |c| portable.compute(c).len()),
         ),
     ];
     println!("{n} clips of {per} samples, one clip per call, one thread");
