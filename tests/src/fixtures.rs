@@ -12,6 +12,14 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The data directory: `$WORKBENCH_DATA` when set and not empty, else `../shared/data` beside the workspace.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("WORKBENCH_DATA")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/data"))
+}
+
 /// `tests/refs/`: generator scripts and fixtures.
 pub fn refs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("refs")

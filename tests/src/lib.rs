@@ -14,7 +14,7 @@ pub mod reference;
 pub use array::{Array, Values};
 pub use browser::{chromium, dump_dom};
 pub use diff::{diff, Diff};
-pub use fixtures::{fixture, fixtures, refs_dir, scratch_dir, workspace_root, Fixture};
+pub use fixtures::{data_dir, fixture, fixtures, refs_dir, scratch_dir, workspace_root, Fixture};
 pub use localize::{check_import, localize};
 pub use ours::{run_ours, run_ours_flavor};
 pub use reference::{dump_tflite, python, run_tflite, run_tflm, Dump, DumpTensor, TfliteKernels};

@@ -17,10 +17,7 @@ use workbench_tests::fixtures::scratch_dir;
 use workbench_tests::reference::python;
 
 fn shapes() -> PathBuf {
-    let data = std::env::var_os("WORKBENCH_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    data.join("shapes-synth")
+    workbench_tests::data_dir().join("shapes-synth")
 }
 
 const CLASSES: [&str; 10] = [

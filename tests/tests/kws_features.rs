@@ -16,14 +16,7 @@ use workbench::dataset::speech_commands::{SpeechCommands, SpeechCommandsConfig, 
 use workbench::dataset::wav;
 use workbench::dsp::{DctScaling, Mfcc, MfccConfig, MicroFrontend, MicroFrontendConfig};
 use workbench::npy::{self, NpyArray, NpyData};
-use workbench_tests::{python, refs_dir, scratch_dir, workspace_root};
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("WORKBENCH_DATA")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/data"))
-}
+use workbench_tests::{data_dir, python, refs_dir, scratch_dir};
 
 /// splitmix64: a small deterministic generator for picking clips.
 struct Pick(u64);

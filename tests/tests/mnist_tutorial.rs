@@ -2,18 +2,10 @@
 //! at least 97.5% and int8 within 0.5 points of it; the exported `.tflite`
 //! runs in the real TFLite interpreter with outputs identical to ours.
 
-use std::path::PathBuf;
-
 use workbench::npy::{NpyArray, NpyData};
 use workbench::tflite::Kernels;
 use workbench::tutorial::mnist::{self, MnistConfig};
-use workbench_tests::{diff, run_ours, run_tflite, scratch_dir, Array, TfliteKernels};
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("WORKBENCH_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workbench_tests::workspace_root().join("../shared/data"))
-}
+use workbench_tests::{data_dir, diff, run_ours, run_tflite, scratch_dir, Array, TfliteKernels};
 
 #[test]
 fn full_mnist_five_epochs_then_int8_identical_in_tflite() {

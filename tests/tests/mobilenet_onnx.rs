@@ -17,11 +17,7 @@ use workbench::tutorial::mobilenet::{self, MobileNetTrainConfig};
 use workbench_tests::{python, refs_dir, scratch_dir};
 
 fn shapes() -> PathBuf {
-    let data = std::env::var_os("WORKBENCH_DATA")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    data.join("shapes-synth")
+    workbench_tests::data_dir().join("shapes-synth")
 }
 
 /// Named int64 tensors, in the order asked for.
