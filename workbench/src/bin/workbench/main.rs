@@ -172,6 +172,27 @@ enum BenchCmd {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// Training images/s of MobileNetV1 (SGD, Nesterov): ours against PyTorch on the CPU.
+    MobilenetTrain {
+        /// Width multiplier.
+        #[arg(long, default_value_t = 0.25)]
+        width: f64,
+        /// Input side.
+        #[arg(long, default_value_t = 96)]
+        resolution: usize,
+        /// Images per step.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Timed steps per engine.
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// Threads of both engines (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Python with torch (default: .venv-torch/bin/python, made by scripts/setup-torch.sh).
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
     /// EMG preparation samples/s: ours against scipy/numpy on the same sessions.
     EmgPrepare {
         #[command(flatten)]
@@ -386,6 +407,47 @@ fn run(cli: Cli) -> Result<()> {
         } => bench::depthwise_table::run(batch, iters)?,
         Cmd::Bench {
             cmd:
+                BenchCmd::MobilenetTrain {
+                    width,
+                    resolution,
+                    batch_size,
+                    steps,
+                    threads,
+                    python,
+                },
+        } => {
+            let defaults = bench::MobileNetBenchConfig::default();
+            let threads = threads.unwrap_or(defaults.threads);
+            let python = python.unwrap_or_else(|| repo_root().join(".venv-torch/bin/python"));
+            if !python.exists() {
+                bail!(
+                    "{}: no Python with torch; run scripts/setup-torch.sh or pass --python",
+                    python.display()
+                );
+            }
+            let cfg = bench::MobileNetBenchConfig {
+                width,
+                resolution,
+                batch_size,
+                steps,
+                threads,
+                python: Some(python),
+                script: repo_root().join("scripts/bench_torch_mobilenet.py"),
+                ..defaults
+            };
+            let r = bench::bench_mobilenet_train(&cfg)?;
+            println!(
+                "MobileNetV1 {width} at {resolution}x{resolution}, batch {batch_size}, {threads} thread(s), {steps} timed steps"
+            );
+            println!("{:<20} {:>12}", "engine", "images/s");
+            println!("{:<20} {:>12.1}", "workbench (candle)", r.ours_per_s);
+            if let Some(t) = r.torch_per_s {
+                println!("{:<20} {:>12.1}", "pytorch", t);
+                println!("workbench is {:.2}x PyTorch", r.ours_per_s / t);
+            }
+        }
+        Cmd::Bench {
+            cmd:
                 BenchCmd::Train {
                     data_dir,
                     samples,
@@ -531,7 +593,17 @@ fn error_chain(e: &anyhow::Error) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    workbench::threads::configure(&workbench::threads::Threads::default());
+    // `bench mobilenet-train --threads N` sizes our pool as it sizes PyTorch's.
+    let rayon = match &cli.cmd {
+        Cmd::Bench {
+            cmd: BenchCmd::MobilenetTrain { threads, .. },
+        } => *threads,
+        _ => None,
+    };
+    workbench::threads::configure(&workbench::threads::Threads {
+        rayon,
+        ..Default::default()
+    });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -16,8 +16,10 @@ use workbench::{Error, Result};
 pub mod depthwise;
 pub mod depthwise_table;
 pub mod emg_prepare;
+pub mod mobilenet_train;
 pub mod train;
 
+pub use mobilenet_train::{bench_mobilenet_train, MobileNetBenchConfig};
 pub use train::{bench_train, BenchConfig};
 
 /// Inferences per second of one engine.

@@ -1,6 +1,6 @@
 //! Training throughput of our training loop, optionally against Keras.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -100,24 +100,37 @@ pub fn bench_train(data: &Samples, cfg: &BenchConfig) -> Result<BenchResult> {
     })
 }
 
-fn run_keras(python: &PathBuf, cfg: &BenchConfig) -> Result<f64> {
-    let out = Command::new(python)
-        .arg(&cfg.script)
-        .arg("--data-dir")
-        .arg(&cfg.mnist_dir)
-        .arg("--samples")
-        .arg(cfg.samples.to_string())
-        .arg("--warmup-samples")
-        .arg(cfg.warmup_samples.to_string())
-        .arg("--batch-size")
-        .arg(cfg.batch_size.to_string())
-        .output()
-        .map_err(|e| Error::io(python, e))?;
+fn run_keras(python: &Path, cfg: &BenchConfig) -> Result<f64> {
+    run_peer(
+        python,
+        &cfg.script,
+        &[
+            ("--data-dir", cfg.mnist_dir.display().to_string()),
+            ("--samples", cfg.samples.to_string()),
+            ("--warmup-samples", cfg.warmup_samples.to_string()),
+            ("--batch-size", cfg.batch_size.to_string()),
+        ],
+    )
+    .map(|v| v["samples_per_s"].as_f64().unwrap_or(0.0))
+}
+
+/// Runs a peer's timing script with `args`; returns its last JSON line, which has `samples_per_s`.
+pub(crate) fn run_peer(
+    python: &Path,
+    script: &Path,
+    args: &[(&str, String)],
+) -> Result<serde_json::Value> {
+    let mut cmd = Command::new(python);
+    cmd.arg(script);
+    for (k, v) in args {
+        cmd.arg(k).arg(v);
+    }
+    let out = cmd.output().map_err(|e| Error::io(python, e))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(Error::Msg(format!(
             "{}: exited with {}: {}",
-            cfg.script.display(),
+            script.display(),
             out.status,
             String::from_utf8_lossy(&out.stderr)
                 .lines()
@@ -133,13 +146,14 @@ fn run_keras(python: &PathBuf, cfg: &BenchConfig) -> Result<f64> {
     let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
         Error::Msg(format!(
             "{}: bad JSON output {line:?}: {e}",
-            cfg.script.display()
+            script.display()
         ))
     })?;
-    v["samples_per_s"].as_f64().ok_or_else(|| {
-        Error::Msg(format!(
+    if !v["samples_per_s"].is_f64() {
+        return Err(Error::Msg(format!(
             "{}: no samples_per_s in {line:?}",
-            cfg.script.display()
-        ))
-    })
+            script.display()
+        )));
+    }
+    Ok(v)
 }
