@@ -24,8 +24,8 @@ use crate::quant::f2f::{ClipInit, F2fConfig, Granularity, PactModel};
 use crate::quant::f2t::{self, PactIntegerNetwork};
 use crate::quant::features::dump_features;
 use crate::train::{
-    evaluate, fit, predict, FitConfig, History, Length, Network, OptimizerChoice, Samples,
-    Sequential, SgdConfig,
+    evaluate, fit, predict, FitConfig, History, Length, Network, OptimizerChoice,
+    PiecewiseConstant, Samples, Sequential, SgdConfig,
 };
 use crate::{Error, Result};
 
@@ -40,7 +40,7 @@ pub struct MobileNetTrainConfig {
     pub epochs: usize,
     /// Images per step (default 32).
     pub batch_size: usize,
-    /// SGD's learning rate (default 0.1).
+    /// SGD's starting learning rate, divided by 10 after half of the float steps and again after three quarters (default 0.1).
     pub learning_rate: f64,
     /// SGD's momentum, Nesterov (default 0.9).
     pub momentum: f64,
@@ -200,6 +200,12 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
         length: Length::Epochs(cfg.epochs),
         batch_size: cfg.batch_size,
         learning_rate: cfg.learning_rate,
+        schedule: Some(step_decay(
+            cfg.learning_rate,
+            cfg.epochs,
+            images[0],
+            cfg.batch_size,
+        )?),
         optimizer: OptimizerChoice::Sgd {
             config: sgd,
             decay_vectors: false,
@@ -309,6 +315,16 @@ fn eval_images(folder: ImageFolder, cfg: &MobileNetTrainConfig) -> Result<Sample
     .all()
 }
 
+/// The float phase's rate: `rate` for half of the steps, `rate / 10` for a quarter, then `rate / 100`.
+fn step_decay(rate: f64, epochs: usize, images: usize, batch: usize) -> Result<PiecewiseConstant> {
+    let total = (epochs * images.div_ceil(batch)) as u64;
+    let (half, quarter) = (total / 2, total / 4);
+    PiecewiseConstant::new(vec![
+        (half, rate),
+        (quarter, rate / 10.0),
+        (total - half - quarter, rate / 100.0),
+    ])
+}
 /// The validation images [`train`] evaluates on (resize, centre crop, ImageNet normalization; `cfg.limit` per class).
 pub fn validation_images(root: &Path, cfg: &MobileNetTrainConfig) -> Result<Samples> {
     eval_images(splits(root, cfg)?.1, cfg)

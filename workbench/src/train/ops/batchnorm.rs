@@ -164,18 +164,11 @@ impl BatchNormOp {
         let (mean, var): (Vec<f64>, Vec<f64>) = (0..self.c)
             .into_par_iter()
             .map(|c| {
-                let sum: f64 = self
-                    .channel(x, c)
-                    .map(|p| p.iter().map(|v| v.to_f64()).sum::<f64>())
-                    .sum();
+                let sum: f64 = self.channel(x, c).map(|p| sum_f64(p, |v| v)).sum();
                 let mean = sum / count as f64;
                 let sq: f64 = self
                     .channel(x, c)
-                    .map(|p| {
-                        p.iter()
-                            .map(|v| (v.to_f64() - mean) * (v.to_f64() - mean))
-                            .sum::<f64>()
-                    })
+                    .map(|p| sum_f64(p, |v| (v - mean) * (v - mean)))
                     .sum();
                 (mean, sq / count as f64)
             })
@@ -209,13 +202,11 @@ impl BatchNormOp {
             .map(|c| {
                 let (mut sb, mut sg) = (0f64, 0f64);
                 for (xp, gp) in self.channel(x, c).zip(self.channel(&gpre, c)) {
-                    for (&xv, &g) in xp.iter().zip(gp) {
-                        let g = g.to_f64();
-                        sb += g;
-                        sg += g * (xv.to_f64() - st.mean[c]) * inv[c];
-                    }
+                    let (b, g) = sums_g_gx(gp, xp, st.mean[c]);
+                    sb += b;
+                    sg += g;
                 }
-                (sb, sg)
+                (sb, sg * inv[c])
             })
             .unzip();
         // dx = gamma * inv / m * (m * g - dbeta - xhat * dgamma)
@@ -236,6 +227,42 @@ impl BatchNormOp {
         let cast = |v: Vec<f64>| v.into_iter().map(T::from_f64).collect::<Vec<T>>();
         (gx, cast(ggamma), cast(gbeta))
     }
+}
+
+/// Partial sums per lane: independent additions, so the loop vectorizes.
+const LANES: usize = 8;
+
+/// `sum f(x)` over `xs` in f64, in [`LANES`] interleaved partial sums.
+fn sum_f64<T: WithDType>(xs: &[T], f: impl Fn(f64) -> f64) -> f64 {
+    let mut lanes = [0f64; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let mut total: f64 = chunks.remainder().iter().map(|v| f(v.to_f64())).sum();
+    for ch in chunks {
+        for (l, v) in lanes.iter_mut().zip(ch) {
+            *l += f(v.to_f64());
+        }
+    }
+    total += lanes.iter().sum::<f64>();
+    total
+}
+
+/// `(sum g, sum g * (x - mean))` over one plane, in f64 partial sums per lane.
+fn sums_g_gx<T: WithDType>(g: &[T], x: &[T], mean: f64) -> (f64, f64) {
+    let (mut lb, mut lg) = ([0f64; LANES], [0f64; LANES]);
+    let (cg, cx) = (g.chunks_exact(LANES), x.chunks_exact(LANES));
+    let (mut sb, mut sg) = (0f64, 0f64);
+    for (&gv, &xv) in cg.remainder().iter().zip(cx.remainder()) {
+        sb += gv.to_f64();
+        sg += gv.to_f64() * (xv.to_f64() - mean);
+    }
+    for (gc, xc) in cg.zip(cx) {
+        for i in 0..LANES {
+            let gv = gc[i].to_f64();
+            lb[i] += gv;
+            lg[i] += gv * (xc[i].to_f64() - mean);
+        }
+    }
+    (sb + lb.iter().sum::<f64>(), sg + lg.iter().sum::<f64>())
 }
 
 impl CustomOp3 for BatchNormOp {
