@@ -8,6 +8,7 @@
 #     plotly's JupyterLab renderer) with the evcxr kernel registered inside it
 #     (<repo>/.venv-jupyter/share/jupyter/kernels/rust, found through JUPYTER_PATH);
 #   - Debian's chromium for the headless browser check of exported notebooks (apt, as root);
+#   - Debian's mold, which evcxr then links each notebook cell with (apt, as root; optional);
 #   - the notebooks' evcxr build, warmed by running each notebook's `:dep` cell once.
 #
 # Idempotent: each part is skipped when already in place. Open the notebooks with
@@ -114,6 +115,18 @@ elif [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
     || die "apt-get install chromium failed"
 else
   die "chromium is missing and cannot be installed here (needs root and apt): install Debian's chromium"
+fi
+# 4b. mold: evcxr links every cell's library against the workbench and candle, and uses mold
+#     (`mold -run cargo`) when it finds it on PATH, else rustc's default (rust-lld). Optional:
+#     without it the notebooks run the same, a little slower (README, Notebooks).
+if command -v mold >/dev/null 2>&1; then
+  log "mold: $(mold --version 2>/dev/null | head -1)"
+elif [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+  log "installing mold (apt)"
+  flock /tmp/workbench-apt.lock sh -c 'apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mold >/dev/null' \
+    || die "apt-get install mold failed"
+else
+  log "warning: mold is missing and cannot be installed here (needs root and apt); evcxr links with rust-lld"
 fi
 # 5. Warm the notebooks' build: evcxr compiles the workbench and its dependencies the first
 #    time a notebook's `:dep` cell runs (minutes on 2 cores). Run each notebook's first cell
