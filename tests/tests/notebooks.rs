@@ -1064,9 +1064,11 @@ fn check_mobilenet_outputs(path: &Path) -> Result<()> {
     ] {
         ensure!(files.join(f).exists(), "{f} was not written");
     }
-    let metrics: Value =
-        serde_json::from_slice(&std::fs::read(files.join("metrics.json"))?)?;
-    let saved = 100.0 * metrics["agreement"].as_f64().context("no agreement in metrics.json")?;
+    let metrics: Value = serde_json::from_slice(&std::fs::read(files.join("metrics.json"))?)?;
+    let saved = 100.0
+        * metrics["agreement"]
+            .as_f64()
+            .context("no agreement in metrics.json")?;
     ensure!(
         (saved - agreement).abs() < 0.006,
         "metrics.json's agreement {saved}% is not the printed {agreement}%"
@@ -1087,8 +1089,8 @@ fn check_mobilenet_outputs(path: &Path) -> Result<()> {
 }
 
 #[test]
-fn mobilenet_notebook_runs_headless_renders_in_chromium_and_its_student_version_grades() -> Result<()>
-{
+fn mobilenet_notebook_runs_headless_renders_in_chromium_and_its_student_version_grades(
+) -> Result<()> {
     let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let executed = run_in_runner("mobilenet", &MOBILENET_PARAMS)?;
     check_mobilenet_outputs(&executed)?;

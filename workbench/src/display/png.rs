@@ -287,13 +287,18 @@ mod tests {
     fn rgb_grid_places_scaled_tiles_between_gray_borders() {
         // two 1x1 tiles, red and blue, scaled 2x in one row: [gap, red, red, gap, blue, blue, gap]
         let grid = rgb_grid_png(&[vec![255, 0, 0], vec![0, 0, 255]], 1, 2, 2).unwrap();
-        assert_eq!((grid.width(), grid.height(), grid.channels()), (4 + 3 * GAP, 2 + 2 * GAP, 3));
+        assert_eq!(
+            (grid.width(), grid.height(), grid.channels()),
+            (4 + 3 * GAP, 2 + 2 * GAP, 3)
+        );
         let px = |x: usize, y: usize| &grid.pixels()[(y * grid.width() + x) * 3..][..3];
         assert_eq!(px(0, 0), [GAP_GRAY; 3]);
         assert_eq!(px(GAP + 1, GAP + 1), [255, 0, 0]);
         assert_eq!(px(2 * GAP + 2, GAP), [0, 0, 255]);
         assert!(format!("{grid:?}").contains("RGB"));
-        let e = rgb_grid_png(&[vec![0; 5]], 1, 1, 1).unwrap_err().to_string();
+        let e = rgb_grid_png(&[vec![0; 5]], 1, 1, 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("tile 0 has 5 bytes"), "{e}");
     }
 }
