@@ -965,3 +965,142 @@ fn quantization_tips_student_version_runs_to_the_end_below_full_marks() -> Resul
     let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     grade_student_version("quantization_tips", &TIPS_PARAMS)
 }
+
+/// CI settings for mobilenet.ipynb: MobileNetV1 0.25 at 64 x 64, 8 images per class in each
+/// split, one float epoch and one PACT epoch.
+const MOBILENET_PARAMS: [(&str, &str); 6] = [
+    ("resolution", "64"),
+    ("limit", "8"),
+    ("epochs", "1"),
+    ("qat_epochs", "1"),
+    ("batch_size", "16"),
+    (
+        "out_dir",
+        r#"String::from("../out/notebooks-test/mobilenet-files")"#,
+    ),
+];
+
+/// Checks the executed MobileNet notebook: the accuracy table and the agreement, the clips
+/// before and after fine-tuning, the per-layer requantization, the files it wrote.
+fn check_mobilenet_outputs(path: &Path) -> Result<()> {
+    let nb: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let text = stdout_text(&nb);
+    let float = number_after(&text, "float accuracy")?;
+    let observed = number_after(&text, "observed accuracy")?;
+    let fake = number_after(&text, "fake-quantized accuracy")?;
+    let integer = number_after(&text, "integer accuracy")?;
+    let agreement = number_after(&text, "agreement")?;
+    let agreement_line = text
+        .lines()
+        .find(|l| l.starts_with("agreement"))
+        .context("no agreement line")?;
+    let images = number_after(agreement_line, "% of")?;
+    eprintln!(
+        "{}: float {float}%, observed {observed}%, fake-quantized {fake}%, integer {integer}%, \
+         agreement {agreement}% of {images} images",
+        path.display()
+    );
+    for (what, v) in [
+        ("float", float),
+        ("observed", observed),
+        ("fake-quantized", fake),
+        ("integer", integer),
+        ("agreement", agreement),
+    ] {
+        ensure!((0.0..=100.0).contains(&v), "{what} accuracy {v}%");
+    }
+    // 10 classes x 8 validation images
+    ensure!(images == 80.0, "{images} validation images, expected 80");
+    // images where fake and integer predict alike score alike: the accuracies can differ by
+    // at most the share of images where the predictions differ (one printed decimal each)
+    ensure!(
+        (fake - integer).abs() <= 100.0 - agreement + 0.02,
+        "fake-quantized {fake}% and integer {integer}% differ by more than the disagreement \
+         ({agreement}% agreement)"
+    );
+    ensure!(agreement >= 50.0, "agreement {agreement}%");
+    ensure!(
+        text.contains("QAT epoch 1/1: loss"),
+        "no per-epoch fine-tuning line"
+    );
+    ensure!(
+        text.contains("train: 4000 images") && text.contains("val: 800 images"),
+        "the data set's sizes are not shown"
+    );
+    // the clips table: one row per PACT activation (stem + 13 blocks x 2), observed and trained
+    let clip_rows = text
+        .lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() == 3
+                && f[0].ends_with("_bn")
+                && f[1].parse::<f64>().is_ok_and(|v| v > 0.0)
+                && f[2].parse::<f64>().is_ok_and(|v| v > 0.0)
+        })
+        .count();
+    ensure!(clip_rows == 27, "{clip_rows} clip rows, expected 27");
+    // the requantization table and the stem's channel 0
+    let stem = text
+        .lines()
+        .find(|l| l.starts_with("conv0, channel 0:"))
+        .context("no stem channel line")?;
+    let mul = number_after(stem, "-> mul")?;
+    ensure!(mul > 0.0, "stem multiplier {mul}: {stem}");
+    ensure!(
+        text.lines()
+            .filter(|l| l.contains("depthwise") && l.contains(" .. "))
+            .count()
+            == 13,
+        "the requantization table has not 13 depthwise rows"
+    );
+    let files = repo().join("out/notebooks-test/mobilenet-files");
+    for f in [
+        "model_integer.onnx",
+        "model.safetensors",
+        "model_pact.safetensors",
+        "config.json",
+        "features/out_layer0.txt",
+        "features/output.txt",
+    ] {
+        ensure!(files.join(f).exists(), "{f} was not written");
+    }
+    let metrics: Value = serde_json::from_slice(&std::fs::read(files.join("metrics.json"))?)?;
+    let saved = 100.0
+        * metrics["agreement"]
+            .as_f64()
+            .context("no agreement in metrics.json")?;
+    ensure!(
+        (saved - agreement).abs() < 0.006,
+        "metrics.json's agreement {saved}% is not the printed {agreement}%"
+    );
+    let all = std::fs::read_to_string(path)?;
+    for key in ["Total params", "features/out_layer0.txt: ", "conv0.out"] {
+        ensure!(all.contains(key), "the executed notebook has no {key:?}");
+    }
+    let pngs = outputs(&nb)
+        .iter()
+        .filter(|o| o["data"]["image/png"].is_string())
+        .count();
+    ensure!(
+        pngs >= 2,
+        "{pngs} image/png outputs: expected the stored images and the transformed ones"
+    );
+    Ok(())
+}
+
+#[test]
+fn mobilenet_notebook_runs_headless_renders_in_chromium_and_its_student_version_grades(
+) -> Result<()> {
+    let _lock = NOTEBOOK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let executed = run_in_runner("mobilenet", &MOBILENET_PARAMS)?;
+    check_mobilenet_outputs(&executed)?;
+    // float and fine-tuning learning curves, the clips; the two image grids
+    let (plots, images) = browser_check(&executed, "mobilenet")?;
+    ensure!(
+        plots >= 3 && images >= 2,
+        "{plots} plots, {images} images in the page"
+    );
+    let mut student = MOBILENET_PARAMS;
+    student[5].1 = r#"String::from("../out/notebooks-test/mobilenet-student-files")"#;
+    grade_student_version("mobilenet", &student)
+}

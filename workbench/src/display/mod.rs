@@ -15,7 +15,7 @@ mod metrics;
 mod quant;
 mod summary;
 
-pub use self::png::{digits_png, Image};
+pub use self::png::{digits_png, rgb_grid_png, Image};
 pub use debugger::DebugReport;
 pub use spectrogram::{spectrogram_png, spectrograms_png};
 pub use summary::ModelSummary;

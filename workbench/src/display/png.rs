@@ -1,4 +1,4 @@
-//! Grayscale images as PNG, and grids of MNIST digits for notebooks.
+//! Grayscale and RGB images as PNG, and grids of MNIST digits and of RGB images for notebooks.
 
 use std::path::Path;
 
@@ -34,11 +34,12 @@ const GLYPHS: [[u8; 5]; 10] = [
     [0b111, 0b101, 0b111, 0b001, 0b111], // 9
 ];
 
-/// An 8-bit grayscale image with its PNG encoding; evcxr shows it as `image/png`.
+/// An 8-bit grayscale or RGB image with its PNG encoding; evcxr shows it as `image/png`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Image {
     width: usize,
     height: usize,
+    channels: usize,
     pixels: Vec<u8>,
     png: Vec<u8>,
 }
@@ -47,9 +48,10 @@ impl std::fmt::Debug for Image {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Image {{ {}x{} gray, {} PNG bytes }}",
+            "Image {{ {}x{} {}, {} PNG bytes }}",
             self.width,
             self.height,
+            if self.channels == 3 { "RGB" } else { "gray" },
             self.png.len()
         )
     }
@@ -58,9 +60,18 @@ impl std::fmt::Debug for Image {
 impl Image {
     /// Encodes row-major grayscale `pixels` of `width x height` as PNG.
     pub fn from_gray(width: usize, height: usize, pixels: Vec<u8>) -> Result<Self> {
-        if width == 0 || height == 0 || pixels.len() != width * height {
+        Self::encode(width, height, 1, pixels)
+    }
+
+    /// Encodes row-major RGB `pixels` (3 bytes per pixel) of `width x height` as PNG.
+    pub fn from_rgb(width: usize, height: usize, pixels: Vec<u8>) -> Result<Self> {
+        Self::encode(width, height, 3, pixels)
+    }
+
+    fn encode(width: usize, height: usize, channels: usize, pixels: Vec<u8>) -> Result<Self> {
+        if width == 0 || height == 0 || pixels.len() != width * height * channels {
             return Err(Error::Shape(format!(
-                "image: {} pixels do not make a {width}x{height} image",
+                "image: {} bytes do not make a {width}x{height} image of {channels} channel(s)",
                 pixels.len()
             )));
         }
@@ -74,7 +85,11 @@ impl Image {
         };
         let mut png = Vec::new();
         let mut enc = ::png::Encoder::new(&mut png, w, h);
-        enc.set_color(::png::ColorType::Grayscale);
+        enc.set_color(if channels == 3 {
+            ::png::ColorType::Rgb
+        } else {
+            ::png::ColorType::Grayscale
+        });
         enc.set_depth(::png::BitDepth::Eight);
         let err = |e: ::png::EncodingError| Error::Data(format!("image: png encoding: {e}"));
         let mut writer = enc.write_header().map_err(err)?;
@@ -83,6 +98,7 @@ impl Image {
         Ok(Image {
             width,
             height,
+            channels,
             pixels,
             png,
         })
@@ -98,7 +114,12 @@ impl Image {
         self.height
     }
 
-    /// Row-major gray levels.
+    /// Bytes per pixel: 1 (gray) or 3 (RGB).
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Row-major pixels, [`Image::channels`] bytes each.
     pub fn pixels(&self) -> &[u8] {
         &self.pixels
     }
@@ -199,6 +220,45 @@ pub fn digits_png(images: &[u8], rows: usize, cols: usize, labels: Option<&[u8]>
     Image::from_gray(width, height, pixels)
 }
 
+/// Tiles `side x side` RGB images (row-major, 3 bytes per pixel) in rows of `cols`, each
+/// scaled up `scale` times (nearest neighbour), with a gray border around and between them.
+pub fn rgb_grid_png(tiles: &[Vec<u8>], side: usize, cols: usize, scale: usize) -> Result<Image> {
+    if tiles.is_empty() || side == 0 || cols == 0 || scale == 0 {
+        return Err(Error::Data(format!(
+            "rgb_grid_png: {} tiles of side {side} in {cols} columns at scale {scale}: nothing to draw",
+            tiles.len()
+        )));
+    }
+    if let Some((i, t)) = tiles
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.len() != side * side * 3)
+    {
+        return Err(Error::Shape(format!(
+            "rgb_grid_png: tile {i} has {} bytes, a {side}x{side} RGB tile has {}",
+            t.len(),
+            side * side * 3
+        )));
+    }
+    let rows = tiles.len().div_ceil(cols);
+    let cols = cols.min(tiles.len());
+    let s = side * scale;
+    let width = cols * s + (cols + 1) * GAP;
+    let height = rows * s + (rows + 1) * GAP;
+    let mut pixels = vec![GAP_GRAY; width * height * 3];
+    for (k, tile) in tiles.iter().enumerate() {
+        let (x0, y0) = (GAP + (k % cols) * (s + GAP), GAP + (k / cols) * (s + GAP));
+        for y in 0..s {
+            let src = &tile[(y / scale) * side * 3..(y / scale + 1) * side * 3];
+            let at = ((y0 + y) * width + x0) * 3;
+            for (x, d) in pixels[at..at + s * 3].chunks_exact_mut(3).enumerate() {
+                d.copy_from_slice(&src[(x / scale) * 3..(x / scale) * 3 + 3]);
+            }
+        }
+    }
+    Image::from_rgb(width, height, pixels)
+}
+
 /// Draws digit `d` white on a black strip of `side x LABEL_HEIGHT` at (`x0`, `y0`).
 fn draw_label(pixels: &mut [u8], width: usize, x0: usize, y0: usize, side: usize, d: u8) {
     for y in 0..LABEL_HEIGHT {
@@ -216,5 +276,29 @@ fn draw_label(pixels: &mut [u8], width: usize, x0: usize, y0: usize, side: usize
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rgb_grid_places_scaled_tiles_between_gray_borders() {
+        // two 1x1 tiles, red and blue, scaled 2x in one row: [gap, red, red, gap, blue, blue, gap]
+        let grid = rgb_grid_png(&[vec![255, 0, 0], vec![0, 0, 255]], 1, 2, 2).unwrap();
+        assert_eq!(
+            (grid.width(), grid.height(), grid.channels()),
+            (4 + 3 * GAP, 2 + 2 * GAP, 3)
+        );
+        let px = |x: usize, y: usize| &grid.pixels()[(y * grid.width() + x) * 3..][..3];
+        assert_eq!(px(0, 0), [GAP_GRAY; 3]);
+        assert_eq!(px(GAP + 1, GAP + 1), [255, 0, 0]);
+        assert_eq!(px(2 * GAP + 2, GAP), [0, 0, 255]);
+        assert!(format!("{grid:?}").contains("RGB"));
+        let e = rgb_grid_png(&[vec![0; 5]], 1, 1, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tile 0 has 5 bytes"), "{e}");
     }
 }

@@ -134,6 +134,8 @@ pub struct MobileNetRun {
     pub history: History,
     /// The fake-quantized model after fine-tuning.
     pub pact: PactModel,
+    /// Each PACT clip as the observation pass set it, before fine-tuning (layer name, clip).
+    pub observed_clips: Vec<(String, f32)>,
     /// Its fine-tuning history (one record per epoch).
     pub qat_history: History,
     /// The integer network.
@@ -227,6 +229,7 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
         },
     )?;
     pact.observe(&val)?;
+    let observed_clips = pact.clip_values()?;
     let (_, observed_accuracy) = evaluate(&pact, &val)?;
     let qat_history = if cfg.qat_epochs > 0 {
         let qat_cfg = FitConfig {
@@ -273,6 +276,7 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
         model,
         history,
         pact,
+        observed_clips,
         qat_history,
         integer,
         metrics,

@@ -222,9 +222,35 @@ impl Normalize {
             }
         }
     }
+
+    /// CHW floats back to row-major RGB bytes (the inverse of [`Normalize::to_chw`], rounded
+    /// and saturated), for showing what a network sees.
+    pub fn to_rgb8(&self, chw: &[f32]) -> Vec<u8> {
+        let plane = chw.len() / 3;
+        (0..plane * 3)
+            .map(|k| {
+                let (i, c) = (k / 3, k % 3);
+                let v = (chw[c * plane + i] * self.std[c] + self.mean[c]) * 255.0;
+                v.round().clamp(0.0, 255.0) as u8
+            })
+            .collect()
+    }
 }
 
 /// QuantLib's integerising input transform: `floor(x / eps)`, saturated to int8.
 pub fn integerize(x: f32, eps: f32) -> i8 {
     (x / eps).floor().clamp(-128.0, 127.0) as i8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_rgb8_undoes_to_chw() {
+        let img = RgbImage::from_fn(3, 2, |x, y| image::Rgb([x as u8 * 100, y as u8 * 255, 7]));
+        let mut chw = vec![0.0; 3 * 6];
+        Normalize::IMAGENET.to_chw(&img, &mut chw);
+        assert_eq!(Normalize::IMAGENET.to_rgb8(&chw), img.into_raw());
+    }
 }
