@@ -36,7 +36,7 @@ pub struct MobileNetTrainConfig {
     pub width: f64,
     /// Input side (default 96).
     pub resolution: usize,
-    /// Passes over the training images (default 5).
+    /// Passes over the training images (default 30).
     pub epochs: usize,
     /// Images per step (default 32).
     pub batch_size: usize,
@@ -50,9 +50,9 @@ pub struct MobileNetTrainConfig {
     pub seed: u64,
     /// Show progress (default on).
     pub progress: bool,
-    /// Passes of PACT fine-tuning after the float training (default 2; 0: observation only).
+    /// Passes of PACT fine-tuning after the float training (default 1; 0: observation only).
     pub qat_epochs: usize,
-    /// SGD's learning rate while fine-tuning (default 0.01).
+    /// SGD's learning rate while fine-tuning (default 0.001, where the float phase ends).
     pub qat_learning_rate: f64,
     /// Weight decay of the PACT clips (QuantLab's `pact_decay`, default 1e-3).
     pub pact_decay: f64,
@@ -64,25 +64,30 @@ pub struct MobileNetTrainConfig {
     pub limit: Option<usize>,
 }
 
+impl MobileNetTrainConfig {
+    /// The defaults, usable in constants (the CLI's flags show them).
+    pub const DEFAULT: MobileNetTrainConfig = MobileNetTrainConfig {
+        width: 0.25,
+        resolution: 96,
+        epochs: 30,
+        batch_size: 32,
+        learning_rate: 0.1,
+        momentum: 0.9,
+        weight_decay: 4e-5,
+        seed: 0,
+        progress: true,
+        qat_epochs: 1,
+        qat_learning_rate: 0.001,
+        pact_decay: 1e-3,
+        granularity: Granularity::PerChannel,
+        clip_init: ClipInit::MinMax,
+        limit: None,
+    };
+}
+
 impl Default for MobileNetTrainConfig {
     fn default() -> Self {
-        MobileNetTrainConfig {
-            width: 0.25,
-            resolution: 96,
-            epochs: 5,
-            batch_size: 32,
-            learning_rate: 0.1,
-            momentum: 0.9,
-            weight_decay: 4e-5,
-            seed: 0,
-            progress: true,
-            qat_epochs: 2,
-            qat_learning_rate: 0.01,
-            pact_decay: 1e-3,
-            granularity: Granularity::PerChannel,
-            clip_init: ClipInit::MinMax,
-            limit: None,
-        }
+        MobileNetTrainConfig::DEFAULT
     }
 }
 

@@ -42,6 +42,9 @@ pub struct EvalArgs {
     json: bool,
 }
 
+/// The library's defaults, which the flags show.
+const TRAIN_DEFAULTS: MobileNetTrainConfig = MobileNetTrainConfig::DEFAULT;
+
 /// Flags of `workbench mobilenet train`.
 #[derive(Args)]
 pub struct TrainArgs {
@@ -49,31 +52,31 @@ pub struct TrainArgs {
     #[arg(long)]
     data: PathBuf,
     /// Width multiplier.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = TRAIN_DEFAULTS.width)]
     width: f64,
     /// Input side in pixels.
-    #[arg(long, default_value_t = 96)]
+    #[arg(long, default_value_t = TRAIN_DEFAULTS.resolution)]
     resolution: usize,
     /// Passes over the training images.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = TRAIN_DEFAULTS.epochs)]
     epochs: usize,
     /// Images per step.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = TRAIN_DEFAULTS.batch_size)]
     batch_size: usize,
     /// SGD's learning rate.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = TRAIN_DEFAULTS.learning_rate)]
     learning_rate: f64,
     /// Seed of the weights, the order and the augmentation.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TRAIN_DEFAULTS.seed)]
     seed: u64,
     /// Passes of PACT fine-tuning (0: observation only).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = TRAIN_DEFAULTS.qat_epochs)]
     qat_epochs: usize,
     /// SGD's learning rate while fine-tuning.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = TRAIN_DEFAULTS.qat_learning_rate)]
     qat_learning_rate: f64,
     /// Weight decay of the PACT clips.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = TRAIN_DEFAULTS.pact_decay)]
     pact_decay: f64,
     /// One weight quantum per layer instead of per output channel.
     #[arg(long)]
