@@ -1,7 +1,7 @@
 //! The MobileNet PACT run's int8 `.tflite` (`model_int8.tflite`: batch norms
 //! folded, the PACT clips as activation ranges): TFLite's interpreter
 //! (ai-edge-litert, reference kernels) gives every output element our
-//! interpreter gives on 50 real shapes-synth validation images, and the
+//! interpreter gives on 100 real shapes-synth validation images, and the
 //! accuracy `train` reports is TFLite's; classifier biases shifted by 2^20
 //! accumulator steps must differ (the comparison can fail). Then the same file on the emulated
 //! Cortex-M4 (`device-bridge check --board qemu-mps2-an386 --preload`): 0
@@ -15,8 +15,8 @@ use workbench::tflite::runtime::Kernels;
 use workbench::tutorial::mobilenet::{self, MobileNetTrainConfig, TFLITE_FILE};
 use workbench_tests::{diff, run_ours, run_tflite, scratch_dir, Array, TfliteKernels};
 
-/// Images per class: 10 classes, 50 validation images.
-const PER_CLASS: usize = 5;
+/// Images per class: 10 classes, 100 validation images.
+const PER_CLASS: usize = 10;
 
 #[test]
 fn tflite_export_is_bit_exact_with_litert_and_runs_on_the_board() -> Result<()> {
@@ -91,9 +91,14 @@ fn tflite_export_is_bit_exact_with_litert_and_runs_on_the_board() -> Result<()> 
     let hits = out
         .chunks(classes)
         .zip(&imgs.labels)
-        .filter(|(r, &l)| (0..classes).fold(0, |b, i| if r[i] > r[b] { i } else { b }) == l as usize)
+        .filter(|(r, &l)| {
+            (0..classes).fold(0, |b, i| if r[i] > r[b] { i } else { b }) == l as usize
+        })
         .count();
-    let reported = run.metrics.tflite_int8_accuracy.context("no tflite accuracy")?;
+    let reported = run
+        .metrics
+        .tflite_int8_accuracy
+        .context("no tflite accuracy")?;
     ensure!(
         (hits as f32 / n as f32 - reported).abs() < 1e-6,
         "TFLite accuracy {hits}/{n}, train reported {reported}"

@@ -240,3 +240,44 @@ fn cli_writes_checkpoints_and_pact_metrics() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("limit"), "{err}");
 }
+
+/// Regression: a barely trained run (3 epochs on 200 images at 64 px) has batch
+/// norms whose requantization terms pass i64 and float64; `integerize` failed
+/// ("additive term ... out of range") and train then saved nothing.
+#[test]
+fn barely_trained_run_integerizes_and_writes_everything() {
+    let out =
+        std::env::temp_dir().join(format!("workbench-mobilenet-barely-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = Command::new(env!("CARGO_BIN_EXE_workbench"))
+        .args([
+            "mobilenet",
+            "train",
+            "--resolution",
+            "64",
+            "--epochs",
+            "3",
+            "--qat-epochs",
+            "1",
+            "--limit",
+            "20",
+        ])
+        .arg("--data")
+        .arg(data())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "model.safetensors",
+        "model_pact.safetensors",
+        "config.json",
+        "model_int8.tflite",
+        "model_integer.onnx",
+        "metrics.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}

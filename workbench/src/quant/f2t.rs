@@ -506,7 +506,10 @@ fn bounded_requant(mul: i128, add: i128, reach: u64) -> std::result::Result<(i64
     let top = ACT_MAX as i128 * d;
     let r = reach as i128;
     if mul == 0 {
-        return Ok((0, (div_floor(add, d).clamp(0, ACT_MAX as i128) << LOG2_D) as i64));
+        return Ok((
+            0,
+            (div_floor(add, d).clamp(0, ACT_MAX as i128) << LOG2_D) as i64,
+        ));
     }
     let (sign, m) = (mul.signum(), mul.abs());
     // with u = sign * acc: the output is 0 up to u0 and 255 from u1 on
@@ -816,7 +819,12 @@ mod tests {
             unreachable!()
         };
         weight
-            .set(&Tensor::new(&[0.5f32, -0.25], &dev).unwrap().reshape((2, 1, 1, 1)).unwrap())
+            .set(
+                &Tensor::new(&[0.5f32, -0.25], &dev)
+                    .unwrap()
+                    .reshape((2, 1, 1, 1))
+                    .unwrap(),
+            )
             .unwrap();
         let Layer::BatchNorm {
             running_mean,
@@ -826,8 +834,12 @@ mod tests {
         else {
             unreachable!()
         };
-        running_mean.set(&Tensor::new(&[0.0f32, 1e4], &dev).unwrap()).unwrap();
-        running_var.set(&Tensor::new(&[1.0f32, 0.0], &dev).unwrap()).unwrap();
+        running_mean
+            .set(&Tensor::new(&[0.0f32, 1e4], &dev).unwrap())
+            .unwrap();
+        running_var
+            .set(&Tensor::new(&[1.0f32, 0.0], &dev).unwrap())
+            .unwrap();
         let pact = PactModel::new(&model, F2fConfig::default()).unwrap();
         pact.clips[1]
             .as_ref()
@@ -846,11 +858,18 @@ mod tests {
             assert_eq!(outs[0][4..], [0; 4], "input {v}");
             let fake = pact
                 .model
-                .forward_all(&Tensor::new(x.as_slice(), &dev).unwrap().reshape((1, 1, 2, 2)).unwrap())
+                .forward_all(
+                    &Tensor::new(x.as_slice(), &dev)
+                        .unwrap()
+                        .reshape((1, 1, 2, 2))
+                        .unwrap(),
+                )
                 .unwrap();
-            assert!(fake[1].flatten_all().unwrap().to_vec1::<f32>().unwrap()[4..]
-                .iter()
-                .all(|&y| y <= 0.0));
+            assert!(
+                fake[1].flatten_all().unwrap().to_vec1::<f32>().unwrap()[4..]
+                    .iter()
+                    .all(|&y| y <= 0.0)
+            );
         }
         // the same channel with a beta pushing it to the top: always 255
         let bn = BnParams {
@@ -909,9 +928,16 @@ mod tests {
         };
         let b = r.bounded(1000);
         assert_eq!((b.mul[1], b.add[1]), (0, 0));
-        assert_eq!((b.mul[3], b.add[3]), (1000, 7 << 24), "a plain channel stays");
+        assert_eq!(
+            (b.mul[3], b.add[3]),
+            (1000, 7 << 24),
+            "a plain channel stays"
+        );
         for c in 0..4 {
-            assert!(b.mul[c].abs() <= 1 << 32 && b.add[c].abs() < 1 << 48, "{b:?}");
+            assert!(
+                b.mul[c].abs() <= 1 << 32 && b.add[c].abs() < 1 << 48,
+                "{b:?}"
+            );
             for acc in -1000..=1000 {
                 assert_eq!(
                     requant_mul_add(acc, r.mul[c], r.add[c], LOG2_D),

@@ -430,7 +430,10 @@ fn save_pact(pact: &PactModel, rc: &MobileNetRunConfig, dir: &Path) -> Result<Ve
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let p = dir.join("model_pact.safetensors");
     pact.save_state(&p)?;
-    Ok(vec![p, put_json(dir, "config.json", serde_json::to_string_pretty(rc))?])
+    Ok(vec![
+        p,
+        put_json(dir, "config.json", serde_json::to_string_pretty(rc))?,
+    ])
 }
 
 /// Writes `json` to `dir/name`; returns the path.
@@ -570,9 +573,11 @@ pub fn eval(run: &Path, folder: &Path, limit: Option<usize>) -> Result<MobileNet
     let integer = f2t::integerize(&pact)?;
     let graph = crate::tflite::import::read_file(&run.join(TFLITE_FILE))?;
     let int8 = Int8Model {
-        input: graph.inputs.first().copied().ok_or_else(|| {
-            Error::bad_file(run.join(TFLITE_FILE), "the model has no input")
-        })?,
+        input: graph
+            .inputs
+            .first()
+            .copied()
+            .ok_or_else(|| Error::bad_file(run.join(TFLITE_FILE), "the model has no input"))?,
         graph,
         layer_outputs: Vec::new(),
         layer_inputs: Vec::new(),
