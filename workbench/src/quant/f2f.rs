@@ -28,8 +28,9 @@
 
 use candle_core::{DType, Tensor, Var};
 
+use super::ptq::{self, Int8Model};
 use super::qat::pact;
-use crate::train::{Activation, Layer, Network, Samples, Sequential};
+use crate::train::{fold_batch_norm, predict, Activation, Layer, Network, Samples, Sequential};
 use crate::{Error, Result};
 
 /// QuantLib's input quantum for ImageNet-normalized images: the largest
@@ -314,6 +315,54 @@ impl PactModel {
                     .map(|c| Ok((n.clone(), c.as_tensor().to_vec1::<f32>()?[0])))
             })
             .collect()
+    }
+
+    /// The TFLite int8 form ([`ptq::build`]): batch norms folded, weights
+    /// per channel int8 symmetric (TFLite's rounding, not PACT's floor), the
+    /// input on its signed grid (`[-128, 127] * eps_in`: scale `eps_in`, zero
+    /// point 0), each PACT clip the range `[0, alpha]` of its layer's output
+    /// (scale `alpha / 255`, zero point -128), and the logits' range the
+    /// fake-quantized network's over `representative`.
+    pub fn to_tflite(&self, representative: &Samples) -> Result<Int8Model> {
+        if representative.is_empty() {
+            return Err(Error::Data("pact tflite: no representative images".into()));
+        }
+        // a batch norm's clip belongs to the layer it folds into
+        let mut clip_of = std::collections::HashMap::new();
+        for (i, ((name, layer), clip)) in self.model.layers.iter().zip(&self.clips).enumerate() {
+            if let Some(c) = clip {
+                let owner = match (layer, i.checked_sub(1)) {
+                    (Layer::BatchNorm { .. }, Some(p)) => &self.model.layers[p].0,
+                    _ => name,
+                };
+                clip_of.insert(owner.clone(), c.as_tensor().to_vec1::<f32>()?[0]);
+            }
+        }
+        let folded = fold_batch_norm(&self.model)?;
+        let eps = self.config.input_eps;
+        let x = quantize_input(&representative.to_tensor()?, eps)?;
+        let mut ranges = ptq::calibrate(&folded, &x, 64)?;
+        ranges[0] = (INT8_MIN * eps, INT8_MAX * eps);
+        for (i, (name, _)) in folded.layers.iter().enumerate() {
+            if let Some(&alpha) = clip_of.get(name) {
+                ranges[i + 1] = (0.0, alpha);
+            }
+        }
+        let logits = predict(self, &representative.images)?
+            .flatten_all()?
+            .to_dtype(DType::F32)?
+            .to_vec1::<f32>()?;
+        let range = logits
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        if let Some(last) = ranges.last_mut() {
+            *last = range;
+        }
+        let mut q = ptq::build(&folded, &ranges)?;
+        q.graph.description = "workbench int8 (PACT clips as activation ranges)".into();
+        Ok(q)
     }
 
     fn run(&self, x: &Tensor, train: bool) -> Result<Tensor> {

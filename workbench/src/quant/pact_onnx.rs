@@ -33,8 +33,13 @@
 //! `[acc_lo[c], acc_hi[c]]`, the accumulators outside of which the output is
 //! already saturated at 0 or 255 (the requantization is monotone in `acc`),
 //! which changes no output and keeps `acc * mul + add` within about
-//! `256 * D + |mul|`. A layer still beyond 2^53 is an error naming it, not a
-//! silently different file.
+//! `256 * D + |mul|`; and a channel whose multiplier passes `256 * D` (its
+//! output jumps from 0 to 255 between neighbouring accumulators) is written
+//! with the equivalent multiplier `+-256 * D`, and one whose additive term
+//! passes 2^48 with the constant it gives
+//! ([`Requant::bounded`](super::f2t::Requant::bounded): the same output on
+//! every accumulator the layer can reach). A layer still beyond
+//! 2^53 is an error naming it, not a silently different file.
 //!
 //! Annotations (the checker rejects unknown node attributes, which DORY's
 //! annotator adds, so they live where ONNX keeps free text): each node's
@@ -45,66 +50,13 @@
 
 use workbench_onnx::{Attr, DataType, GraphBuilder, ModelProto, F32_EXACT, F64_EXACT};
 
-use super::f2t::{PactIntegerNetwork, PactOp, Requant, LOG2_D};
+use super::f2t::{
+    max_row_l1, saturation_bounds, PactIntegerNetwork, PactOp, ACT_MAX, INPUT_MAX, LOG2_D,
+};
 use crate::{Error, Result};
 
 /// ONNX operator set the file uses.
 pub const OPSET: i64 = 17;
-
-/// Largest magnitude of the int8 input.
-const INPUT_MAX: u64 = 128;
-
-/// Largest uint8 activation.
-const ACT_MAX: u64 = 255;
-
-/// The largest `sum_k |w[o, k]|` over output rows of `per` weights each.
-fn max_row_l1(weight: &[i8], per: usize) -> u64 {
-    weight
-        .chunks(per.max(1))
-        .map(|r| r.iter().map(|&w| (w as i64).unsigned_abs()).sum::<u64>())
-        .max()
-        .unwrap_or(0)
-}
-
-/// Per channel, the accumulators `[acc_lo, acc_hi]` (within `[-acc_max, acc_max]`)
-/// outside of which `clip(floor((acc * mul + add) / D), 0, 255)` is constant,
-/// and the largest `|acc * mul + add|` over them.
-fn saturation_bounds(r: &Requant, acc_max: u64) -> (Vec<i64>, Vec<i64>, u128) {
-    let d = 1i128 << LOG2_D;
-    let top = ACT_MAX as i128 * d;
-    let m = acc_max as i128;
-    let (mut lo, mut hi, mut bound) = (Vec::new(), Vec::new(), 0u128);
-    for (&mul, &add) in r.mul.iter().zip(&r.add) {
-        let (mul, add) = (mul as i128, add as i128);
-        // mul > 0: the output is 0 for acc * mul + add <= 0 and 255 for >= 255 * D;
-        // mul < 0 the other way round; mul = 0: constant
-        let (a, b) = match mul.signum() {
-            1 => (div_floor(-add, mul), div_ceil(top - add, mul)),
-            -1 => (div_floor(top - add, mul), div_ceil(-add, mul)),
-            _ => (0, 0),
-        };
-        let (a, b) = (a.clamp(-m, m), b.clamp(-m, m));
-        for acc in [a, b] {
-            bound = bound.max((acc * mul + add).unsigned_abs());
-        }
-        lo.push(a as i64);
-        hi.push(b as i64);
-    }
-    (lo, hi, bound)
-}
-
-fn div_floor(a: i128, b: i128) -> i128 {
-    let q = a / b;
-    if (a % b != 0) && ((a < 0) != (b < 0)) {
-        q - 1
-    } else {
-        q
-    }
-}
-
-fn div_ceil(a: i128, b: i128) -> i128 {
-    -div_floor(-a, b)
-}
 
 /// Comma-separated quanta.
 fn join_eps(eps: &[f64]) -> String {
@@ -316,6 +268,9 @@ impl PactIntegerNetwork {
             };
             cur = match &l.requant {
                 Some(r) => {
+                    // a multiplier above 256 * D makes a step, a huge additive term a
+                    // constant: written as their equivalents, whose terms stay exact in float64
+                    let r = &r.bounded(acc_max);
                     // clamp acc to where the output is not yet saturated, so
                     // acc * mul + add stays near 256 * D whatever the multiplier
                     let (acc_lo, acc_hi, bound) = saturation_bounds(r, acc_max);
@@ -445,45 +400,7 @@ impl PactIntegerNetwork {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::f2t::PactLayer;
-    use crate::quant::integer::requant_mul_add;
-
-    #[test]
-    fn saturation_bounds_change_no_output() {
-        // mul 2^40 (a tiny sigma), add -2^44: the output rises from 0 to 255 between acc 16 and 17
-        let r = Requant {
-            mul: vec![1 << 40, -(1 << 30), 0, 3],
-            add: vec![-(1 << 44), 1 << 33, 5 << 24, 7],
-        };
-        let (lo, hi, bound) = saturation_bounds(&r, 1000);
-        assert_eq!((lo[0], hi[0]), (16, 17));
-        assert!(bound < 1 << 53, "{bound}");
-        for c in 0..4 {
-            for acc in -1000..=1000 {
-                let clamped = (acc as i64).clamp(lo[c], hi[c]) as i32;
-                assert_eq!(
-                    requant_mul_add(acc, r.mul[c], r.add[c], LOG2_D),
-                    requant_mul_add(clamped, r.mul[c], r.add[c], LOG2_D),
-                    "channel {c}, acc {acc}"
-                );
-            }
-        }
-        // the clamp is tight: its ends give 0 and 255 (mul > 0), 255 and 0 (mul < 0)
-        assert_eq!(requant_mul_add(lo[0] as i32, r.mul[0], r.add[0], LOG2_D), 0);
-        assert_eq!(
-            requant_mul_add(hi[0] as i32, r.mul[0], r.add[0], LOG2_D),
-            255
-        );
-        assert_eq!(
-            requant_mul_add(lo[1] as i32, r.mul[1], r.add[1], LOG2_D),
-            255
-        );
-        assert_eq!(requant_mul_add(hi[1] as i32, r.mul[1], r.add[1], LOG2_D), 0);
-        assert_eq!(
-            (div_floor(-7, 2), div_ceil(-7, 2), div_floor(7, -2)),
-            (-4, -3, -4)
-        );
-    }
+    use crate::quant::f2t::{PactLayer, Requant};
 
     #[test]
     fn row_bounds_and_a_requantization_out_of_float64_is_an_error() {

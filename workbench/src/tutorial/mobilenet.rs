@@ -7,9 +7,13 @@
 //! clips, fine-tuning with `PACTSGD`), fake-to-true ([`f2t`](crate::quant::f2t):
 //! eps propagation, requantization with `D = 2^24`), and the float,
 //! fake-quantized and integer accuracies on the same images with the
-//! agreement of fake and true predictions. `model.safetensors`,
+//! agreement of fake and true predictions; and the TFLite int8 form
+//! ([`PactModel::to_tflite`]: batch norms folded, the clips as activation
+//! ranges) with its accuracy in our interpreter. `model.safetensors`,
 //! `model_pact.safetensors`, `config.json` (what [`eval`] needs to rebuild
-//! the networks), `model_integer.onnx` (DORY-style, [`pact_onnx`](crate::quant::pact_onnx)),
+//! the networks; these three are written by [`train`] as soon as they exist when
+//! [`MobileNetTrainConfig::checkpoint_dir`] is set), `model_int8.tflite`,
+//! `model_integer.onnx` (DORY-style, [`pact_onnx`](crate::quant::pact_onnx)),
 //! the per-layer feature dump of the first validation image (`features/`,
 //! [`features`](crate::quant::features)) and `metrics.json` are written;
 //! [`eval`] evaluates a saved run on another image set.
@@ -23,6 +27,7 @@ use crate::models::{mobilenet_v1, MobileNetV1Config};
 use crate::quant::f2f::{ClipInit, F2fConfig, Granularity, PactModel};
 use crate::quant::f2t::{self, PactIntegerNetwork};
 use crate::quant::features::dump_features;
+use crate::quant::Int8Model;
 use crate::train::{
     evaluate, fit, predict, FitConfig, History, Length, Network, OptimizerChoice,
     PiecewiseConstant, Samples, Sequential, SgdConfig,
@@ -62,6 +67,10 @@ pub struct MobileNetTrainConfig {
     pub clip_init: ClipInit,
     /// Images per class in each split, for quick runs (default all).
     pub limit: Option<usize>,
+    /// Where [`train`] writes `model.safetensors` after the float training and
+    /// `model_pact.safetensors` and `config.json` after the fine-tuning, before
+    /// the steps that can fail (default none).
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 impl MobileNetTrainConfig {
@@ -82,6 +91,7 @@ impl MobileNetTrainConfig {
         granularity: Granularity::PerChannel,
         clip_init: ClipInit::MinMax,
         limit: None,
+        checkpoint_dir: None,
     };
 }
 
@@ -124,7 +134,7 @@ pub struct MobileNetMetrics {
     pub fake_quant_accuracy: f32,
     /// Accuracy of the integer network (QuantLib's F2T) on the same images.
     pub integer_accuracy: f32,
-    /// Accuracy of a TFLite int8 form (not made yet: null).
+    /// Accuracy of the TFLite int8 form (`model_int8.tflite`) in our interpreter on the same images.
     pub tflite_int8_accuracy: Option<f32>,
     /// Share of validation images on which the fake-quantized and integer networks predict the same class.
     pub agreement: f64,
@@ -145,6 +155,8 @@ pub struct MobileNetRun {
     pub qat_history: History,
     /// The integer network.
     pub integer: PactIntegerNetwork,
+    /// The TFLite int8 form ([`PactModel::to_tflite`]).
+    pub int8: Int8Model,
     /// The headline numbers.
     pub metrics: MobileNetMetrics,
     /// The first validation image (CHW, normalized), whose integer features [`MobileNetRun::save`] dumps.
@@ -223,6 +235,9 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
     };
     let history = fit(&model, &loader, Some(&val), &fit_cfg)?;
     let (val_loss, val_accuracy) = evaluate(&model, &val)?;
+    if let Some(dir) = &cfg.checkpoint_dir {
+        save_float(&model, dir)?;
+    }
 
     // F2F: fake quantization, observation over the validation images, fine-tuning
     let pact = PactModel::new(
@@ -251,6 +266,17 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
     } else {
         History::default()
     };
+    if let Some(dir) = &cfg.checkpoint_dir {
+        save_pact(
+            &pact,
+            &run_config(cfg.width, cfg.resolution, &classes, &pact),
+            dir,
+        )?;
+    }
+
+    // the TFLite int8 form, in our interpreter on the same images
+    let int8 = pact.to_tflite(&val)?;
+    let tflite_int8_accuracy = accuracy(&int8.predict(&val)?, &val.labels) as f32;
 
     // F2T: the integer network on the same images; the comparison's fake-quantized
     // predictions give the fake-quantized accuracy (one pass over the images)
@@ -274,7 +300,7 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
         observed_accuracy,
         fake_quant_accuracy: cmp.fake_accuracy as f32,
         integer_accuracy: cmp.integer_accuracy as f32,
-        tflite_int8_accuracy: None,
+        tflite_int8_accuracy: Some(tflite_int8_accuracy),
         agreement: cmp.agreement,
     };
     Ok(MobileNetRun {
@@ -284,6 +310,7 @@ pub fn train(root: &Path, cfg: &MobileNetTrainConfig) -> Result<MobileNetRun> {
         observed_clips,
         qat_history,
         integer,
+        int8,
         metrics,
         sample,
     })
@@ -380,55 +407,91 @@ pub fn compare(
         .iter()
         .map(|r| f2t::argmax(r))
         .collect();
-    let acc = |p: &[usize]| {
-        p.iter()
-            .zip(&data.labels)
-            .filter(|(a, &b)| **a == b as usize)
-            .count() as f64
-            / p.len().max(1) as f64
-    };
     Ok(Comparison {
-        fake_accuracy: acc(&fake),
-        integer_accuracy: acc(&integer),
+        fake_accuracy: accuracy(&fake, &data.labels),
+        integer_accuracy: accuracy(&integer, &data.labels),
         agreement: f2t::agreement(&fake, &integer),
         fake,
         integer,
     })
 }
 
+/// The share of `predictions` equal to `labels`.
+fn accuracy(predictions: &[usize], labels: &[u32]) -> f64 {
+    predictions
+        .iter()
+        .zip(labels)
+        .filter(|(a, &b)| **a == b as usize)
+        .count() as f64
+        / predictions.len().max(1) as f64
+}
+
+/// What `config.json` holds for a PACT model of this shape.
+fn run_config(
+    width: f64,
+    resolution: usize,
+    classes: &[String],
+    pact: &PactModel,
+) -> MobileNetRunConfig {
+    MobileNetRunConfig {
+        width,
+        resolution,
+        classes: classes.to_vec(),
+        per_layer: pact.config.granularity == Granularity::PerLayer,
+        input_eps: pact.config.input_eps,
+    }
+}
+
+/// Writes `model.safetensors` into `dir`; returns its path.
+fn save_float(model: &Sequential, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let p = dir.join("model.safetensors");
+    model.save(&p)?;
+    Ok(p)
+}
+
+/// Writes `model_pact.safetensors` and `config.json` into `dir`; returns their paths.
+fn save_pact(pact: &PactModel, rc: &MobileNetRunConfig, dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let p = dir.join("model_pact.safetensors");
+    pact.save_state(&p)?;
+    Ok(vec![
+        p,
+        put_json(dir, "config.json", serde_json::to_string_pretty(rc))?,
+    ])
+}
+
+/// Writes `json` to `dir/name`; returns the path.
+fn put_json(dir: &Path, name: &str, json: serde_json::Result<String>) -> Result<PathBuf> {
+    let p = dir.join(name);
+    let json = json.map_err(|e| Error::Data(format!("{name}: {e}")))?;
+    std::fs::write(&p, json).map_err(|e| Error::io(&p, e))?;
+    Ok(p)
+}
+
 impl MobileNetRun {
     /// The run's `config.json`.
     pub fn run_config(&self) -> MobileNetRunConfig {
-        MobileNetRunConfig {
-            width: self.metrics.width,
-            resolution: self.metrics.resolution,
-            classes: self.metrics.classes.clone(),
-            per_layer: self.pact.config.granularity == Granularity::PerLayer,
-            input_eps: self.pact.config.input_eps,
-        }
+        run_config(
+            self.metrics.width,
+            self.metrics.resolution,
+            &self.metrics.classes,
+            &self.pact,
+        )
     }
 
     /// Writes `model.safetensors` (float), `model_pact.safetensors` (the
-    /// fake-quantized model with its clips), `config.json`, `model_integer.onnx`
-    /// (with the `onnx` feature), the feature dump of the first validation image
-    /// in `features/`, and `metrics.json` into `dir`; returns their paths.
+    /// fake-quantized model with its clips), `config.json`, `model_int8.tflite`,
+    /// `model_integer.onnx` (with the `onnx` feature), the feature dump of the
+    /// first validation image in `features/`, and `metrics.json` into `dir`;
+    /// returns their paths.
     pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let weights = dir.join("model.safetensors");
-        self.model.save(&weights)?;
-        let pact = dir.join("model_pact.safetensors");
-        self.pact.save_state(&pact)?;
-        let mut written = vec![weights, pact];
-        let put_json = |name: &str, json: serde_json::Result<String>| -> Result<PathBuf> {
-            let p = dir.join(name);
-            let json = json.map_err(|e| Error::Data(format!("{name}: {e}")))?;
-            std::fs::write(&p, json).map_err(|e| Error::io(&p, e))?;
-            Ok(p)
-        };
-        written.push(put_json(
-            "config.json",
-            serde_json::to_string_pretty(&self.run_config()),
-        )?);
+        let mut written = vec![save_float(&self.model, dir)?];
+        written.extend(save_pact(&self.pact, &self.run_config(), dir)?);
+        let p = dir.join(TFLITE_FILE);
+        let bytes = crate::tflite::export::write(&self.int8.graph)?;
+        std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))?;
+        written.push(p);
         #[cfg(feature = "onnx")]
         {
             let p = dir.join("model_integer.onnx");
@@ -446,6 +509,7 @@ impl MobileNetRun {
             written.push(features);
         }
         written.push(put_json(
+            dir,
             "metrics.json",
             serde_json::to_string_pretty(&self.metrics),
         )?);
@@ -468,7 +532,12 @@ pub struct MobileNetEval {
     pub integer_accuracy: f64,
     /// Share of images on which the fake-quantized and integer networks predict the same class.
     pub agreement: f64,
+    /// Accuracy of the run's `model_int8.tflite` in our interpreter.
+    pub tflite_int8_accuracy: f64,
 }
+
+/// The TFLite int8 model's file name in a run directory.
+pub const TFLITE_FILE: &str = "model_int8.tflite";
 
 /// Reads a saved run's `config.json`.
 pub fn read_run_config(run: &Path) -> Result<MobileNetRunConfig> {
@@ -527,6 +596,18 @@ pub fn eval(run: &Path, folder: &Path, limit: Option<usize>) -> Result<MobileNet
     )?;
     pact.load_state(&run.join("model_pact.safetensors"))?;
     let integer = f2t::integerize(&pact)?;
+    let graph = crate::tflite::import::read_file(&run.join(TFLITE_FILE))?;
+    let int8 = Int8Model {
+        input: graph
+            .inputs
+            .first()
+            .copied()
+            .ok_or_else(|| Error::bad_file(run.join(TFLITE_FILE), "the model has no input"))?,
+        graph,
+        layer_outputs: Vec::new(),
+        layer_inputs: Vec::new(),
+        ranges: Vec::new(),
+    };
     let cfg = MobileNetTrainConfig {
         resolution: rc.resolution,
         ..Default::default()
@@ -534,6 +615,7 @@ pub fn eval(run: &Path, folder: &Path, limit: Option<usize>) -> Result<MobileNet
     let data = eval_images(images, &cfg)?;
     let (_, float_accuracy) = evaluate(&model, &data)?;
     let cmp = compare(&pact, &integer, &data)?;
+    let tflite_int8_accuracy = accuracy(&int8.predict(&data)?, &data.labels);
     Ok(MobileNetEval {
         folder: folder.to_path_buf(),
         images: data.len(),
@@ -541,6 +623,7 @@ pub fn eval(run: &Path, folder: &Path, limit: Option<usize>) -> Result<MobileNet
         fake_quant_accuracy: cmp.fake_accuracy,
         integer_accuracy: cmp.integer_accuracy,
         agreement: cmp.agreement,
+        tflite_int8_accuracy,
     })
 }
 

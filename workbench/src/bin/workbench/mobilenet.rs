@@ -1,6 +1,6 @@
 //! `workbench mobilenet train` and `eval`: MobileNetV1's float training on an
 //! ImageFolder tree, QuantLib's PACT flow (fake-quantized fine-tuning, integer
-//! network, DORY-style ONNX and feature dump), and a saved run's evaluation.
+//! network, DORY-style ONNX and feature dump, TFLite int8 form), and a saved run's evaluation.
 
 use std::path::PathBuf;
 
@@ -14,11 +14,12 @@ use workbench::tutorial::mobilenet::{self, MobileNetTrainConfig};
 #[derive(Subcommand)]
 pub enum MobilenetCmd {
     /// Trains MobileNetV1 (SGD, Nesterov), fine-tunes it with PACT and makes it integer (QuantLib's flow);
-    /// writes model.safetensors, model_pact.safetensors, config.json, model_integer.onnx (DORY-style),
-    /// features/ (DORY's per-layer dump of one image) and metrics.json (float, fake-quantized and integer accuracy, agreement).
+    /// writes model.safetensors, model_pact.safetensors, config.json (these three as soon as they exist),
+    /// model_int8.tflite, model_integer.onnx (DORY-style), features/ (DORY's per-layer dump of one image)
+    /// and metrics.json (float, fake-quantized, integer and TFLite int8 accuracy, agreement).
     Train(TrainArgs),
     /// Evaluates a trained run (its config.json and checkpoints) on an ImageFolder split:
-    /// float, fake-quantized and integer accuracy and their agreement.
+    /// float, fake-quantized, integer and TFLite int8 accuracy, and the fake/integer agreement.
     Eval(EvalArgs),
 }
 
@@ -109,6 +110,7 @@ pub fn run(cmd: MobilenetCmd) -> Result<()> {
                     Granularity::PerChannel
                 },
                 limit: a.limit,
+                checkpoint_dir: Some(a.out.clone()),
                 ..Default::default()
             };
             let run = mobilenet::train(&a.data, &cfg)
@@ -130,6 +132,9 @@ pub fn run(cmd: MobilenetCmd) -> Result<()> {
                 m.integer_accuracy,
                 m.agreement
             );
+            if let Some(acc) = m.tflite_int8_accuracy {
+                println!("TFLite int8 (model_int8.tflite, our interpreter): {acc:.4}");
+            }
         }
         MobilenetCmd::Eval(a) => {
             let folder = a.data.join(&a.split);
@@ -144,6 +149,7 @@ pub fn run(cmd: MobilenetCmd) -> Result<()> {
                 println!("fake-quantized accuracy {:.4}", e.fake_quant_accuracy);
                 println!("integer accuracy        {:.4}", e.integer_accuracy);
                 println!("fake/integer agreement  {:.4}", e.agreement);
+                println!("TFLite int8 accuracy    {:.4}", e.tflite_int8_accuracy);
             }
         }
     }
