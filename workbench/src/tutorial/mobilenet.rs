@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::images::{ImageFolder, Loader, LoaderOptions, Normalize, Transform};
+use crate::metrics;
 use crate::models::{mobilenet_v1, MobileNetV1Config};
 use crate::quant::f2f::{ClipInit, F2fConfig, Granularity, PactModel};
 use crate::quant::f2t::{self, PactIntegerNetwork};
@@ -416,14 +417,10 @@ pub fn compare(
     })
 }
 
-/// The share of `predictions` equal to `labels`.
+/// [`metrics::accuracy`] against a data set's `u32` labels.
 fn accuracy(predictions: &[usize], labels: &[u32]) -> f64 {
-    predictions
-        .iter()
-        .zip(labels)
-        .filter(|(a, &b)| **a == b as usize)
-        .count() as f64
-        / predictions.len().max(1) as f64
+    let truth: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+    metrics::accuracy(predictions, &truth)
 }
 
 /// What `config.json` holds for a PACT model of this shape.
