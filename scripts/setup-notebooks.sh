@@ -105,14 +105,18 @@ PY
 fi
 JUPYTER_PATH="$kernels" "$venv/bin/jupyter" kernelspec list | grep -q "^ *rust " || die "the rust kernel is not visible to jupyter"
 
+# Installs Debian packages quietly. scripts/test.sh runs this beside setup-firmware.sh:
+# apt takes turns on one lock file.
+apt_install() {
+  flock /tmp/workbench-apt.lock sh -c 'apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null' apt_install "$@"
+}
+
 # 4. Chromium for the browser check.
 if command -v chromium >/dev/null 2>&1; then
   log "chromium: $(chromium --version 2>/dev/null | head -1)"
 elif [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
   log "installing chromium (apt)"
-  # scripts/test.sh runs this beside setup-firmware.sh: apt takes turns on one lock file.
-  flock /tmp/workbench-apt.lock sh -c 'apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null' \
-    || die "apt-get install chromium failed"
+  apt_install chromium || die "apt-get install chromium failed"
 else
   die "chromium is missing and cannot be installed here (needs root and apt): install Debian's chromium"
 fi
@@ -123,8 +127,7 @@ if command -v mold >/dev/null 2>&1; then
   log "mold: $(mold --version 2>/dev/null | head -1)"
 elif [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
   log "installing mold (apt)"
-  flock /tmp/workbench-apt.lock sh -c 'apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mold >/dev/null' \
-    || die "apt-get install mold failed"
+  apt_install mold || die "apt-get install mold failed"
 else
   log "warning: mold is missing and cannot be installed here (needs root and apt); evcxr links with rust-lld"
 fi
